@@ -1,0 +1,684 @@
+"""Capture: finds the model, optimizers, loaders and loss of a cell without being told.
+
+The only layer that touches torch internals. It registers scoped global hooks (module
+forward, optimizer step), patches ``Tensor.backward``, the DataLoader iterator and the
+functional losses, and records what it sees into ``Observations`` through the device-side
+``Pending`` buffer. It never changes a tensor, draws a batch, consumes RNG or keeps an
+autograd graph alive.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.optimizer import (register_optimizer_step_post_hook,
+                                   register_optimizer_step_pre_hook)
+from torch.utils.data import DataLoader
+from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+from ..observations import LoaderInfo, LossCall, ModelInfo, NanEvent, Observations  # noqa: F401
+from ..stats import Pending, Unsupported, feature_moments, guard, label_histogram, summarize
+from ..stats.summary import SUMMARY
+from . import structure
+from .patches import Patches
+
+#: functional losses watched; nn loss modules call these at call time, so both are seen
+LOSS_FUNCTIONS = ("cross_entropy", "nll_loss", "binary_cross_entropy",
+                  "binary_cross_entropy_with_logits", "kl_div", "mse_loss", "l1_loss",
+                  "smooth_l1_loss", "huber_loss")
+INDEX_LOSSES = ("cross_entropy", "nll_loss")
+FLUSH_EVERY = 50          # steps between host copies: one transfer per window
+INPUT_BATCHES = 20        # training batches whose per-feature input moments are kept
+DETAIL_CALLS = 20         # loss calls whose input/target ranges are always recorded
+LABEL_STEPS = 200         # training steps whose label histograms are always recorded
+
+
+@dataclass
+class Options:
+    every: int = 10
+    models: list[nn.Module] = field(default_factory=list)
+    optimizers: list[torch.optim.Optimizer] = field(default_factory=list)
+    loaders: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class _Model:
+    module: weakref.ref
+    info: ModelInfo
+    names: dict[int, str]             # id(submodule) -> qualified name
+    labels: dict[int, str]            # id(submodule) -> "net.3 (Linear)"
+    leaves: set[int]
+    param_names: dict[int, str]
+    initialised: bool = False
+    input_moments: torch.Tensor | None = None
+    input_batches: int = 0
+    input_dtype: str | None = None
+
+
+@dataclass
+class _Step:
+    guards: list[torch.Tensor] = field(default_factory=list)
+    guard_names: list[str] = field(default_factory=list)
+    losses: list[torch.Tensor] = field(default_factory=list)
+    backward: bool = False
+    grads: bool = False
+
+
+class Capture:
+    def __init__(self, options: Options, obs: Observations,
+                 namespace: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.opts = options
+        self.obs = obs
+        self.obs.every = options.every
+        self._namespace = namespace or dict
+        self.patches = Patches()
+        self.pending = Pending()
+        self.models: dict[int, _Model] = {}
+        self.optimizers: dict[int, tuple[weakref.ref, int]] = {}
+        self.loaders: dict[int, tuple[weakref.ref, LoaderInfo]] = {}
+        self._iter_loader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.primary: int | None = None
+        self.step = 0
+        self.cur = _Step()
+        self.depth = 0
+        self.active: _Model | None = None
+        self.active_training = False
+        self.recording_order = False
+        self.last_loader: LoaderInfo | None = None
+        self.batch_labels: torch.Tensor | None = None
+        self.backward_step_pending = False
+        self._in_backward = False
+        self._clones: dict[int, list[torch.Tensor]] = {}
+        self._eval: dict[tuple[str, int], list[float]] = {}
+        self._losses: dict[str, LossCall] = {}
+        self._opt_steps: dict[int, int] = {}
+        self.errors: list[dict[str, str]] = []
+        self._notes: set[str] = set()
+        self._t0 = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def attach(self) -> None:
+        self._t0 = time.perf_counter()
+        mod = torch.nn.modules.module
+        p = self.patches
+        p.handle(mod.register_module_forward_pre_hook(self._guarded(self._pre_forward)))
+        p.handle(mod.register_module_forward_hook(self._guarded(self._post_forward),
+                                                  always_call=True))
+        p.handle(register_optimizer_step_pre_hook(self._guarded(self._pre_step)))
+        p.handle(register_optimizer_step_post_hook(self._guarded(self._post_step)))
+        p.patch(torch.Tensor, "backward", self._wrap_backward(torch.Tensor.backward))
+        p.patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
+        p.patch(DataLoader, "__iter__", self._wrap_iter(DataLoader.__iter__))
+        p.patch(_BaseDataLoaderIter, "__next__", self._wrap_next(_BaseDataLoaderIter.__next__))
+        for name in LOSS_FUNCTIONS:
+            p.patch(F, name, self._wrap_loss(name, getattr(F, name)))
+        for m in self.opts.models:
+            self._add_model(m)
+
+    def detach(self) -> None:
+        for err in self.patches.remove_all():
+            self.errors.append({"where": "detach", "error": err, "traceback": ""})
+
+    def finish(self) -> Observations:
+        """Close the last step, flush the device buffers and fill in the names."""
+        try:
+            if self.cur.backward or self.cur.losses:
+                self._end_step()
+            self.pending.flush()
+            self._finish_observations()
+        except Exception:
+            self._error("finish")
+        return self.obs
+
+    # -- safety ------------------------------------------------------------------
+    def _error(self, where: str) -> None:
+        tb = traceback.format_exc()
+        if len(self.errors) < 20:
+            self.errors.append({"where": where, "error": tb.strip().splitlines()[-1],
+                                "traceback": tb})
+
+    def note(self, text: str) -> None:
+        if text not in self._notes:
+            self._notes.add(text)
+            self.obs.notes.append(text)
+
+    def _guarded(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Invariant 3: an error inside nbdebug is recorded, never raised into the cell."""
+        def hook(*args: Any, **kwargs: Any) -> None:
+            try:
+                fn(*args, **kwargs)
+            except Exception:
+                self._error(fn.__name__.strip("_"))
+            return None
+        return hook
+
+    # -- models ------------------------------------------------------------------
+    def _is_candidate(self, module: nn.Module) -> bool:
+        if self.opts.models:
+            return False
+        if isinstance(module, nn.modules.loss._Loss):
+            return False
+        return next(iter(module.parameters()), None) is not None
+
+    def _add_model(self, module: nn.Module) -> _Model:
+        root_name = self._name_of(module, f"model{len(self.models)}")
+        entry = _Model(
+            module=weakref.ref(module), info=structure.describe_model(root_name, module, set()),
+            names={id(m): structure.qualify(root_name, n) for n, m in module.named_modules()},
+            labels={id(m): f"{structure.qualify(root_name, n)} ({type(m).__name__})"
+                    for n, m in module.named_modules()},
+            leaves={id(m) for m in module.modules() if next(iter(m.children()), None) is None},
+            param_names={id(p): structure.qualify(root_name, n)
+                         for n, p in module.named_parameters()})
+        self.models[id(module)] = entry
+        self.obs.models.append(entry.info)
+        return entry
+
+    def _pre_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self.depth += 1
+        if self.depth != 1:
+            return
+        entry = self.models.get(id(module))
+        if entry is None:
+            if not self._is_candidate(module):
+                return
+            entry = self._add_model(module)
+        if self.backward_step_pending:
+            self._end_step()
+        self.active = entry
+        training = torch.is_grad_enabled() and module.training
+        self.active_training = training
+        if not training:
+            entry.info.eval_forwards += 1
+            if self.last_loader is not None and self.last_loader.role != "train":
+                self.last_loader.eval_passes += 1
+            return
+        entry.info.training_forwards += 1
+        if not entry.initialised:
+            entry.initialised = True
+            self.recording_order = True
+            self._record_init(entry, module)
+        x = structure.first_tensor(args)
+        if x is not None:
+            self._record_input(entry, x)
+
+    def _post_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        self.depth = max(0, self.depth - 1)
+        entry = self.active
+        if entry is None:
+            return
+        name = entry.names.get(id(module))
+        if name is None:
+            return
+        root = self.depth == 0
+        if root:
+            self.active = None
+            self.recording_order = False
+            entry.info.output_kind = structure.output_kind(output)
+        if not self.active_training:
+            if root:
+                self._record_eval_output(output)
+            return
+        if id(module) not in entry.leaves and not root:
+            return
+        t = structure.first_tensor(output)
+        if t is None or not t.is_floating_point():
+            return
+        try:
+            g = guard(t)
+        except Exception:
+            return
+        self.cur.guards.append(g)
+        self.cur.guard_names.append(entry.labels[id(module)])
+        if self.recording_order and not root:
+            entry.info.exec_order.append(name)
+        if self._sampled():
+            key = "output" if root else f"act/{name}"
+            self._put_summary(key, t)
+            if root:
+                self._record_train_accuracy(t)
+
+    def _sampled(self) -> bool:
+        return self.step % self.opts.every == 0
+
+    def _put_summary(self, key: str, t: torch.Tensor) -> None:
+        try:
+            value = summarize(t)
+        except Unsupported as exc:
+            self.note(f"{key}: statistics skipped ({exc})")
+            return
+        series = self.obs.series(key)
+        series.columns = list(SUMMARY)
+        self.pending.put(self.step, value, lambda step, arr: series.add(step, arr.tolist()))
+
+    def _record_init(self, entry: _Model, module: nn.Module) -> None:
+        by_name = {p.name: p for p in entry.info.params}
+        for pname, p in module.named_parameters():
+            info = by_name.get(structure.qualify(entry.info.name, pname))
+            if info is None:
+                continue
+            try:
+                value = summarize(p)
+            except Unsupported as exc:
+                self.note(f"{info.name}: initial statistics skipped ({exc})")
+                continue
+
+            def sink(step: int, arr: np.ndarray, info: Any = info) -> None:
+                info.mean, info.std, info.min, info.max, info.absmax = (
+                    float(v) for v in arr[:5])
+            self.pending.put(self.step, value, sink)
+
+    def _record_input(self, entry: _Model, x: torch.Tensor) -> None:
+        entry.input_dtype = str(x.dtype).replace("torch.", "")
+        self.cur.guards.append(guard(x))
+        self.cur.guard_names.append("<input>")
+        if entry.input_batches >= INPUT_BATCHES or not x.is_floating_point() or x.dim() < 2:
+            return
+        v = x
+        if v.dim() == 3:                      # sequences: (N, T, F) -> features last
+            v = v.reshape(-1, v.shape[-1])
+        try:
+            m = feature_moments(v)
+        except Unsupported:
+            return
+        if entry.input_moments is None:
+            entry.input_moments = m
+        elif entry.input_moments.shape == m.shape:
+            acc = entry.input_moments
+            entry.input_moments = torch.stack([
+                acc[0] + m[0], acc[1] + m[1], acc[2] + m[2],
+                torch.minimum(acc[3], m[3]), torch.maximum(acc[4], m[4])])
+        else:
+            return
+        entry.input_batches += 1
+
+    # -- accuracy ----------------------------------------------------------------
+    def _labels_for(self, out: torch.Tensor) -> torch.Tensor | None:
+        y = self.batch_labels
+        if (y is None or out.dim() != 2 or out.shape[1] < 2 or y.dim() != 1
+                or y.shape[0] != out.shape[0] or y.device != out.device
+                or y.is_floating_point() or y.dtype == torch.bool):
+            return None
+        return y
+
+    def _record_train_accuracy(self, out: torch.Tensor) -> None:
+        y = self._labels_for(out)
+        if y is None:
+            return
+        correct = (out.detach().argmax(1) == y).sum() / y.shape[0]
+        series = self.obs.series("train_acc")
+        self.pending.put(self.step, correct, lambda s, a: series.add(s, float(a)))
+
+    def _record_eval_output(self, output: Any) -> None:
+        out = structure.first_tensor(output)
+        loader = self.last_loader
+        if out is None or not out.is_floating_point() or loader is None:
+            return
+        y = self._labels_for(out)
+        if y is None:
+            return
+        logits = out.detach().float()
+        value = torch.stack([(logits.argmax(1) == y).sum().float(),
+                             _ORIGINAL["cross_entropy"](logits, y, reduction="sum")])
+        key = (loader.name, loader.epochs)
+        acc = self._eval.setdefault(key, [0.0, 0.0, 0.0, float(self.step)])
+        n = float(y.shape[0])
+
+        def sink(step: int, arr: np.ndarray) -> None:
+            acc[0] += float(arr[0])
+            acc[1] += float(arr[1])
+            acc[2] += n
+        self.pending.put(self.step, value, sink)
+
+    # -- optimizers --------------------------------------------------------------
+    def _watch_optimizer(self, opt: torch.optim.Optimizer) -> bool:
+        if self.opts.optimizers and not any(opt is o for o in self.opts.optimizers):
+            return False
+        if id(opt) not in self.optimizers:
+            self.optimizers[id(opt)] = (weakref.ref(opt), len(self.optimizers))
+        return True
+
+    def _opt_params(self, opt: torch.optim.Optimizer) -> list[torch.Tensor]:
+        return [p for g in opt.param_groups for p in g["params"]]
+
+    def _pre_step(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if not self._watch_optimizer(opt):
+            return
+        if self.primary is None:
+            self.primary = id(opt)
+            self.backward_step_pending = False
+        params = self._opt_params(opt)
+        self._record_grads(params)
+        if self._sampled():
+            self._clones[id(opt)] = [p.detach().clone() for p in params]
+            series = self.obs.series(f"lr/{self.optimizers[id(opt)][1]}")
+            lrs = [g.get("lr") for g in opt.param_groups]
+            if all(isinstance(v, (int, float)) for v in lrs):
+                series.add(self.step, [float(v) for v in lrs])
+
+    def _post_step(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if id(opt) not in self.optimizers:
+            return
+        self._opt_steps[id(opt)] = self._opt_steps.get(id(opt), 0) + 1
+        clones = self._clones.pop(id(opt), None)
+        if clones:
+            params = [p.detach() for p in self._opt_params(opt)]
+            delta = torch._foreach_sub(params, clones)
+            ratio = (torch.stack(torch._foreach_norm(delta))
+                     / (torch.stack(torch._foreach_norm(clones)) + 1e-12))
+            names = [self._param_name(p) for p in params]
+            self._put_row("update_ratio", names, ratio)
+        if id(opt) == self.primary:
+            self._end_step()
+
+    def _param_name(self, p: torch.Tensor) -> str:
+        for entry in self.models.values():
+            name = entry.param_names.get(id(p))
+            if name is not None:
+                return name
+        return f"param{id(p) % 100000}"
+
+    def _record_grads(self, params: list[torch.Tensor]) -> None:
+        with_grad = [p for p in params if p.grad is not None and p.grad.layout == torch.strided]
+        if not with_grad:
+            return
+        norms = torch.stack(torch._foreach_norm([p.grad.detach() for p in with_grad]))
+        self._put_row("grad_norm", [self._param_name(p) for p in with_grad], norms)
+        self.cur.grads = True
+
+    def _put_row(self, key: str, names: list[str], values: torch.Tensor) -> None:
+        """A per-parameter row; columns grow as parameters appear, missing ones are NaN."""
+        series = self.obs.series(key)
+        if series.columns is None:
+            series.columns = []
+        cols = series.columns
+        step = self.step
+        at = {n: i for i, n in enumerate(cols)}
+        for n in names:
+            if n not in at:
+                at[n] = len(cols)
+                cols.append(n)
+        idx = [at[n] for n in names]
+
+        def sink(s: int, arr: np.ndarray) -> None:
+            row = [math.nan] * len(cols)
+            for i, v in zip(idx, arr.reshape(-1).tolist()):
+                row[i] = v
+            series.add(s, row)
+            if key == "grad_norm" and not np.isfinite(arr).all():
+                bad = [names[i] for i in np.flatnonzero(~np.isfinite(arr.reshape(-1)))]
+                self._nan_candidate(NanEvent(step, "backward", bad[0], detail={"params": bad}))
+        self.pending.put(step, values, sink)
+
+    # -- steps -------------------------------------------------------------------
+    def _end_step(self) -> None:
+        cur, self.cur = self.cur, _Step()
+        self.backward_step_pending = False
+        step = self.step
+        if self.primary is None and not cur.grads:
+            for entry in self.models.values():
+                m = entry.module()
+                if m is not None:
+                    self._record_grads(list(m.parameters()))
+        if cur.losses:
+            loss = cur.losses[0] if len(cur.losses) == 1 else torch.stack(cur.losses).mean()
+            series = self.obs.series("loss")
+
+            def loss_sink(s: int, arr: np.ndarray) -> None:
+                v = float(arr)
+                series.add(s, v)
+                if not math.isfinite(v):
+                    self._nan_candidate(NanEvent(s, "loss", None, _kind(v)))
+            self.pending.put(step, loss.float(), loss_sink)
+        if cur.guards:
+            names = list(cur.guard_names)
+
+            def guard_sink(s: int, arr: np.ndarray) -> None:
+                bad = np.flatnonzero(~np.isfinite(arr.reshape(-1)))
+                if bad.size:
+                    i = int(bad[0])
+                    phase = "input" if names[i] == "<input>" else "forward"
+                    detail = {"nonfinite_outputs": [names[j] for j in bad[:10]]}
+                    if i > 0 and names[i - 1] != "<input>":
+                        detail["last_finite_output"] = names[i - 1]
+                    self._nan_candidate(NanEvent(
+                        s, phase, None if phase == "input" else names[i],
+                        _kind(float(arr.reshape(-1)[i])), detail=detail))
+            self.pending.put(step, torch.stack(cur.guards), guard_sink)
+        if self.last_loader is not None:
+            self.last_loader.train_steps += 1
+            if self.last_loader.role != "train":
+                self.last_loader.role = "train"
+        self.step += 1
+        self.obs.steps = self.step
+        if self.step % FLUSH_EVERY == 0:
+            self.pending.flush()
+
+    def _nan_candidate(self, event: NanEvent) -> None:
+        """Keep the earliest event; within one step the order is input, forward, loss, backward."""
+        order = {"input": 0, "forward": 1, "loss": 2, "backward": 3}
+        cur = self.obs.nan
+        if cur is None or (event.step, order[event.phase]) < (cur.step, order[cur.phase]):
+            self.obs.nan = event
+
+    # -- backward ----------------------------------------------------------------
+    def _wrap_backward(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        capture = self
+
+        def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
+            if capture._in_backward:
+                return original(tensors, *args, **kwargs)
+            capture._in_backward = True
+            try:
+                try:
+                    capture._on_backward(tensors)
+                except Exception:
+                    capture._error("backward")
+                return original(tensors, *args, **kwargs)
+            finally:
+                capture._in_backward = False
+                if capture.primary is None:
+                    capture.backward_step_pending = True
+
+        backward.__wrapped__ = original  # type: ignore[attr-defined]
+        backward.__doc__ = original.__doc__
+        return backward
+
+    def _on_backward(self, tensors: Any) -> None:
+        t = structure.first_tensor(tensors)
+        if t is None:
+            return
+        self.obs.backward_calls += 1
+        self.cur.backward = True
+        loss = t.detach()
+        if loss.dim() != 0:
+            loss = loss.float().mean()
+        self.cur.losses.append(loss)
+        if self.obs.backward_calls <= 3:
+            chain = structure.grad_chain(t)
+            self.obs.extra.setdefault("loss_graph", chain)
+
+    # -- losses ------------------------------------------------------------------
+    def _wrap_loss(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        capture = self
+
+        def loss_fn(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(input, target, *args, **kwargs)
+            try:
+                capture._on_loss(name, input, target, out, kwargs)
+            except Exception:
+                capture._error(f"loss {name}")
+            return out
+
+        loss_fn.__wrapped__ = original  # type: ignore[attr-defined]
+        loss_fn.__doc__ = original.__doc__
+        loss_fn.__name__ = name
+        return loss_fn
+
+    def _on_loss(self, name: str, input: Any, target: Any, out: Any, kwargs: dict) -> None:
+        if not (isinstance(input, torch.Tensor) and isinstance(out, torch.Tensor)):
+            return
+        training = torch.is_grad_enabled() and out.requires_grad
+        if not training:
+            return
+        call = self._losses.get(name)
+        if call is None:
+            call = self._losses[name] = LossCall(fn=name)
+            self.obs.losses.append(call)
+        call.calls += 1
+        call.reduction = kwargs.get("reduction", call.reduction or "mean")
+        call.input_shape = tuple(input.shape)
+        if isinstance(target, torch.Tensor):
+            call.target_is_index = not target.is_floating_point()
+        if call.calls == 1:
+            call.input_chain = structure.grad_chain(input)
+        if call.calls <= DETAIL_CALLS or self._sampled():
+            self._record_loss_ranges(call, input, target)
+        if (name in INDEX_LOSSES and isinstance(target, torch.Tensor) and call.target_is_index
+                and input.dim() >= 2 and (self.step < LABEL_STEPS or self._sampled())):
+            classes = int(input.shape[1])
+            series = self.obs.series("labels")
+            series.columns = [str(c) for c in range(classes)]
+            hist = label_histogram(target, classes)
+            self.pending.put(self.step, hist, lambda s, a: series.add(s, a.tolist()))
+
+    def _record_loss_ranges(self, call: LossCall, input: torch.Tensor, target: Any) -> None:
+        parts = [input.detach().float().amin(), input.detach().float().amax()]
+        if isinstance(target, torch.Tensor) and target.numel():
+            tf = target.detach().float()
+            parts += [tf.amin(), tf.amax()]
+
+        def sink(step: int, arr: np.ndarray) -> None:
+            v = arr.tolist()
+            call.input_min = v[0] if call.input_min is None else min(call.input_min, v[0])
+            call.input_max = v[1] if call.input_max is None else max(call.input_max, v[1])
+            if len(v) == 4:
+                call.target_min = v[2] if call.target_min is None else min(call.target_min, v[2])
+                call.target_max = v[3] if call.target_max is None else max(call.target_max, v[3])
+        self.pending.put(self.step, torch.stack(parts), sink)
+
+    # -- loaders -----------------------------------------------------------------
+    def _watch_loader(self, loader: Any) -> LoaderInfo | None:
+        if self.opts.loaders and not any(loader is ld for ld in self.opts.loaders):
+            return None
+        entry = self.loaders.get(id(loader))
+        if entry is None or entry[0]() is not loader:
+            info = structure.describe_loader(
+                self._name_of(loader, f"loader{len(self.loaders)}"), loader)
+            self.loaders[id(loader)] = (weakref.ref(loader), info)
+            self.obs.loaders.append(info)
+            return info
+        return entry[1]
+
+    def _wrap_iter(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        capture = self
+
+        def __iter__(loader: Any) -> Any:
+            it = original(loader)
+            try:
+                info = capture._watch_loader(loader)
+                if info is not None:
+                    info.epochs += 1
+                    capture._iter_loader[it] = info
+            except Exception:
+                capture._error("loader iter")
+            return it
+
+        __iter__.__wrapped__ = original  # type: ignore[attr-defined]
+        return __iter__
+
+    def _wrap_next(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        capture = self
+
+        def __next__(it: Any) -> Any:
+            batch = original(it)
+            try:
+                info = capture._iter_loader.get(it)
+                if info is not None:
+                    info.batches += 1
+                    capture.last_loader = info
+                    capture.batch_labels = structure.split_batch(batch)[1]
+            except Exception:
+                capture._error("loader next")
+            return batch
+
+        __next__.__wrapped__ = original  # type: ignore[attr-defined]
+        return __next__
+
+    # -- the end -----------------------------------------------------------------
+    def _name_of(self, obj: Any, default: str) -> str:
+        """The user's variable name for ``obj`` (looked up once, when it is first seen)."""
+        try:
+            for key, value in list(self._namespace().items()):
+                if value is obj and isinstance(key, str) and not key.startswith("_"):
+                    return key
+        except Exception:
+            self._error("names")
+        return default
+
+    def _finish_observations(self) -> None:
+        obs = self.obs
+        obs.seconds = time.perf_counter() - self._t0
+        opts = sorted(((ref(), i) for ref, i in self.optimizers.values() if ref() is not None),
+                      key=lambda t: t[1])
+        optimized = {id(p) for opt, _ in opts for p in self._opt_params(opt)}
+        all_params: dict[int, str] = {}
+        for entry in self.models.values():
+            all_params.update(entry.param_names)
+            module = entry.module()
+            if module is None:
+                continue
+            first = {p.name: p for p in entry.info.params}
+            fresh = structure.describe_model(entry.info.name, module, optimized)
+            for p in fresh.params:          # keep the first-step statistics
+                prev = first.get(p.name)
+                if prev is not None:
+                    p.mean, p.std, p.min, p.max, p.absmax = (
+                        prev.mean, prev.std, prev.min, prev.max, prev.absmax)
+            entry.info.modules, entry.info.params = fresh.modules, fresh.params
+            inputs = obs.extra.setdefault("inputs", {})
+            if entry.input_moments is not None:
+                inputs[entry.info.name] = _input_summary(
+                    entry.input_moments.cpu().numpy(), entry.input_batches, entry.input_dtype)
+            elif entry.input_dtype is not None:
+                inputs[entry.info.name] = {"dtype": entry.input_dtype}
+        obs.optimizers = []
+        for opt, i in opts:
+            info = structure.describe_optimizer(self._name_of(opt, f"optimizer{i}"), opt,
+                                                all_params)
+            info.steps = self._opt_steps.get(id(opt), 0)
+            obs.optimizers.append(info)
+        for info in obs.loaders:
+            if info.role == "unknown" and info.eval_passes:
+                info.role = "eval"
+        for (loader_name, rnd), (correct, loss_sum, count, step) in sorted(self._eval.items()):
+            if count:
+                obs.series(f"eval/{loader_name}").add(int(step), {
+                    "round": rnd, "acc": correct / count, "loss": loss_sum / count,
+                    "n": count})
+        obs.epochs = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)
+
+
+_ORIGINAL = {name: getattr(F, name) for name in LOSS_FUNCTIONS}
+
+
+def _kind(v: float) -> str:
+    return "nan" if math.isnan(v) else "inf"
+
+
+def _input_summary(m: np.ndarray, batches: int, dtype: str | None) -> dict[str, Any]:
+    count, s, sq, lo, hi = m
+    mean = s / np.maximum(count, 1)
+    var = np.maximum(sq / np.maximum(count, 1) - mean * mean, 0.0)
+    return {"dtype": dtype, "batches": batches, "features": int(m.shape[1]),
+            "mean": mean.tolist(), "std": np.sqrt(var).tolist(),
+            "min": lo.tolist(), "max": hi.tolist()}

@@ -1,0 +1,48 @@
+"""One owner for every hook handle and monkey-patch of a session.
+
+Each registration is kept here and undone by ``remove_all``, which is idempotent and
+never raises: it runs in ``finally`` however the cell ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Patches:
+    def __init__(self) -> None:
+        self._handles: list[Any] = []
+        self._patches: list[tuple[Any, str, Any, bool]] = []
+
+    def handle(self, h: Any) -> Any:
+        self._handles.append(h)
+        return h
+
+    def patch(self, owner: Any, name: str, value: Any) -> None:
+        had = name in vars(owner)
+        self._patches.append((owner, name, vars(owner).get(name), had))
+        setattr(owner, name, value)
+
+    @property
+    def active(self) -> int:
+        return len(self._handles) + len(self._patches)
+
+    def remove_all(self) -> list[str]:
+        """Undo everything in reverse order; returns the errors met (never raises)."""
+        errors: list[str] = []
+        while self._patches:
+            owner, name, original, had = self._patches.pop()
+            try:
+                if had:
+                    setattr(owner, name, original)
+                else:
+                    delattr(owner, name)
+            except Exception as exc:  # pragma: no cover - defensive
+                errors.append(f"restoring {owner!r}.{name}: {exc}")
+        while self._handles:
+            h = self._handles.pop()
+            try:
+                h.remove()
+            except Exception as exc:  # pragma: no cover - defensive
+                errors.append(f"removing hook {h!r}: {exc}")
+        return errors

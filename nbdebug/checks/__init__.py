@@ -1,0 +1,11 @@
+"""Checks: pure functions from Observations to Findings, one module per theme.
+
+Importing this package registers every check.
+"""
+
+from . import dynamics, nan, setup  # noqa: F401  (registration)
+from .registry import (NOT_APPLICABLE, NOT_CHECKED, REGISTRY, check, checklist, presets,
+                       run_checks, select)
+
+__all__ = ["REGISTRY", "NOT_APPLICABLE", "NOT_CHECKED", "check", "checklist", "presets",
+           "run_checks", "select"]

@@ -1,0 +1,131 @@
+"""``%%diagnose``: run the cell body under a diagnosis, with normal notebook semantics.
+
+The body is compiled with IPython's own compiler and cached under the cell's number, so
+tracebacks read "Cell In[n]", a failing body fails the cell, and the last expression is
+the cell's value. The report is still built when the body fails or is interrupted.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..options import DEFAULT_EVERY, OptionError, Settings
+
+
+@magics_class
+class DiagnoseMagics(Magics):
+
+    @magic_arguments()
+    @argument("--save", metavar="PATH", default=None,
+              help="write the report as JSON (schema nbdebug.report/1) to PATH")
+    @argument("--every", metavar="N", default=str(DEFAULT_EVERY),
+              help=f"take activation and update statistics every N steps "
+                   f"(default {DEFAULT_EVERY}); the NaN guard runs every step")
+    @argument("--quiet", action="store_true", help="do not print the report at the end")
+    @argument("--checks", metavar="PRESET_OR_LIST", default="default",
+              help="which checks run: a preset (default, all, setup, dynamics, none), "
+                   "check ids or point numbers, comma-separated; '-id' removes one")
+    @argument("--model", metavar="NAME", default=None,
+              help="watch this model (a variable name) instead of finding it")
+    @argument("--optimizer", metavar="NAME", default=None,
+              help="watch this optimizer (a variable name) instead of finding it")
+    @argument("--loader", metavar="NAME", action="append", default=[],
+              help="watch this data loader (a variable name); repeat for several")
+    @cell_magic
+    def diagnose(self, line: str, cell: str) -> Any:
+        """Diagnose the training in this cell against the article's twenty points.
+
+        Without flags nbdebug finds the model, optimizer(s), data loaders and loss the
+        cell uses, watches loss, gradients and activations while it trains, and prints a
+        checklist at the end. ``nbdebug.last_report()`` returns the report.
+        """
+        __tracebackhide__ = True  # noqa: F841  (IPython hides this frame)
+        args = parse_argstring(self.diagnose, line)
+        if not cell.strip():
+            raise UsageError("%%diagnose needs the training code in the cell below the "
+                             "magic line")
+        from ..session import Session
+        settings = Settings(every=args.every, checks=args.checks, save=args.save,
+                            quiet=args.quiet, model=args.model, optimizer=args.optimizer,
+                            loaders=list(args.loader))
+        try:
+            session = Session(settings, self.shell.user_ns)
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
+        code, last = self._compile(cell)
+        with session:
+            exec(code, self.shell.user_ns)
+            if last is not None:
+                return eval(last, self.shell.user_ns)
+        return None
+
+    def _compile(self, cell: str) -> tuple[Any, Any]:
+        shell = self.shell
+        source = shell.transform_cell(cell)
+        # one leading line stands for "%%diagnose": line numbers match the cell's
+        source = "\n" + source
+        filename = shell.compile.cache(source, _cell_number(shell), raw_code=source)
+        tree = shell.compile.ast_parse(source, filename=filename)
+        tree = shell.transform_ast(tree)
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            expr = ast.Expression(tree.body.pop().value)
+            last = shell.compile(expr, filename, "eval")
+        code = shell.compile(tree, filename, "exec")
+        return code, last
+
+    @line_magic
+    def nbdebug(self, line: str) -> None:
+        """%nbdebug report | explain N | checks | version"""
+        words = line.split()
+        cmd = words[0] if words else "report"
+        if cmd == "report":
+            from ..session import last_report
+            from ..ui.text import render_text
+            report = last_report()
+            print(render_text(report) if report else "nbdebug: no diagnosis yet in this "
+                  "kernel; put %%diagnose above a training cell")
+        elif cmd == "explain":
+            print(_explain(words[1] if len(words) > 1 else ""))
+        elif cmd == "checks":
+            from ..checks import REGISTRY
+            for c in REGISTRY.values():
+                print(f"{c.id:<22} point {c.point!s:<6} {c.phase:<9} {c.doc.splitlines()[0]}")
+        elif cmd == "version":
+            from .. import __version__
+            print(f"nbdebug {__version__}")
+        else:
+            raise UsageError(f"%nbdebug {cmd}: unknown command; use report, explain N, "
+                             "checks or version")
+
+
+def _cell_number(shell: Any) -> int:
+    """The In[n] number of the running cell: the frame of the cell that called the magic."""
+    names = getattr(shell.compile, "_filename_map", {})
+    frame = sys._getframe(1)
+    while frame is not None:
+        number = names.get(frame.f_code.co_filename)
+        if number is not None:
+            return int(number)
+        frame = frame.f_back
+    return int(shell.execution_count)
+
+
+def _explain(arg: str) -> str:
+    from ..checks import REGISTRY
+    from ..points import POINTS
+    key: Any = int(arg) if arg.isdigit() else arg
+    if key not in POINTS:
+        raise UsageError(f"%nbdebug explain {arg}: give an article point 1-20 or 'stuck'")
+    title, text = POINTS[key]
+    checks = [c for c in REGISTRY.values() if c.point == key]
+    lines = [f"Point {key}: {title}", f"  {text}"]
+    lines += [f"  nbdebug checks ({c.id}): {c.doc}" for c in checks] or [
+        "  nbdebug does not check this point yet."]
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+"""One diagnosis: attach capture, run, detach in ``finally``, build the report, show it."""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+from .options import OptionError, Settings, positive_int, resolve, validate_checks
+from .report import Report
+
+_LAST: list[Report] = []
+
+
+def last_report() -> Report | None:
+    """The report of the last diagnosis in this process (None before the first)."""
+    return _LAST[-1] if _LAST else None
+
+
+class Session:
+    """Context manager behind ``%%diagnose`` and ``nbdebug.diagnose()``.
+
+    Exceptions of the watched code propagate unchanged; the report of what was seen before
+    them is still built, saved and shown.
+    """
+
+    def __init__(self, settings: Settings, namespace: dict[str, Any] | None = None,
+                 show: Callable[[Report], None] | None = None) -> None:
+        import torch
+        from torch.utils.data import DataLoader
+
+        self.settings = settings
+        self.namespace = namespace if namespace is not None else {}
+        settings.every = positive_int(settings.every)
+        self.check_ids = validate_checks(settings.checks)
+        ns = self.namespace
+        model = resolve(settings.model, ns, "--model", torch.nn.Module, "model")
+        opt = resolve(settings.optimizer, ns, "--optimizer", torch.optim.Optimizer, "optimizer")
+        loaders = []
+        for ld in settings.loaders:
+            obj = ns.get(ld) if isinstance(ld, str) else ld
+            if isinstance(ld, str) and ld not in ns:
+                raise OptionError(f"--loader {ld}: no variable named {ld!r} here; define the "
+                                  "loader first, or leave --loader out")
+            if not isinstance(obj, DataLoader) and not hasattr(obj, "__iter__"):
+                raise OptionError(f"--loader {ld}: a {type(obj).__name__} is not iterable")
+            loaders.append(obj)
+        self._show = show
+        self.report: Report | None = None
+        self._capture_args = (model, opt, loaders)
+        self.capture: Any = None
+        self._t0 = 0.0
+
+    def __enter__(self) -> Session:
+        from .capture import Capture, Options
+        from .observations import Observations
+
+        model, opt, loaders = self._capture_args
+        options = Options(every=self.settings.every, models=[model] if model is not None else [],
+                          optimizers=[opt] if opt is not None else [],
+                          loaders=[ld for ld in loaders if _is_dataloader(ld)])
+        self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
+        self._t0 = time.perf_counter()
+        try:
+            self.capture.attach()
+        except BaseException:
+            self.capture.detach()
+            raise
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self.capture.detach()
+        status = "done"
+        if exc_type is not None:
+            status = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else (
+                "exited" if issubclass(exc_type, SystemExit) else "failed")
+        try:
+            self.report = self._build(status, exc)
+        except Exception:
+            self.report = _broken_report(status)
+        _LAST[:] = [self.report]
+        self._deliver()
+        return False
+
+    def _build(self, status: str, exc: BaseException | None) -> Report:
+        from .checks import checklist, run_checks
+        from .observations import Observations
+
+        obs: Observations = self.capture.finish()
+        run = run_checks(obs, self.check_ids)
+        report = Report(findings=run.findings, checklist=checklist(run))
+        report.run = {
+            "status": status, "steps": obs.steps, "epochs": obs.epochs,
+            "seconds": round(time.perf_counter() - self._t0, 4),
+            "backward_calls": obs.backward_calls, "every": obs.every,
+            "models": [{"name": m.name, "type": m.type,
+                        "parameters": sum(p.numel for p in m.params)} for m in obs.models],
+            "optimizers": [{"name": o.name, "type": o.type, "steps": o.steps}
+                           for o in obs.optimizers],
+            "loaders": [{"name": ld.name, "role": ld.role, "batches": ld.batches,
+                         "epochs": ld.epochs} for ld in obs.loaders],
+            "losses": [c.fn for c in obs.losses],
+            "checks": self.check_ids,
+        }
+        if exc is not None:
+            report.run["exception"] = f"{type(exc).__name__}: {exc}"[:500]
+        report.timelines = {k: s.to_dict() for k, s in obs.timelines.items()}
+        report.notes = list(obs.notes)
+        if not obs.models and not obs.trained:
+            report.notes.insert(0, "nothing to diagnose: the cell ran no forward pass of a "
+                                   "model with parameters and called no .backward()")
+        report.errors = list(self.capture.errors) + run.errors
+        return report
+
+    def _deliver(self) -> None:
+        report = self.report
+        assert report is not None
+        if self.settings.save:
+            try:
+                report.save(self.settings.save)
+            except Exception as exc:
+                print(f"nbdebug: could not save the report to {self.settings.save}: {exc}",
+                      file=sys.stderr)
+        if report.errors:
+            print(f"nbdebug: {len(report.errors)} internal error(s) while watching (training "
+                  f"unaffected; first: {report.errors[0]['error']}); see report.errors",
+                  file=sys.stderr)
+        if self.settings.quiet:
+            return
+        try:
+            if self._show is not None:
+                self._show(report)
+            else:
+                from .ui.text import render_text
+                print(render_text(report))
+        except Exception as exc:
+            print(f"nbdebug: could not show the report ({type(exc).__name__}: {exc}); "
+                  "nbdebug.last_report() has it", file=sys.stderr)
+
+
+def _is_dataloader(obj: Any) -> bool:
+    from torch.utils.data import DataLoader
+    return isinstance(obj, DataLoader)
+
+
+def _broken_report(status: str) -> Report:
+    return Report(run={"status": status}, errors=[{
+        "where": "report", "error": "the report could not be built",
+        "traceback": traceback.format_exc()}])

@@ -1,0 +1,54 @@
+"""Device-resident pending values, copied to the host in one transfer per flush.
+
+Hooks ``put`` small device tensors (0-d or 1-d) under a key; nothing is read back until
+``flush``, which concatenates everything per device, makes one (non-blocking, pinned on
+CUDA) copy to the host and hands out numpy arrays. Between flushes memory is bounded by
+the number of steps in a flush window times the values per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+Sink = Callable[[int, np.ndarray], None]
+
+
+class Pending:
+    def __init__(self) -> None:
+        self._items: list[tuple[int, torch.Tensor, Sink]] = []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, step: int, value: torch.Tensor, sink: Sink) -> None:
+        """Keep ``value`` (on its device) until the next flush, then call ``sink(step, array)``."""
+        self._items.append((step, value, sink))
+
+    def flush(self) -> None:
+        items, self._items = self._items, []
+        if not items:
+            return
+        by_device: dict[torch.device, list[int]] = {}
+        for i, (_, value, _) in enumerate(items):
+            by_device.setdefault(value.device, []).append(i)
+        host: list[Any] = [None] * len(items)
+        for device, idx in by_device.items():
+            flat = [items[i][1].detach().reshape(-1).to(torch.float64) for i in idx]
+            joined = torch.cat(flat)
+            if device.type == "cuda":
+                buf = torch.empty(joined.shape, dtype=joined.dtype, pin_memory=True)
+                buf.copy_(joined, non_blocking=True)
+                torch.cuda.current_stream(device).synchronize()
+                arr = buf.numpy()
+            else:
+                arr = joined.cpu().numpy()
+            offset = 0
+            for i, t in zip(idx, flat):
+                n = t.numel()
+                host[i] = arr[offset:offset + n].copy()
+                offset += n
+        for (step, value, sink), arr in zip(items, host):
+            sink(step, arr if value.dim() else arr.reshape(()))

@@ -1,0 +1,87 @@
+"""Tensor summaries computed where the tensor lives; results stay on that device.
+
+Nothing here reads a value back to the host: no ``.item()``, ``.cpu()``, ``.tolist()``,
+``float()`` or ``bool()`` of a tensor. The host sees the numbers at the next flush.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: columns of ``summarize``'s result, in order
+SUMMARY = ("mean", "std", "min", "max", "absmax", "zero_frac", "nonfinite")
+
+
+class Unsupported(Exception):
+    """The tensor cannot be summarised (sparse, meta, complex, quantized, empty)."""
+
+
+def check_supported(t: torch.Tensor) -> None:
+    if t.layout != torch.strided:
+        raise Unsupported(f"{t.layout} layout")
+    if t.is_meta:
+        raise Unsupported("meta tensor")
+    if t.is_complex():
+        raise Unsupported("complex dtype")
+    if t.is_quantized:
+        raise Unsupported("quantized dtype")
+    if t.numel() == 0:
+        raise Unsupported("empty tensor")
+
+
+def as_float(t: torch.Tensor) -> torch.Tensor:
+    x = t.detach()
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def summarize(t: torch.Tensor) -> torch.Tensor:
+    """A 1-D float32 tensor of ``SUMMARY`` on ``t``'s device."""
+    check_supported(t)
+    x = as_float(t)
+    finite = torch.isfinite(x)
+    std, mean = torch.std_mean(x, correction=0)
+    lo, hi = torch.aminmax(x)
+    n = x.numel()
+    return torch.stack([
+        mean, std, lo, hi, torch.maximum(hi.abs(), lo.abs()),
+        (x == 0).sum() / n, (~finite).sum(),
+    ]).float()
+
+
+def guard(t: torch.Tensor) -> torch.Tensor:
+    """One cheap value that is non-finite when ``t`` holds a NaN or an Inf.
+
+    The float32 sum of a tensor: NaN and Inf propagate through it. Summing finite
+    float32 values never reaches Inf below ~1e38, so a false trip needs values that
+    are already overflowing.
+    """
+    x = t.detach()
+    if x.dtype == torch.float32 or x.dtype == torch.float64:
+        return x.sum()
+    return x.sum(dtype=torch.float32)
+
+
+def feature_moments(x: torch.Tensor) -> torch.Tensor:
+    """Per-feature (dim 1; per channel for images) count, sum, sum of squares, min, max.
+
+    Returns a (5, F) float64 tensor on ``x``'s device, to be added across batches.
+    """
+    check_supported(x)
+    v = x.detach()
+    if v.dim() == 1:
+        v = v.reshape(-1, 1)
+    f = v.shape[1]
+    v = v.transpose(0, 1).reshape(f, -1).double()
+    lo, hi = torch.aminmax(v, dim=1)
+    count = torch.full((f,), float(v.shape[1]), dtype=torch.float64, device=v.device)
+    return torch.stack([count, v.sum(1), (v * v).sum(1), lo, hi])
+
+
+def label_histogram(target: torch.Tensor, classes: int) -> torch.Tensor:
+    """Counts of each class index in ``target`` (ignored / out-of-range indices dropped)."""
+    t = target.detach().reshape(-1).long()
+    bad = (t < 0) | (t >= classes)
+    t = torch.where(bad, torch.full_like(t, classes), t)
+    hist = torch.zeros(classes + 1, dtype=torch.float32, device=t.device)
+    hist.scatter_add_(0, t, torch.ones_like(t, dtype=torch.float32))
+    return hist[:classes]
