@@ -47,6 +47,8 @@ class Session:
                 raise OptionError(f"--loader {ld}: a {type(obj).__name__} is not iterable")
             loaders.append(obj)
         self._show = show
+        #: callables given the Observations at every flush (live views)
+        self.listeners: list[Callable[[Any], None]] = []
         self.report: Report | None = None
         self._capture_args = (model, opt, loaders)
         self.capture: Any = None
@@ -61,6 +63,7 @@ class Session:
                           optimizers=[opt] if opt is not None else [],
                           loaders=[ld for ld in loaders if _is_dataloader(ld)])
         self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
+        self.capture.listeners.extend(self.listeners)
         self._t0 = time.perf_counter()
         try:
             self.capture.attach()
@@ -71,10 +74,15 @@ class Session:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         self.capture.detach()
+        from .capture.core import StopTraining
         status = "done"
         if exc_type is not None:
-            status = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else (
-                "exited" if issubclass(exc_type, SystemExit) else "failed")
+            if issubclass(exc_type, StopTraining):
+                status = "stopped"
+            elif issubclass(exc_type, KeyboardInterrupt):
+                status = "interrupted"
+            else:
+                status = "exited" if issubclass(exc_type, SystemExit) else "failed"
         try:
             self.report = self._build(status, exc)
         except Exception:

@@ -37,9 +37,14 @@ LOSS_FUNCTIONS = ("cross_entropy", "nll_loss", "binary_cross_entropy",
                   "smooth_l1_loss", "huber_loss")
 INDEX_LOSSES = ("cross_entropy", "nll_loss")
 FLUSH_EVERY = 50          # steps between host copies: one transfer per window
+FLUSH_SECONDS = 0.5       # with listeners (live views), flush at least this often
 INPUT_BATCHES = 20        # training batches whose per-feature input moments are kept
 DETAIL_CALLS = 20         # loss calls whose input/target ranges are always recorded
 LABEL_STEPS = 200         # training steps whose label histograms are always recorded
+
+
+class StopTraining(KeyboardInterrupt):
+    """Raised at a step boundary when the user asked to stop (the sidebar's Stop button)."""
 
 
 @dataclass
@@ -104,10 +109,17 @@ class Capture:
         self.errors: list[dict[str, str]] = []
         self._notes: set[str] = set()
         self._t0 = 0.0
+        self._last_flush = 0.0
+        #: called with the Observations after every flush (live dashboard, sidebar); a
+        #: listener that raises is recorded as an internal error and dropped
+        self.listeners: list[Callable[[Observations], None]] = []
+        #: set from another thread (the sidebar's Stop button): the next step boundary
+        #: raises StopTraining in the user's code
+        self.stop_requested = False
 
     # -- lifecycle ---------------------------------------------------------------
     def attach(self) -> None:
-        self._t0 = time.perf_counter()
+        self._t0 = self._last_flush = time.perf_counter()
         mod = torch.nn.modules.module
         p = self.patches
         p.handle(mod.register_module_forward_pre_hook(self._guarded(self._pre_forward)))
@@ -132,7 +144,7 @@ class Capture:
         """Close the last step, flush the device buffers and fill in the names."""
         try:
             if self.cur.backward or self.cur.losses:
-                self._end_step()
+                self._end_step(final=True)
             self.pending.flush()
             self._finish_observations()
         except Exception:
@@ -420,7 +432,19 @@ class Capture:
         self.pending.put(step, values, sink)
 
     # -- steps -------------------------------------------------------------------
-    def _end_step(self) -> None:
+    def flush(self) -> None:
+        """Copy the pending device values to the host and tell the listeners."""
+        self._last_flush = time.perf_counter()
+        self.pending.flush()
+        self.obs.seconds = self._last_flush - self._t0
+        for listener in list(self.listeners):
+            try:
+                listener(self.obs)
+            except Exception:
+                self._error("listener")
+                self.listeners.remove(listener)
+
+    def _end_step(self, final: bool = False) -> None:
         cur, self.cur = self.cur, _Step()
         self.backward_step_pending = False
         step = self.step
@@ -460,8 +484,14 @@ class Capture:
                 self.last_loader.role = "train"
         self.step += 1
         self.obs.steps = self.step
-        if self.step % FLUSH_EVERY == 0:
-            self.pending.flush()
+        if final:
+            return
+        if self.step % FLUSH_EVERY == 0 or (
+                self.listeners and time.perf_counter() - self._last_flush > FLUSH_SECONDS):
+            self.flush()
+        if self.stop_requested:
+            self.stop_requested = False
+            raise StopTraining("stopped by user")
 
     def _nan_candidate(self, event: NanEvent) -> None:
         """Keep the earliest event; within one step the order is input, forward, loss, backward."""
