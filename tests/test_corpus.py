@@ -1,0 +1,65 @@
+"""The public corpus: real training cells run through the real ``%%diagnose``.
+
+Each ``tests/cases/*.py`` is one notebook story. Header lines:
+
+    # expect: 13=problem 8=warning   points (or keys such as stuck) and the status they must get
+    # healthy                        no finding may be a warning or a problem
+    # flags: --every 1               extra %%diagnose flags (optional)
+
+Code above a ``# %% diagnose`` line runs as an ordinary cell first (the set-up cell of a
+notebook); the code below it runs under ``%%diagnose``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+from conftest import diagnose_cell, run_cell
+
+CASES = sorted((pathlib.Path(__file__).parent / "cases").glob("*.py"))
+MARK = "# %% diagnose"
+
+
+def parse_case(path: pathlib.Path) -> dict:
+    text = path.read_text()
+    expect: dict[str, str] = {}
+    healthy = False
+    flags = ""
+    for line in text.splitlines():
+        if m := re.match(r"#\s*expect:\s*(.+)", line):
+            for item in m.group(1).split():
+                key, status = item.split("=")
+                expect[key] = status
+        elif re.match(r"#\s*healthy\b", line):
+            healthy = True
+        elif m := re.match(r"#\s*flags:\s*(.+)", line):
+            flags = m.group(1).strip()
+    setup, _, body = text.partition(MARK)
+    if not body:
+        setup, body = "", text
+    assert healthy or expect, f"{path.name}: needs '# expect:' or '# healthy'"
+    return {"setup": setup, "body": body, "expect": expect, "healthy": healthy,
+            "flags": flags}
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_case(ip, path):
+    case = parse_case(path)
+    if case["setup"].strip():
+        res = run_cell(ip, case["setup"])
+        assert res.error_in_exec is None, res.error_in_exec
+    result, report = diagnose_cell(ip, case["body"], flags=f"--quiet {case['flags']}")
+    assert report is not None
+    assert not report.errors, report.errors
+    statuses = {str(item.point): item.status for item in report.checklist}
+    for key, status in case["expect"].items():
+        assert statuses.get(key) == status, (
+            f"point {key}: expected {status}, got {statuses.get(key)}; findings: "
+            f"{[(f.check, f.severity, f.message) for f in report.findings]}")
+    if case["healthy"]:
+        loud = [(f.check, f.severity, f.message) for f in report.findings
+                if f.severity in ("problem", "warning")]
+        assert not loud, f"false alarm on a healthy training: {loud}"
