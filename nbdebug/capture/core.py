@@ -41,6 +41,7 @@ FLUSH_SECONDS = 0.5       # with listeners (live views), flush at least this oft
 INPUT_BATCHES = 20        # training batches whose per-feature input moments are kept
 DETAIL_CALLS = 20         # loss calls whose input/target ranges are always recorded
 LABEL_STEPS = 200         # training steps whose label histograms are always recorded
+MAX_ACCUMULATION = 64     # backward calls without an optimizer step before each counts as one
 
 
 class StopTraining(KeyboardInterrupt):
@@ -67,6 +68,7 @@ class _Model:
     input_moments: torch.Tensor | None = None
     input_batches: int = 0
     input_dtype: str | None = None
+    optimized: bool = False           # an optimizer in the namespace holds its parameters
 
 
 @dataclass
@@ -191,6 +193,11 @@ class Capture:
             leaves={id(m) for m in module.modules() if next(iter(m.children()), None) is None},
             param_names={id(p): structure.qualify(root_name, n)
                          for n, p in module.named_parameters()})
+        params = {id(p) for p in module.parameters()}
+        entry.optimized = any(
+            isinstance(v, torch.optim.Optimizer)
+            and any(id(p) in params for g in v.param_groups for p in g["params"])
+            for v in list(self._namespace().values()))
         self.models[id(module)] = entry
         self.obs.models.append(entry.info)
         return entry
@@ -205,7 +212,13 @@ class Capture:
                 return
             entry = self._add_model(module)
         if self.backward_step_pending:
-            self._end_step()
+            # with an optimizer around, backward calls accumulate until it steps
+            if entry.optimized and len(self.cur.losses) >= MAX_ACCUMULATION:
+                entry.optimized = False
+                self.note(f"{entry.info.name}: {MAX_ACCUMULATION} backward calls without an "
+                          "optimizer step; each backward now counts as a step")
+            if not entry.optimized:
+                self._end_step()
         self.active = entry
         training = torch.is_grad_enabled() and module.training
         self.active_training = training
@@ -445,14 +458,17 @@ class Capture:
                 self.listeners.remove(listener)
 
     def _end_step(self, final: bool = False) -> None:
-        cur, self.cur = self.cur, _Step()
-        self.backward_step_pending = False
-        step = self.step
-        if self.primary is None and not cur.grads:
+        if self.primary is None and not self.cur.grads:
             for entry in self.models.values():
                 m = entry.module()
                 if m is not None:
                     self._record_grads(list(m.parameters()))
+        cur, self.cur = self.cur, _Step()
+        self.backward_step_pending = False
+        step = self.step
+        if final and self.primary is not None:
+            # backward calls after the last optimizer step: not a step, but still guarded
+            cur.losses = []
         if cur.losses:
             loss = cur.losses[0] if len(cur.losses) == 1 else torch.stack(cur.losses).mean()
             series = self.obs.series("loss")
@@ -478,6 +494,8 @@ class Capture:
                         s, phase, None if phase == "input" else names[i],
                         _kind(float(arr.reshape(-1)[i])), detail=detail))
             self.pending.put(step, torch.stack(cur.guards), guard_sink)
+        if final and self.primary is not None:
+            return
         if self.last_loader is not None:
             self.last_loader.train_steps += 1
             if self.last_loader.role != "train":
