@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements-dev.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m nbdebug.demo notebooks/quickstart.ipynb --out build
+	$(PY) scripts/demo.py notebooks/quickstart.ipynb --out build
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -87,7 +87,7 @@ def batch_mixing(obs: Observations) -> dict[str, float] | None:
         return None
     single = sum(1 for r in rows if sum(1 for v in r if v > 0) == 1) / len(rows)
     return {"entropy_ratio": (sum(batch_h) / len(batch_h)) / ref, "single_class_share": single,
-            "batches": float(len(rows)), "classes_seen": float(sum(1 for v in total if v))}
+            "label_batches": float(len(rows)), "classes_seen": float(sum(1 for v in total if v))}
 
 
 def _entropy(counts: list[float]) -> float:
