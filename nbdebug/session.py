@@ -109,6 +109,7 @@ class Session:
             "loaders": [{"name": ld.name, "role": ld.role, "batches": ld.batches,
                          "epochs": ld.epochs} for ld in obs.loaders],
             "losses": [c.fn for c in obs.losses],
+            "loss_graph": obs.extra.get("loss_graph", [])[:4],
             "checks": self.check_ids,
         }
         if exc is not None:

@@ -90,6 +90,7 @@ class Capture:
         self.patches = Patches()
         self.pending = Pending()
         self.models: dict[int, _Model] = {}
+        self._owner: dict[int, _Model] = {}
         self.optimizers: dict[int, tuple[weakref.ref, int]] = {}
         self.loaders: dict[int, tuple[weakref.ref, LoaderInfo]] = {}
         self._iter_loader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -199,6 +200,8 @@ class Capture:
             and any(id(p) in params for g in v.param_groups for p in g["params"])
             for v in list(self._namespace().values()))
         self.models[id(module)] = entry
+        for sub in module.modules():          # a submodule called alone belongs to its model
+            self._owner.setdefault(id(sub), entry)
         self.obs.models.append(entry.info)
         return entry
 
@@ -206,7 +209,7 @@ class Capture:
         self.depth += 1
         if self.depth != 1:
             return
-        entry = self.models.get(id(module))
+        entry = self.models.get(id(module)) or self._owner.get(id(module))
         if entry is None:
             if not self._is_candidate(module):
                 return
@@ -414,6 +417,8 @@ class Capture:
 
     def _record_grads(self, params: list[torch.Tensor]) -> None:
         with_grad = [p for p in params if p.grad is not None and p.grad.layout == torch.strided]
+        if len(with_grad) < sum(1 for p in params if p.grad is not None):
+            self.note("gradient norms skipped for sparse gradients")
         if not with_grad:
             return
         norms = torch.stack(torch._foreach_norm([p.grad.detach() for p in with_grad]))
