@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,5 +21,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+BENCH := .venv-bench
+$(BENCH)/.installed: pyproject.toml requirements-dev.txt benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install -q -r requirements-dev.txt -r benchmarks/requirements.txt
+	touch $@
+
+bench: $(BENCH)/.installed
+	mkdir -p build
+	$(BENCH)/bin/python benchmarks/overhead.py --memory | tee build/bench.md
+
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) $(BENCH) build
