@@ -307,8 +307,9 @@ class Capture:
 
     def _record_input(self, entry: _Model, x: torch.Tensor) -> None:
         entry.input_dtype = str(x.dtype).replace("torch.", "")
-        self.cur.guards.append(guard(x))
-        self.cur.guard_names.append("<input>")
+        if x.is_floating_point() and x.layout == torch.strided:
+            self.cur.guards.append(guard(x))
+            self.cur.guard_names.append("<input>")
         if entry.input_batches >= INPUT_BATCHES or not x.is_floating_point() or x.dim() < 2:
             return
         v = x
@@ -730,8 +731,9 @@ def _kind(v: float) -> str:
 
 def _input_summary(m: np.ndarray, batches: int, dtype: str | None) -> dict[str, Any]:
     count, s, sq, lo, hi = m
-    mean = s / np.maximum(count, 1)
-    var = np.maximum(sq / np.maximum(count, 1) - mean * mean, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = s / np.maximum(count, 1)
+        var = np.maximum(sq / np.maximum(count, 1) - mean * mean, 0.0)
     return {"dtype": dtype, "batches": batches, "features": int(m.shape[1]),
             "mean": mean.tolist(), "std": np.sqrt(var).tolist(),
             "min": lo.tolist(), "max": hi.tolist()}
