@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| model | configuration | bare s (median) | ratio median | ratio min | ratio max |")
     print("|---|---|---|---|---|---|")
     for name in args.models.split(","):
-        train(name, 1, Config())                                   # warm-up
+        train(name, 1, Config())                                   # warm-up, imports too
+        train(name, 1, Nbdebug())
         for config in configs:
             if config.models is not None and name not in config.models:
                 print(f"| {name} | {config.name} | - | not supported by BackPACK | | |",

@@ -40,7 +40,7 @@ FLUSH_EVERY = 50          # steps between host copies: one transfer per window
 FLUSH_SECONDS = 0.5       # with listeners (live views), flush at least this often
 INPUT_BATCHES = 20        # training batches whose per-feature input moments are kept
 DETAIL_CALLS = 20         # loss calls whose input/target ranges are always recorded
-LABEL_STEPS = 200         # training steps whose label histograms are always recorded
+LABEL_STEPS = 20          # training steps whose label histograms are always recorded
 MAX_ACCUMULATION = 64     # backward calls without an optimizer step before each counts as one
 
 
@@ -113,6 +113,10 @@ class Capture:
         self._notes: set[str] = set()
         self._t0 = 0.0
         self._last_flush = 0.0
+        #: host time spent inside nbdebug's hooks and wrappers (its own overhead)
+        self.own_seconds = 0.0
+        self._row_index: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        self._grad_names: dict[tuple[int, ...], list[str]] = {}
         #: called with the Observations after every flush (live dashboard, sidebar); a
         #: listener that raises is recorded as an internal error and dropped
         self.listeners: list[Callable[[Observations], None]] = []
@@ -169,10 +173,13 @@ class Capture:
     def _guarded(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Invariant 3: an error inside nbdebug is recorded, never raised into the cell."""
         def hook(*args: Any, **kwargs: Any) -> None:
+            t0 = time.perf_counter()
             try:
                 fn(*args, **kwargs)
             except Exception:
                 self._error(fn.__name__.strip("_"))
+            finally:
+                self.own_seconds += time.perf_counter() - t0
             return None
         return hook
 
@@ -306,7 +313,8 @@ class Capture:
             self.pending.put(self.step, value, sink)
 
     def _record_input(self, entry: _Model, x: torch.Tensor) -> None:
-        entry.input_dtype = str(x.dtype).replace("torch.", "")
+        if entry.input_dtype is None:
+            entry.input_dtype = str(x.dtype).replace("torch.", "")
         if x.is_floating_point() and x.layout == torch.strided:
             self.cur.guards.append(guard(x))
             self.cur.guard_names.append("<input>")
@@ -423,7 +431,11 @@ class Capture:
         if not with_grad:
             return
         norms = torch.stack(torch._foreach_norm([p.grad.detach() for p in with_grad]))
-        self._put_row("grad_norm", [self._param_name(p) for p in with_grad], norms)
+        key = tuple(id(p) for p in with_grad)
+        names = self._grad_names.get(key)
+        if names is None:
+            names = self._grad_names[key] = [self._param_name(p) for p in with_grad]
+        self._put_row("grad_norm", names, norms)
         self.cur.grads = True
 
     def _put_row(self, key: str, names: list[str], values: torch.Tensor) -> None:
@@ -433,12 +445,14 @@ class Capture:
             series.columns = []
         cols = series.columns
         step = self.step
-        at = {n: i for i, n in enumerate(cols)}
-        for n in names:
-            if n not in at:
-                at[n] = len(cols)
-                cols.append(n)
-        idx = [at[n] for n in names]
+        idx = self._row_index.get((key, tuple(names)))
+        if idx is None:
+            at = {n: i for i, n in enumerate(cols)}
+            for n in names:
+                if n not in at:
+                    at[n] = len(cols)
+                    cols.append(n)
+            idx = self._row_index[(key, tuple(names))] = [at[n] for n in names]
 
         def sink(s: int, arr: np.ndarray) -> None:
             row = [math.nan] * len(cols)
@@ -453,15 +467,24 @@ class Capture:
     # -- steps -------------------------------------------------------------------
     def flush(self) -> None:
         """Copy the pending device values to the host and tell the listeners."""
-        self._last_flush = time.perf_counter()
+        t0 = time.perf_counter()
         self.pending.flush()
-        self.obs.seconds = self._last_flush - self._t0
+        self.obs.seconds = t0 - self._t0
+        self.obs.extra["overhead"] = self.overhead()
         for listener in list(self.listeners):
             try:
                 listener(self.obs)
             except Exception:
                 self._error("listener")
                 self.listeners.remove(listener)
+        self._last_flush = time.perf_counter()
+        self.own_seconds += self._last_flush - t0
+
+    def overhead(self) -> float | None:
+        """nbdebug's own host time as a share of the watched code's time so far."""
+        elapsed = time.perf_counter() - self._t0
+        rest = elapsed - self.own_seconds
+        return self.own_seconds / rest if rest > 0 else None
 
     def _end_step(self, final: bool = False) -> None:
         if self.primary is None and not self.cur.grads:
@@ -533,10 +556,12 @@ class Capture:
                 return original(tensors, *args, **kwargs)
             capture._in_backward = True
             try:
+                t0 = time.perf_counter()
                 try:
                     capture._on_backward(tensors)
                 except Exception:
                     capture._error("backward")
+                capture.own_seconds += time.perf_counter() - t0
                 return original(tensors, *args, **kwargs)
             finally:
                 capture._in_backward = False
@@ -567,10 +592,12 @@ class Capture:
 
         def loss_fn(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
             out = original(input, target, *args, **kwargs)
+            t0 = time.perf_counter()
             try:
                 capture._on_loss(name, input, target, out, kwargs)
             except Exception:
                 capture._error(f"loss {name}")
+            capture.own_seconds += time.perf_counter() - t0
             return out
 
         loss_fn.__wrapped__ = original  # type: ignore[attr-defined]
@@ -655,6 +682,7 @@ class Capture:
 
         def __next__(it: Any) -> Any:
             batch = original(it)
+            t0 = time.perf_counter()
             try:
                 info = capture._iter_loader.get(it)
                 if info is not None:
@@ -663,6 +691,7 @@ class Capture:
                     capture.batch_labels = structure.split_batch(batch)[1]
             except Exception:
                 capture._error("loader next")
+            capture.own_seconds += time.perf_counter() - t0
             return batch
 
         __next__.__wrapped__ = original  # type: ignore[attr-defined]
