@@ -27,8 +27,8 @@ OFF_CENTER = 10.0
 RAW_PIXEL_MAX = 25.0
 #: a flat input needs this many features to be taken for an image
 RAW_PIXEL_FEATURES = 64
-#: a batch holding at least this share of the data set is a large batch (point 16)
-LARGE_BATCH_SHARE = 0.1
+#: a batch holding a quarter of the data set or more (<= 4 steps an epoch) is large (point 16)
+LARGE_BATCH_SHARE = 0.25
 _SHUFFLE_FIX = "DataLoader(dataset, batch_size={bs}, shuffle=True)"
 
 
