@@ -27,7 +27,8 @@ _PASS = {"View", "Reshape", "UnsafeView", "Unsqueeze", "Squeeze", "Permute", "Tr
          "Alias", "Narrow", "Unbind", "Split", "SplitWithSizes", "Flatten"}
 _SQUASH = {"Relu": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Hardtanh": "ReLU6/Hardtanh",
            "Threshold": "ReLU", "Softmax": "Softmax", "Softplus": "Softplus"}
-_LOGITS_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy_with_logits")
+_LOGITS_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
+                  "binary_cross_entropy")
 
 
 def first_op(chain: list[str]) -> str | None:
