@@ -29,6 +29,7 @@ from ..observations import LoaderInfo, LossCall, ModelInfo, NanEvent, Observatio
 from ..stats import Pending, Unsupported, feature_moments, guard, label_histogram, summarize
 from ..stats.summary import SUMMARY
 from . import structure
+from .audits import AuditRecorder
 from .patches import Patches
 
 #: functional losses watched; nn loss modules call these at call time, so both are seen
@@ -69,6 +70,7 @@ class _Model:
     input_batches: int = 0
     input_dtype: str | None = None
     optimized: bool = False           # an optimizer in the namespace holds its parameters
+    input_ndim: int | None = None
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Capture:
         self._namespace = namespace or dict
         self.patches = Patches()
         self.pending = Pending()
+        self.audit = AuditRecorder(obs, self.pending)
         self.models: dict[int, _Model] = {}
         self._owner: dict[int, _Model] = {}
         self.optimizers: dict[int, tuple[weakref.ref, int]] = {}
@@ -215,6 +218,8 @@ class Capture:
     def _pre_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         self.depth += 1
         if self.depth != 1:
+            if self.active is not None and self.active_training:
+                self.audit.module_input(self.active.names, module, args)
             return
         entry = self.models.get(id(module)) or self._owner.get(id(module))
         if entry is None:
@@ -245,6 +250,7 @@ class Capture:
         x = structure.first_tensor(args)
         if x is not None:
             self._record_input(entry, x)
+            self.audit.model_input(id(entry), x, self.step)
 
     def _post_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         self.depth = max(0, self.depth - 1)
@@ -315,6 +321,7 @@ class Capture:
     def _record_input(self, entry: _Model, x: torch.Tensor) -> None:
         if entry.input_dtype is None:
             entry.input_dtype = str(x.dtype).replace("torch.", "")
+            entry.input_ndim = x.dim()
         if x.is_floating_point() and x.layout == torch.strided:
             self.cur.guards.append(guard(x))
             self.cur.guard_names.append("<input>")
@@ -624,6 +631,8 @@ class Capture:
             call.input_chain = structure.grad_chain(input)
         if call.calls <= DETAIL_CALLS or self._sampled():
             self._record_loss_ranges(call, input, target)
+        if name == "kl_div":
+            self.audit.kl_call(call, input, target, out, kwargs, self.step)
         if (name in INDEX_LOSSES and isinstance(target, torch.Tensor) and call.target_is_index
                 and input.dim() >= 2 and (self.step < LABEL_STEPS or self._sampled())):
             classes = int(input.shape[1])
@@ -732,6 +741,7 @@ class Capture:
             if entry.input_moments is not None:
                 inputs[entry.info.name] = _input_summary(
                     entry.input_moments.cpu().numpy(), entry.input_batches, entry.input_dtype)
+                inputs[entry.info.name]["ndim"] = entry.input_ndim
             elif entry.input_dtype is not None:
                 inputs[entry.info.name] = {"dtype": entry.input_dtype}
         obs.optimizers = []
