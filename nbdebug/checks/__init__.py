@@ -3,7 +3,7 @@
 Importing this package registers every check.
 """
 
-from . import dynamics, nan, setup  # noqa: F401  (registration)
+from . import distributed, dynamics, nan, setup  # noqa: F401  (registration)
 from .registry import (NOT_APPLICABLE, NOT_CHECKED, REGISTRY, check, checklist, presets,
                        run_checks, select)
 
