@@ -226,16 +226,22 @@ class Merger:
             "findings": [asdict(f) for f in local.findings if f.check not in MERGED_CHECKS],
             "outcomes": local.outcomes,
             "errors": len(self.capture.errors) + len(local.errors),
+            "flush_ms": self._flush_ms(),
         }
+
+    def _flush_ms(self) -> float | None:
+        """Mean time a flush point spent on merging here (fingerprint, publish, merge)."""
+        if not self.flush_seconds:
+            return None
+        return round(sum(self.flush_seconds) / len(self.flush_seconds) * 1e3, 4)
 
     def facts(self) -> dict[str, Any]:
         """What the report's ``run.distributed`` says about the merge."""
-        per_flush = (sum(self.flush_seconds) / len(self.flush_seconds)
-                     if self.flush_seconds else None)
         return {"rank": self.rank, "world_size": self.world, "merged": self.grouped,
                 "ranks_reporting": sorted(s["rank"] for s in self.summaries),
                 "missing_ranks": list(self.missing), "flushes": len(self.flush_seconds),
-                "flush_ms": round(per_flush * 1e3, 4) if per_flush is not None else None,
+                "flush_ms": self._flush_ms(),
+                "flush_ms_by_rank": {s["rank"]: s.get("flush_ms") for s in self.summaries},
                 "exchange_ms": (round(self.exchange_seconds * 1e3, 3)
                                 if self.exchange_seconds is not None else None)}
 

@@ -84,5 +84,7 @@ for epoch in range(args.epochs):
 if args.rank1_dies and rank == 1:
     os._exit(0)
 if rank == 0:
-    print(f"trained {step} steps on {world} ranks")
+    checksum = sum(p.double().sum() for p in net.parameters()).item()
+    print(f"trained {step} steps on {world} ranks, last loss {loss.item():.17g}, "
+          f"parameter checksum {checksum:.17g}")
 dist.destroy_process_group()
