@@ -8,7 +8,7 @@ import pytest
 
 from nbdebug.checks import REGISTRY, run_checks
 from nbdebug.checks.distributed import BN_MIN_BATCH, DESYNC_RTOL
-from nbdebug.distributed import _merge_observations, merge_findings
+from nbdebug.merge import merge_findings, merge_observations
 from nbdebug.observations import NanEvent, Observations
 from nbdebug.report import Finding
 
@@ -99,7 +99,7 @@ def test_merge_names_the_rank_of_the_first_nan():
     r1 = rank(1, nan=asdict(NanEvent(6, "forward", "net.1 (Linear)")))
     r2 = rank(2, nan=asdict(NanEvent(7, "input", None)))
     obs = obs_of(r0, r1, r2)
-    _merge_observations(obs, [r0, r1, r2], 3, [])
+    merge_observations(obs, [r0, r1, r2], 3, [])
     assert obs.nan.detail["rank"] == 1 and obs.nan.where == "net.1 (Linear)"
     [f] = run("nan-origin", obs)
     assert "step 6 on rank 1 in the output of net.1 (Linear)" in f.message
