@@ -67,6 +67,9 @@ export function renderChart(
 }
 
 export function formatNumber(v: number): string {
+  if (Number.isInteger(v) && Math.abs(v) < 1e9) {
+    return String(v);
+  }
   const a = Math.abs(v);
   if (a !== 0 && (a < 1e-3 || a >= 1e5)) {
     return v.toExponential(2);
