@@ -117,19 +117,20 @@ export class SidebarPanel extends Widget {
     bar.appendChild(this._elapsed);
     root.appendChild(bar);
 
-    const stop = el('button', 'nbd-stop jp-mod-styled jp-mod-warn');
-    if (link.subshell === false) {
-      stop.textContent = 'Stop unavailable: needs kernel subshells (ipykernel 7)';
-      stop.disabled = true;
-    } else if (run.stopRequested && run.state === 'running') {
-      stop.textContent = 'Stopping at the next step…';
-      stop.disabled = true;
-    } else {
-      stop.textContent = 'Stop training';
-      stop.disabled = run.state !== 'running';
+    if (run.state === 'running') {
+      const stop = el('button', 'nbd-stop jp-mod-styled jp-mod-warn');
+      if (link.subshell === false) {
+        stop.textContent = 'Stop unavailable: needs kernel subshells (ipykernel 7)';
+        stop.disabled = true;
+      } else if (run.stopRequested) {
+        stop.textContent = 'Stopping at the next step…';
+        stop.disabled = true;
+      } else {
+        stop.textContent = 'Stop training';
+      }
+      stop.onclick = () => link.stop();
+      root.appendChild(stop);
     }
-    stop.onclick = () => link.stop();
-    root.appendChild(stop);
 
     if (run.done?.exception) {
       root.appendChild(el('div', 'nbd-exception', run.done.exception));

@@ -145,13 +145,23 @@ def test_buggy_training_live_then_the_right_point_as_a_problem(page, lab):
     card = panel.locator('.nbd-finding[data-point="6"]').first
     assert "shuffle" in card.inner_text().lower()
     assert "Fix:" in card.locator(".nbd-finding-fix").inner_text()
+    _screenshot(page)
     # clicking a finding selects the cell that ran %%diagnose
     page.evaluate("window.jupyterapp.shell.currentWidget.content.activeCellIndex = 0")
     card.click()
     wait_for(lambda: page.evaluate(
         "window.jupyterapp.shell.currentWidget.content.activeCellIndex") == 2, timeout=5)
+
+
+def _screenshot(page) -> None:
+    """The whole panel, top to bottom, for the README."""
+    size = page.viewport_size
+    height = page.evaluate("document.getElementById('nbdebug-sidebar').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height + 80)})
+    page.evaluate("document.getElementById('nbdebug-sidebar').scrollTop = 0")
     BUILD.mkdir(exist_ok=True)
-    panel.screenshot(path=str(BUILD / "sidebar.png"))
+    _panel(page).screenshot(path=str(BUILD / "sidebar.png"))
+    page.set_viewport_size(size)
 
 
 def test_kernel_text_is_rendered_as_text_and_a_second_notebook_switches(page, lab):
