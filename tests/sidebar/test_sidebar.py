@@ -213,10 +213,29 @@ def test_stop_button_ends_a_long_training_within_two_seconds(page, lab):
     stop.click()
     wait_for(lambda: _state(page) == "stopped", timeout=10)
     took = time.perf_counter() - t0
+    BUILD.mkdir(exist_ok=True)
+    (BUILD / "sidebar-stop-seconds.txt").write_text(f"{took:.3f}\n")
     assert took < 2.0, f"stopped after {took:.2f} s"
     # the cell ended (as an interrupted cell), and the report says so
     page.wait_for_function("() => document.body.innerText.includes('stopped')")
     assert "stopped by user" in _panel(page).locator(".nbd-state").inner_text()
+
+
+def test_without_subshells_the_stop_button_says_so(page, lab):
+    root = lab[2]
+    short = LONG_TRAIN.replace("+ 120", "+ 4")
+    name = _notebook(root, "nosubshell.ipynb", "%load_ext nbdebug", SORTED_SETUP, short)
+    _open(page, lab, name)
+    # a front end whose comms do not use subshells (as with a kernel that has none)
+    page.evaluate("() => { window.jupyterapp.shell.currentWidget.sessionContext.session"
+                  ".kernel.commsOverSubshells = 'disabled'; }")
+    _run_all(page)
+    wait_for(lambda: _state(page) == "running", timeout=60)
+    stop = _panel(page).locator(".nbd-stop")
+    assert "needs kernel subshells" in stop.inner_text()
+    assert stop.is_disabled()
+    wait_for(lambda: _state(page) == "done", timeout=60)
+    _shut_down(page, name)
 
 
 def test_browser_reload_resyncs_and_kernel_restart_clears(page, lab):
