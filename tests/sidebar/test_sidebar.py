@@ -8,7 +8,6 @@ through its DOM.
 from __future__ import annotations
 
 import pathlib
-import shutil
 import time
 
 import nbformat
@@ -251,11 +250,3 @@ def test_stop_within_two_seconds_then_reload_resyncs_and_restart_clears(page, la
     conn.wait_for()
     assert _panel(page).locator(".nbd-run").count() == 0
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _copy_screenshot_for_docs():
-    yield
-    shot = BUILD / "sidebar.png"
-    docs = pathlib.Path(__file__).parents[2] / "docs"
-    if shot.exists() and docs.is_dir():
-        shutil.copy(shot, docs / "sidebar.png")
