@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the JupyterLab sidebar: built by pip's build hook at install, rebuilt here when its sources change
+LABEXT := nbdebug/labextension/package.json
+LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) \
+	labextension/package.json labextension/package-lock.json labextension/tsconfig.json
 
 .PHONY: demo test bench install clean
 
@@ -11,14 +15,21 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(VENV)/bin/jupyter-builder develop --overwrite . >/dev/null
 	touch $(STAMP)
 
-install: $(STAMP)
+$(LABEXT): $(LABEXT_SRC) | $(STAMP)
+	cd labextension && (test -d node_modules || npm ci --no-audit --no-fund) && \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build
+	touch $(LABEXT)
+
+install: $(STAMP) $(LABEXT)
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py notebooks/quickstart.ipynb --out build
 
-test: $(STAMP)
+test: $(STAMP) $(LABEXT)
+	sh scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
 BENCH := .venv-bench
@@ -32,4 +43,4 @@ bench: $(BENCH)/.installed
 	$(BENCH)/bin/python benchmarks/overhead.py --memory | tee build/bench.md
 
 clean:
-	rm -rf $(VENV) $(BENCH) build
+	rm -rf $(VENV) $(BENCH) build nbdebug/labextension labextension/lib labextension/node_modules

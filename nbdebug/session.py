@@ -11,6 +11,10 @@ from .options import OptionError, Settings, positive_int, resolve, validate_chec
 from .report import Report
 
 _LAST: list[Report] = []
+#: told when a diagnosis starts and ends (the sidebar): ``started(session)`` before the
+#: capture attaches (it may add ``session.listeners``), ``ended(session)`` once the report
+#: exists; an error in one is recorded as an internal error, never raised
+WATCHERS: list[Any] = []
 
 
 def last_report() -> Report | None:
@@ -65,6 +69,7 @@ class Session:
                           optimizers=[opt] if opt is not None else [],
                           loaders=[ld for ld in loaders if _is_dataloader(ld)])
         self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
+        self._tell("started")
         self.capture.listeners.extend(self.listeners)
         self._t0 = time.perf_counter()
         try:
@@ -96,8 +101,21 @@ class Session:
         except Exception:
             self.report = _broken_report(status)
         _LAST[:] = [self.report]
+        self._tell("ended")
         self._deliver()
         return False
+
+    def _tell(self, event: str) -> None:
+        for watcher in list(WATCHERS):
+            try:
+                getattr(watcher, event)(self)
+            except Exception:
+                error = {"where": f"watcher {event}", "error": traceback.format_exc(
+                    ).strip().splitlines()[-1], "traceback": traceback.format_exc()}
+                if self.report is not None:
+                    self.report.errors.append(error)
+                else:
+                    self.capture.errors.append(error)
 
     def _build(self, status: str, exc: BaseException | None) -> Report:
         from .checks import checklist, run_checks
