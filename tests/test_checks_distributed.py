@@ -154,3 +154,30 @@ def test_live_merge_at_flush_points_is_bounded_and_finds_the_first_drift():
     assert found[0]["step"] == 400 and found[0]["rank"] == 1
     assert sorted(live) == list(range(650, 1050, 50))        # the newest 8 still wait;
     assert 200 not in live                                    # older ones are given up
+
+
+def test_a_rank_without_process_group_reports_alone_and_restores_everything(monkeypatch):
+    """WORLD_SIZE says 2 but the code never calls init_process_group."""
+    import torch
+    import torch.distributed as dist
+    from torch.distributed import distributed_c10d as c10d
+
+    import nbdebug
+    originals = (dist.destroy_process_group, c10d.destroy_process_group)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters())
+    with nbdebug.diagnose(quiet=True) as session:
+        assert session.merger is not None
+        assert dist.destroy_process_group is not originals[0]
+        for _ in range(3):
+            opt.zero_grad()
+            net(torch.randn(4, 3)).pow(2).mean().backward()
+            opt.step()
+    assert (dist.destroy_process_group, c10d.destroy_process_group) == originals
+    report = nbdebug.last_report()
+    assert report.run["steps"] == 3 and not report.errors
+    assert report.run["distributed"]["merged"] is False
+    assert any("report covers rank 0 only" in n for n in report.notes), report.notes
+    assert report.status("ranks") == "not_applicable"
