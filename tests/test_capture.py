@@ -190,6 +190,43 @@ def test_odd_tensors_are_skipped_and_noted_never_disturb():
     r = nbdebug.last_report()
     assert r.errors == [] and r.run["steps"] == 4
     assert r.status(13) == "ok"
+    assert "gradient norms skipped for sparse gradients" in r.notes
+
+
+def test_bfloat16_model_and_non_tensor_batch_items():
+    torch.manual_seed(0)
+    texts = [f"sample {i}" for i in range(32)]
+    X, y = _data(32)
+
+    class Mixed(Dataset):
+        def __len__(self):
+            return 32
+
+        def __getitem__(self, i):
+            return texts[i], X[i].to(torch.bfloat16), y[i]
+
+    net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)).to(torch.bfloat16)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    with nbdebug.diagnose(quiet=True, every=1):
+        for names, xb, yb in DataLoader(Mixed(), batch_size=8, shuffle=True):
+            loss = nn.functional.cross_entropy(net(xb).float(), yb)
+            opt.zero_grad(); loss.backward(); opt.step()
+    r = nbdebug.last_report()
+    assert r.errors == [] and r.run["steps"] == 4 and r.status(13) == "ok"
+    assert next(iter(net.parameters())).dtype == torch.bfloat16
+
+
+def test_custom_loss_seen_through_backward():
+    torch.manual_seed(0)
+    net = nn.Linear(4, 1)
+    opt = torch.optim.Adam(net.parameters())
+    with nbdebug.diagnose(quiet=True):
+        for _ in range(3):
+            x = torch.randn(8, 4)
+            loss = ((net(x) - x.sum(1, keepdim=True)) ** 2).mean()
+            opt.zero_grad(); loss.backward(); opt.step()
+    r = nbdebug.last_report()
+    assert r.run["losses"] == [] and r.run["loss_graph"][0] == "MeanBackward0"
 
 
 def test_eval_passes_are_not_training_steps():
@@ -204,3 +241,37 @@ def test_eval_passes_are_not_training_steps():
     r = nbdebug.last_report()
     assert r.run["steps"] == 0 and r.run["backward_calls"] == 0
     assert r.run["models"][0]["name"] == "net"
+
+
+def test_submodule_called_alone_belongs_to_its_model():
+    torch.manual_seed(0)
+
+    class AE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Linear(6, 2)
+            self.dec = nn.Linear(2, 6)
+
+        def forward(self, x):
+            return self.dec(self.enc(x))
+
+    ae = AE()
+    opt = torch.optim.Adam(ae.parameters())
+    with nbdebug.diagnose(quiet=True):
+        for _ in range(3):
+            x = torch.randn(8, 6)
+            loss = nn.functional.mse_loss(ae(x), x)
+            opt.zero_grad(); loss.backward(); opt.step()
+        with torch.no_grad():
+            ae.enc(torch.randn(4, 6))
+    r = nbdebug.last_report()
+    assert [m["name"] for m in r.run["models"]] == ["ae"]
+
+
+def test_pending_values_are_bounded_without_steps():
+    from nbdebug.stats import Pending
+    seen = []
+    p = Pending(limit=10)
+    for i in range(25):
+        p.put(i, torch.tensor(float(i)), lambda s, a: seen.append(float(a)))
+    assert len(p) == 5 and seen == [float(i) for i in range(20)]
