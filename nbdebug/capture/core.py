@@ -123,6 +123,8 @@ class Capture:
         #: called with the Observations after every flush (live dashboard, sidebar); a
         #: listener that raises is recorded as an internal error and dropped
         self.listeners: list[Callable[[Observations], None]] = []
+        #: a live view watches: flush on wall time too (at most every FLUSH_SECONDS)
+        self.live = False
         #: set from another thread (the sidebar's Stop button): the next step boundary
         #: raises StopTraining in the user's code
         self.stop_requested = False
@@ -541,7 +543,7 @@ class Capture:
         if final:
             return
         if self.step % FLUSH_EVERY == 0 or (
-                self.listeners and time.perf_counter() - self._last_flush > FLUSH_SECONDS):
+                self.live and time.perf_counter() - self._last_flush > FLUSH_SECONDS):
             self.flush()
         if self.stop_requested:
             self.stop_requested = False
