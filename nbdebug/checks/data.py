@@ -156,9 +156,9 @@ def input_ranges(obs: Observations) -> list[Finding] | str:
             out.append(Finding(
                 check="input-range", point=5, severity="warning",
                 title="Raw 0..255 pixel values",
-                message=(f"The inputs of {model} range over [{min(lo):.4g}, {top:.4g}]: raw "
-                         "8-bit pixels. Large unnormalised inputs make the first layers "
-                         "saturate and slow training down."),
+                message=(f"The inputs of {model} range over [{min(lo):.4g}, {top:.4g}]: they "
+                         "look like raw 8-bit pixels. Large unnormalised inputs make the first "
+                         "layers saturate and slow training down."),
                 fix=("Scale and standardise: x = x / 255.0, then (x - mean) / std per channel "
                      "(torchvision: transforms.ToTensor() + transforms.Normalize(mean, std))."),
                 where=model, evidence={"min": min(lo), "max": top, "batches": s["batches"]}))

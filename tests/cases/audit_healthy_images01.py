@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 torch.manual_seed(0)
-img = torch.zeros(512, 28, 28)
-img[:, 4:24, 4:24] = torch.rand(512, 20, 20)
-flat = img.reshape(512, -1)
+img = torch.zeros(256, 28, 28)
+img[:, 4:24, 4:24] = torch.rand(256, 20, 20)
+flat = img.reshape(256, -1)
 digit = (flat[:, 300] > 0.5).long()
 
 
@@ -27,8 +27,8 @@ mlp = MLP()
 opt = torch.optim.Adam(mlp.parameters(), lr=1e-3)
 # %% diagnose
 for epoch in range(2):
-    perm = torch.randperm(512)
-    for i in range(0, 512, 64):
+    perm = torch.randperm(256)
+    for i in range(0, 256, 64):
         b = perm[i:i + 64]
         loss = nn.functional.cross_entropy(mlp(flat[b]), digit[b])
         opt.zero_grad()
