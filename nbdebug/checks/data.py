@@ -150,6 +150,8 @@ def input_ranges(obs: Observations) -> list[Finding] | str:
     out = []
     for model, s in inputs.items():
         mean, std, lo, hi = s["mean"], s["std"], s["min"], s["max"]
+        if not mean:
+            continue
         image = s.get("ndim") == 4 or s["features"] >= RAW_PIXEL_FEATURES
         top = max(hi)
         if image and min(lo) >= 0 and RAW_PIXEL_MAX < top <= 255.5:
