@@ -386,3 +386,14 @@ def test_every_audit_is_registered_with_its_point():
         "missing-bias", "kl-div", "optimizer-params", "frozen")}
     assert points == {2, 4, 5, 6, 7, 8, 12, 14, 15, 16, 17, 18, 20, "optimizer-params",
                       "frozen"}
+
+
+def test_label_mixing_skips_vocabularies():
+    """Token-level losses over a vocabulary are not class batches: no judgement, no cost."""
+    obs = trained()
+    s = obs.series("labels")
+    for i in range(8):
+        row = [0.0] * 5000
+        row[i] = 64.0
+        s.add(i, row)
+    assert run("single-label", obs) == NOT_CHECKED
