@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,20 @@ $(STAMP): pyproject.toml requirements-dev.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m nbdebug.demo notebooks/quickstart.ipynb --out build
+	$(PY) scripts/demo.py notebooks/quickstart.ipynb --out build
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+BENCH := .venv-bench
+$(BENCH)/.installed: pyproject.toml requirements-dev.txt benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install -q -r requirements-dev.txt -r benchmarks/requirements.txt
+	touch $@
+
+bench: $(BENCH)/.installed
+	mkdir -p build
+	$(BENCH)/bin/python benchmarks/overhead.py --memory | tee build/bench.md
+
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) $(BENCH) build

@@ -102,6 +102,7 @@ class Session:
             "status": status, "steps": obs.steps, "epochs": obs.epochs,
             "seconds": round(time.perf_counter() - self._t0, 4),
             "backward_calls": obs.backward_calls, "every": obs.every,
+            "overhead": self.capture.overhead(),
             "models": [{"name": m.name, "type": m.type,
                         "parameters": sum(p.numel for p in m.params)} for m in obs.models],
             "optimizers": [{"name": o.name, "type": o.type, "steps": o.steps}
@@ -109,6 +110,7 @@ class Session:
             "loaders": [{"name": ld.name, "role": ld.role, "batches": ld.batches,
                          "epochs": ld.epochs} for ld in obs.loaders],
             "losses": [c.fn for c in obs.losses],
+            "loss_graph": obs.extra.get("loss_graph", [])[:4],
             "checks": self.check_ids,
         }
         if exc is not None:
