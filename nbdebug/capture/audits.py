@@ -72,7 +72,15 @@ class AuditRecorder:
             return                            # a class-index loss already fills the series
         ones = (target.detach().reshape(-1) > 0.5).sum(dtype=torch.float32)
         hist = torch.stack([target.shape[0] - ones, ones])
-        self.pending.put(step, hist, lambda s, a: series.add(s, a.tolist()))
+
+        def sink(s: int, arr: np.ndarray) -> None:
+            counts = arr.tolist()
+            if series.steps and series.steps[-1] == s:
+                # several calls in one step (a GAN's real/fake terms): one batch of labels
+                series.values[-1] = [a + b for a, b in zip(series.values[-1], counts)]
+            else:
+                series.add(s, counts)
+        self.pending.put(step, hist, sink)
 
     def kl_call(self, call: LossCall, input: torch.Tensor, target: Any, out: torch.Tensor,
                 kwargs: dict[str, Any], step: int) -> None:
