@@ -165,14 +165,19 @@ def cnn_without_bn() -> nn.Module:
                          nn.Linear(16 * 64, 10))
 
 
+DEVICE = torch.device("cpu")
+
+
 def train(name: str, epochs: int, config: Config, no_bn: bool = False) -> float:
     torch.manual_seed(0)
     model, X, y = make(name)
     if no_bn:
         model = cnn_without_bn()
-    model = config.prepare(model)
+    model = config.prepare(model.to(DEVICE))
+    X, y = X.to(DEVICE), y.to(DEVICE)
     loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    _sync()
     t0 = time.perf_counter()
     step = 0
     with config.context():
@@ -184,7 +189,13 @@ def train(name: str, epochs: int, config: Config, no_bn: bool = False) -> float:
                 config.backward(loss, step, model, opt, out, yb)
                 opt.step()
                 step += 1
+    _sync()
     return time.perf_counter() - t0
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def memory(steps_list: tuple[int, ...] = (1000, 50000)) -> list[tuple[int, float, float]]:
@@ -224,14 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--models", default="mlp,cnn,gru,transformer")
     ap.add_argument("--memory", action="store_true", help="also measure 1k vs 50k MLP steps")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(1)
     cockpit, why = cockpit_config()
     configs: list[Config] = [Nbdebug(), Nbdebug(every=1), DetectAnomaly(), ItemLogger()]
     if cockpit is not None:
         configs.append(cockpit)
     print(f"nbdebug {nbdebug.__version__}, torch {torch.__version__}, Python "
-          f"{platform.python_version()}, {platform.machine()}, 1 thread, "
+          f"{platform.python_version()}, {platform.machine()}, {DEVICE}, 1 CPU thread, "
           f"{args.repeats} interleaved pairs x {args.epochs} epochs, batch 32\n")
     if why:
         print(f"Cockpit not measured: {why}\n")

@@ -52,6 +52,8 @@ class Session:
         self.report: Report | None = None
         self._capture_args = (model, opt, loaders)
         self.capture: Any = None
+        self.merger: Any = None           # nbdebug.distributed.Merger under torchrun / DDP
+        self._obs: Any = None
         self._t0 = 0.0
 
     def __enter__(self) -> Session:
@@ -67,13 +69,19 @@ class Session:
         self._t0 = time.perf_counter()
         try:
             self.capture.attach()
+            from .distributed import attach
+            self.merger = attach(self)
         except BaseException:
             self.capture.detach()
+            if self.merger is not None:
+                self.merger.close()
             raise
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         self.capture.detach()
+        if self.merger is not None:
+            self.merger.close()
         from .capture.core import StopTraining
         status = "done"
         if exc_type is not None:
@@ -95,8 +103,11 @@ class Session:
         from .checks import checklist, run_checks
         from .observations import Observations
 
-        obs: Observations = self.capture.finish()
-        run = run_checks(obs, self.check_ids)
+        obs: Observations = self.observations()
+        if self.merger is not None:
+            run = self.merger.exchange(obs, self.check_ids)
+        else:
+            run = run_checks(obs, self.check_ids)
         report = Report(findings=run.findings, checklist=checklist(run))
         report.run = {
             "status": status, "steps": obs.steps, "epochs": obs.epochs,
@@ -113,6 +124,8 @@ class Session:
             "loss_graph": obs.extra.get("loss_graph", [])[:4],
             "checks": self.check_ids,
         }
+        if self.merger is not None:
+            report.run["distributed"] = self.merger.facts()
         if exc is not None:
             report.run["exception"] = f"{type(exc).__name__}: {exc}"[:500]
         report.timelines = {k: s.to_dict() for k, s in obs.timelines.items()}
@@ -123,9 +136,17 @@ class Session:
         report.errors = list(self.capture.errors) + run.errors
         return report
 
+    def observations(self) -> Any:
+        """The finished Observations (the last step closed, buffers flushed); made once."""
+        if self._obs is None:
+            self._obs = self.capture.finish()
+        return self._obs
+
     def _deliver(self) -> None:
         report = self.report
         assert report is not None
+        if self.merger is not None and not self.merger.leader:
+            return                        # rank 0 prints and saves the merged report
         if self.settings.save:
             try:
                 report.save(self.settings.save)
