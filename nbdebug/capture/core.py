@@ -635,6 +635,9 @@ class Capture:
             self._record_loss_ranges(call, input, target)
         if name == "kl_div":
             self.audit.kl_call(call, input, target, out, kwargs, self.step)
+        elif name in ("binary_cross_entropy", "binary_cross_entropy_with_logits") and (
+                self.step < LABEL_STEPS or self._sampled()):
+            self.audit.binary_labels(input, target, self.step)
         if (name in INDEX_LOSSES and isinstance(target, torch.Tensor) and call.target_is_index
                 and input.dim() >= 2 and (self.step < LABEL_STEPS or self._sampled())):
             classes = int(input.shape[1])
