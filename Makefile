@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(PY) -m nbdebug.demo notebooks/quickstart.ipynb --out build
 
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
 clean:

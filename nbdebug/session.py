@@ -111,6 +111,9 @@ class Session:
             "losses": [c.fn for c in obs.losses],
             "checks": self.check_ids,
         }
+        seconds = report.run["seconds"]
+        busy = getattr(self.capture, "busy", 0.0)
+        report.run["overhead"] = round(busy / seconds, 4) if seconds > 0 else 0.0
         if exc is not None:
             report.run["exception"] = f"{type(exc).__name__}: {exc}"[:500]
         report.timelines = {k: s.to_dict() for k, s in obs.timelines.items()}

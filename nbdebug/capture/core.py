@@ -116,6 +116,9 @@ class Capture:
         #: set from another thread (the sidebar's Stop button): the next step boundary
         #: raises StopTraining in the user's code
         self.stop_requested = False
+        #: seconds spent inside nbdebug's hooks, wrappers and flushes (listeners included):
+        #: the overhead the dashboard and the report show
+        self.busy = 0.0
 
     # -- lifecycle ---------------------------------------------------------------
     def attach(self) -> None:
@@ -166,10 +169,12 @@ class Capture:
     def _guarded(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Invariant 3: an error inside nbdebug is recorded, never raised into the cell."""
         def hook(*args: Any, **kwargs: Any) -> None:
+            t0 = time.perf_counter()
             try:
                 fn(*args, **kwargs)
             except Exception:
                 self._error(fn.__name__.strip("_"))
+            self.busy += time.perf_counter() - t0
             return None
         return hook
 
@@ -437,6 +442,10 @@ class Capture:
         self._last_flush = time.perf_counter()
         self.pending.flush()
         self.obs.seconds = self._last_flush - self._t0
+        self.obs.extra["nbdebug_seconds"] = self.busy
+        #: held-out rounds so far (loader, step, mean loss, accuracy): the live plots
+        self.obs.extra["eval_running"] = [(name, int(a[3]), a[1] / a[2], a[0] / a[2])
+                                          for (name, _), a in self._eval.items() if a[2]]
         for listener in list(self.listeners):
             try:
                 listener(self.obs)
@@ -508,11 +517,13 @@ class Capture:
             if capture._in_backward:
                 return original(tensors, *args, **kwargs)
             capture._in_backward = True
+            t0 = time.perf_counter()
             try:
                 try:
                     capture._on_backward(tensors)
                 except Exception:
                     capture._error("backward")
+                capture.busy += time.perf_counter() - t0
                 return original(tensors, *args, **kwargs)
             finally:
                 capture._in_backward = False
@@ -543,10 +554,12 @@ class Capture:
 
         def loss_fn(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
             out = original(input, target, *args, **kwargs)
+            t0 = time.perf_counter()
             try:
                 capture._on_loss(name, input, target, out, kwargs)
             except Exception:
                 capture._error(f"loss {name}")
+            capture.busy += time.perf_counter() - t0
             return out
 
         loss_fn.__wrapped__ = original  # type: ignore[attr-defined]
