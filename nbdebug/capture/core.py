@@ -392,7 +392,7 @@ class Capture:
             delta = torch._foreach_sub(params, clones)
             ratio = (torch.stack(torch._foreach_norm(delta))
                      / (torch.stack(torch._foreach_norm(clones)) + 1e-12))
-            names = [self._param_name(p) for p in params]
+            names = [self._param_name(p) for p in self._opt_params(opt)]
             self._put_row("update_ratio", names, ratio)
         if id(opt) == self.primary:
             self._end_step()

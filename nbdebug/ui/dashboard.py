@@ -21,6 +21,7 @@ from . import html, plots
 
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
 REDRAW_SHARE = 0.2         # a redraw waits until its cost is <= 20% of the time since the last
+MAX_REDRAW_SECONDS = 10.0  # ...but a view older than this is no longer live: redraw anyway
 CHECKS_SECONDS = 2.0       # the live checklist is re-evaluated at most this often
 
 
@@ -60,7 +61,8 @@ class Dashboard:
             return
         self.redraw(obs, "running")
         cost = self._clock() - now
-        self._next_redraw = now + max(MIN_REDRAW_SECONDS, cost / REDRAW_SHARE)
+        wait = min(MAX_REDRAW_SECONDS, max(MIN_REDRAW_SECONDS, cost / REDRAW_SHARE))
+        self._next_redraw = now + wait
 
     def redraw(self, obs: Any, state: str) -> None:
         start = self._clock()

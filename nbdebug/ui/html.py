@@ -31,7 +31,7 @@ STYLE = """<style>
 .nbdebug-report .nbd-body{margin:4px 0 6px 2.6em}
 .nbdebug-report .nbd-finding{border-left:3px solid #ccc;padding:2px 8px;margin:4px 0}
 .nbdebug-report table.nbd-ev{border-collapse:collapse;font-size:12px;margin:2px 0}
-.nbdebug-report table.nbd-ev td{padding:1px 8px 1px 0;vertical-align:top}
+.nbdebug-report table.nbd-ev td{padding:1px 8px 1px 0;vertical-align:top;text-align:left}
 .nbdebug-report .nbd-about{color:#555;font-style:italic}
 .nbdebug-report img{max-width:100%}
 </style>"""
