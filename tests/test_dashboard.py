@@ -4,14 +4,13 @@ Dashboard object itself (throttle, live checklist, final state) on a real traini
 from __future__ import annotations
 
 import pytest
+from conftest import diagnose_cell, run_cell
 
 from nbdebug.magics import display as nb_display
 from nbdebug.options import Settings
 from nbdebug.session import Session
 from nbdebug.ui import dashboard as dash_mod
 from nbdebug.ui.dashboard import Dashboard
-
-from .conftest import diagnose_cell, run_cell
 
 SETUP = """
 import torch
@@ -34,7 +33,7 @@ for epoch in range(2):
 def test_terminal_ipython_prints_the_text_report_and_opens_no_widget(ip, capsys):
     nb_display.LAST_DASHBOARD.clear()
     run_cell(ip, SETUP)
-    result, report = diagnose_cell(ip, TRAIN, flags="")
+    result, _ = diagnose_cell(ip, TRAIN, flags="")
     assert result.success
     out = capsys.readouterr().out
     assert out.startswith("nbdebug: 32 steps") and "No vanilla SGD" in out

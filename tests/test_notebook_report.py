@@ -4,10 +4,9 @@ the saved notebook and nbconvert's HTML keep; ``%nbdebug report`` / ``explain`` 
 from __future__ import annotations
 
 import pytest
+from notebook_util import REPORT_MIME, WIDGET_MIME, display_outputs, execute, notebook
 
 from nbdebug.report import Report
-
-from .notebook_util import REPORT_MIME, WIDGET_MIME, display_outputs, execute, notebook
 
 pytestmark = pytest.mark.slow
 

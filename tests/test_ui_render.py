@@ -159,3 +159,11 @@ def test_smoothing_skips_non_finite_values():
     import numpy as np
     out = plots.smooth(np.array([1.0, math.nan, 1.0, 3.0]))
     assert out[0] == 1.0 and math.isnan(out[1]) and out[2] == 1.0 and 1.0 < out[3] < 3.0
+
+
+def test_the_ui_layer_never_imports_torch():
+    import subprocess
+    import sys
+    code = ("import sys, nbdebug.ui.dashboard, nbdebug.ui.html, nbdebug.ui.plots, "
+            "nbdebug.ui.text; sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

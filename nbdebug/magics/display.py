@@ -7,7 +7,8 @@ IPython and scripts keep the plain-text report, so no widget machinery runs ther
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..report import Report
 

@@ -14,14 +14,16 @@ Plain data only: this module never imports torch.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..report import Report
 from . import html, plots
 
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
-REDRAW_SHARE = 0.2         # a redraw waits until its cost is <= 20% of the time since the last
-MAX_REDRAW_SECONDS = 10.0  # ...but a view older than this is no longer live: redraw anyway
+REDRAW_SHARE = 0.1         # a redraw waits until its cost is <= 10% of the time since the last
+MAX_REDRAW_SECONDS = 30.0  # ...but a view older than this is not live: redraw anyway (only
+                           # reached when one redraw costs over 3 s: an overloaded machine)
 CHECKS_SECONDS = 2.0       # the live checklist is re-evaluated at most this often
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import html
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..points import explain as point_explain
 from ..report import Finding, Report

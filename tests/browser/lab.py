@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -59,7 +60,7 @@ def missing() -> str | None:
     if not os.path.exists(CHROMIUM):
         return f"{CHROMIUM} is missing (run scripts/ensure-chromium.sh)"
     try:
-        import playwright.sync_api  # noqa: F401
+        import playwright.sync_api
     except ImportError:
         return "playwright is not installed (pip install -e .[test])"
     return None
