@@ -19,10 +19,11 @@ from matplotlib.figure import Figure
 SMOOTHING = 0.9          # EMA weight of the past: smooths batch noise over ~10 steps
 MAX_ROWS = 24            # heatmap rows shown; more parameters are thinned evenly
 MAX_LINES = 8            # update-ratio and activation series drawn; the rest are thinned
-MAX_LABEL = 28           # characters of a parameter or layer name on an axis
+MAX_LABEL = 24           # characters of a parameter or layer name on an axis
 UPDATE_RATIO_GUIDE = 1e-3   # the classic rule of thumb: updates ~1e-3 of the weights
 FIGSIZE = (12.0, 6.2)
 DPI = 72                 # ~860x450 px: readable in a cell, small enough to embed twice
+LR_LOG_RANGE = 10.0      # a schedule spanning more than 10x is drawn on a log scale
 PNG_LEVEL = 3            # zlib level: level 6 (the default) costs ~2x the time for ~10% less
 MARK_COLORS = {"problem": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 
@@ -208,7 +209,7 @@ def _plot_update_ratio(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]])
     if not drawn:
         _empty(ax, "updates are all zero")
         return
-    ax.set_yscale("log")
+    _log_y(ax)
     ax.axhline(UPDATE_RATIO_GUIDE, color="#999", ls=":", lw=1)
     _mark(ax, marks, text=False)
     ax.legend(fontsize=6, loc="upper right", ncol=2)
@@ -220,19 +221,28 @@ def _plot_lr(ax: Any, tl: dict[str, Any]) -> None:
     if not series:
         _empty(ax, "no optimizer seen yet")
         return
-    positive = False
+    low, high = math.inf, 0.0
     for k, s in series:
         width = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in s["values"])
         for g in range(width):
             y = _floats(v[g] if isinstance(v, (list, tuple)) and g < len(v) else math.nan
                         for v in s["values"])
-            positive = positive or bool((y > 0).any())
+            pos = y[np.isfinite(y) & (y > 0)]
+            if pos.size:
+                low, high = min(low, float(pos.min())), max(high, float(pos.max()))
             ax.plot(s["steps"], y, lw=1.4, drawstyle="steps-post",
                     label=f"optimizer {k[3:]} group {g}")
-    if positive:
-        ax.set_yscale("log")
+    if high > 0 and high / low > LR_LOG_RANGE:
+        _log_y(ax)
     ax.set_xlabel("step", fontsize=8)
     ax.legend(fontsize=7, loc="upper right")
+
+
+def _log_y(ax: Any) -> None:
+    """Log scale without minor ticks: they are most of a log axis's drawing time."""
+    from matplotlib.ticker import NullLocator
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def _mark(ax: Any, marks: list[dict[str, Any]], text: bool = True) -> None:
@@ -263,7 +273,7 @@ def render_png(timelines: dict[str, Any], findings: Iterable[Any] = ()) -> bytes
                                 "ytick.labelsize": 7}):
         # a fixed layout: constrained layout measures every label and doubles the cost
         fig = Figure(figsize=FIGSIZE, dpi=DPI)
-        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.07, top=0.95, wspace=0.45,
+        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.07, top=0.95, wspace=0.6,
                             hspace=0.3)
         FigureCanvasAgg(fig)
         axes = fig.subplots(2, 3)
