@@ -24,6 +24,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from sklearn.datasets import load_iris
 
+# one intra-op thread: on a shared 2-core machine torch's thread barriers stall whenever
+# another process takes a core, which swamps the differences measured here
+torch.set_num_threads(1)
+
 data = load_iris()
 X = torch.tensor(data.data, dtype=torch.float32)
 X = (X - X.mean(0)) / X.std(0)
