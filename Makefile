@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py notebooks/quickstart.ipynb --out build
 
 test: $(STAMP) $(LABEXT)
-	sh scripts/ensure-chromium.sh
+	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
 BENCH := .venv-bench

@@ -421,7 +421,7 @@ class Capture:
             delta = torch._foreach_sub(params, clones)
             ratio = (torch.stack(torch._foreach_norm(delta))
                      / (torch.stack(torch._foreach_norm(clones)) + 1e-12))
-            names = [self._param_name(p) for p in params]
+            names = [self._param_name(p) for p in self._opt_params(opt)]
             self._put_row("update_ratio", names, ratio)
         if id(opt) == self.primary:
             self._end_step()
@@ -480,14 +480,18 @@ class Capture:
         self.pending.flush()
         self.obs.seconds = t0 - self._t0
         self.obs.extra["overhead"] = self.overhead()
+        self.obs.extra["nbdebug_seconds"] = self.own_seconds
+        #: held-out rounds so far (loader, step, mean loss, accuracy): the live plots
+        self.obs.extra["eval_running"] = [(name, int(a[3]), a[1] / a[2], a[0] / a[2])
+                                          for (name, _), a in self._eval.items() if a[2]]
         for listener in list(self.listeners):
             try:
                 listener(self.obs)
             except Exception:
                 self._error("listener")
                 self.listeners.remove(listener)
+        # (its time, listeners included, counts in own_seconds through the hook that called it)
         self._last_flush = time.perf_counter()
-        self.own_seconds += self._last_flush - t0
 
     def overhead(self) -> float | None:
         """nbdebug's own host time as a share of the watched code's time so far."""

@@ -28,6 +28,9 @@ class DiagnoseMagics(Magics):
               help=f"take activation and update statistics every N steps "
                    f"(default {DEFAULT_EVERY}); the NaN guard runs every step")
     @argument("--quiet", action="store_true", help="do not print the report at the end")
+    @argument("--keep-live", action="store_true",
+              help="in a notebook, keep the live dashboard widget at the end instead of "
+                   "replacing it with the static report (which saved notebooks show)")
     @argument("--checks", metavar="PRESET_OR_LIST", default="default",
               help="which checks run: a preset (default, all, setup, dynamics, none), "
                    "check ids or point numbers, comma-separated; '-id' removes one")
@@ -59,6 +62,8 @@ class DiagnoseMagics(Magics):
         except OptionError as exc:
             raise UsageError(str(exc)) from None
         code, last = self._compile(cell)
+        from .display import attach_dashboard
+        attach_dashboard(session, self.shell, keep_live=args.keep_live)
         with session:
             exec(code, self.shell.user_ns)
             if last is not None:
@@ -87,12 +92,11 @@ class DiagnoseMagics(Magics):
         cmd = words[0] if words else "report"
         if cmd == "report":
             from ..session import last_report
-            from ..ui.text import render_text
-            report = last_report()
-            print(render_text(report) if report else "nbdebug: no diagnosis yet in this "
-                  "kernel; put %%diagnose above a training cell")
+            from .display import show_report
+            show_report(self.shell, last_report())
         elif cmd == "explain":
-            print(_explain(words[1] if len(words) > 1 else ""))
+            from .display import show_explain
+            show_explain(self.shell, *_explain(words[1] if len(words) > 1 else ""))
         elif cmd == "checks":
             from ..checks import REGISTRY
             for c in REGISTRY.values():
@@ -117,7 +121,8 @@ def _cell_number(shell: Any) -> int:
     return int(shell.execution_count)
 
 
-def _explain(arg: str) -> str:
+def _explain(arg: str) -> tuple[Any, str, list[tuple[str, str]], str, str]:
+    """(key, text, [(check id, doc)], title, explanation) of an article point."""
     from ..checks import REGISTRY
     from ..points import POINTS
     key: Any = int(arg) if arg.isdigit() else arg
@@ -128,4 +133,4 @@ def _explain(arg: str) -> str:
     lines = [f"Point {key}: {title}", f"  {text}"]
     lines += [f"  nbdebug checks ({c.id}): {c.doc}" for c in checks] or [
         "  nbdebug does not check this point yet."]
-    return "\n".join(lines)
+    return key, "\n".join(lines), [(c.id, c.doc) for c in checks], title, text

@@ -34,6 +34,9 @@ def _wrap(label: str, text: str, indent: str = "      ") -> list[str]:
 
 def render_finding(f: Finding) -> list[str]:
     head = f"{f.title}" + (f" [{f.where}]" if f.where else "")
+    if f.severity == "info":            # advice: one short line, the report has the rest
+        first = f.message.split(". ")[0].rstrip(".")
+        return _wrap("", f"i {head}: {first}.", indent="    ")
     lines = [f"    {ICONS[f.severity]} {head}"]
     lines += _wrap("", f.message)
     if f.evidence:
@@ -64,10 +67,12 @@ def render_text(report: Report) -> str:
     for f in report.findings:
         by_point.setdefault(f.point, []).append(f)
     items = sorted(report.checklist, key=lambda c: _ORDER.get(c.status, 9))
-    for item in items:
-        key = f"{item.point:>2}" if isinstance(item.point, int) else str(item.point)
+    keys = [f"{i.point:>2}" if isinstance(i.point, int) else str(i.point) for i in items]
+    kw = max((len(k) for k in keys), default=5)
+    tw = max((len(i.title) for i in items), default=42)
+    for item, key in zip(items, keys):
         status = item.status.replace("_", " ")
-        lines.append(f"  {ICONS.get(item.status, '?')} {key:<5} {item.title:<42} {status}")
+        lines.append(f"  {ICONS.get(item.status, '?')} {key:<{kw}} {item.title:<{tw}} {status}")
         for f in by_point.get(item.point, []):
             if f.severity in ("problem", "warning") or item.status == "ok":
                 lines += render_finding(f)

@@ -1,0 +1,113 @@
+"""The live dashboard under a ``%%diagnose`` cell, and its hand-over to the static report.
+
+ipywidgets (header, plots as an Agg PNG in an ``Image``, checklist) updated from the
+capture's flush listeners: widget trait updates reach the browser while the cell is busy,
+where an ipympl figure created in the same cell would not redraw. Redraws are throttled by
+wall clock and by their own cost, so the dashboard never takes more than a small share of
+the training's time. When the cell ends the widget is replaced, through its display
+handle, by the static bundle of ``html.bundle`` (readable in saved notebooks and
+nbconvert exports); ``keep_live`` leaves the widget showing the final state instead.
+
+Plain data only: this module never imports torch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..report import Report
+from . import html, plots
+
+MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
+REDRAW_SHARE = 0.1         # a redraw waits until its cost is <= 10% of the time since the last
+MAX_REDRAW_SECONDS = 30.0  # ...but a view older than this is not live: redraw anyway (only
+                           # reached when one redraw costs over 3 s: an overloaded machine)
+CHECKS_SECONDS = 2.0       # the live checklist is re-evaluated at most this often
+
+
+class Dashboard:
+    """One live view. ``update`` is a Session listener; ``finish`` its ``show``."""
+
+    def __init__(self, live_report: Callable[[Any], Report] | None = None,
+                 keep_live: bool = False, clock: Callable[[], float] = time.perf_counter):
+        import ipywidgets as w
+
+        self._live_report = live_report
+        self.keep_live = keep_live
+        self._clock = clock
+        self.header = w.HTML(html.render_header("running", 0, 0, 0.0, None))
+        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.checklist = w.HTML("")
+        self.widget = w.VBox([self.header, self.image, self.checklist])
+        self.widget.add_class("nbdebug-dashboard")
+        self.handle: Any = None
+        self.redraws = 0
+        self.redraw_seconds = 0.0      # rendering + sending, summed
+        self.last_redraw_cost = 0.0
+        self._next_redraw = 0.0
+        self._next_checks = 0.0
+        self._findings: list[Any] = []
+        self._checklist_html = ""
+
+    # -- the live part -------------------------------------------------------
+    def open(self) -> None:
+        from IPython.display import display
+        self.handle = display(self.widget, display_id=True)
+
+    def update(self, obs: Any) -> None:
+        """Flush listener: redraw when the throttle allows, else return at once."""
+        now = self._clock()
+        if now < self._next_redraw:
+            return
+        self.redraw(obs, "running")
+        cost = self._clock() - now
+        wait = min(MAX_REDRAW_SECONDS, max(MIN_REDRAW_SECONDS, cost / REDRAW_SHARE))
+        self._next_redraw = now + wait
+
+    def redraw(self, obs: Any, state: str) -> None:
+        start = self._clock()
+        if self._live_report is not None and start >= self._next_checks:
+            self._next_checks = start + CHECKS_SECONDS
+            report = self._live_report(obs)
+            self._findings = list(report.findings)
+            text = html.render_checklist(report, open_findings=False)
+            if text != self._checklist_html:
+                self._checklist_html = text
+                self.checklist.value = html.STYLE + f'<div class="nbdebug-report">{text}</div>'
+        png = plots.render_png(plots.timelines_of(obs), self._findings)
+        self.image.value = png
+        epoch = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)
+        self.header.value = html.render_header(state, obs.steps, epoch, obs.seconds,
+                                               self.overhead(obs))
+        self.last_redraw_cost = self._clock() - start
+        self.redraw_seconds += self.last_redraw_cost
+        self.redraws += 1
+
+    def overhead(self, obs: Any) -> float | None:
+        """nbdebug's own time (hooks, flushes, this dashboard) against the rest of the run:
+        how much slower the training runs than it would bare."""
+        return obs.extra.get("overhead")
+
+    # -- the end -------------------------------------------------------------
+    def finish(self, report: Report) -> None:
+        """Show the final report: the static bundle in place of the widget, or the widget."""
+        png = plots.render_png(report.timelines, report.findings)
+        run = report.run
+        overhead = run.get("overhead")
+        if self.keep_live or self.handle is None:
+            self.image.value = png
+            self.header.value = html.render_header(
+                _state(run.get("status", "done")), run.get("steps", 0), run.get("epochs", 0),
+                run.get("seconds", 0.0), overhead)
+            self.checklist.value = html.render_html(report, None)
+            if self.handle is None:
+                self.open()
+            return
+        self.handle.update(html.bundle(report, png), raw=True)
+        self.widget.close()
+
+
+def _state(status: str) -> str:
+    return {"exited": "failed"}.get(status, status)

@@ -1,0 +1,101 @@
+"""The live dashboard in a real JupyterLab and Chromium: plots appear and change while the
+cell runs, and the static report with the planted problem replaces them at the end."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from notebook_util import notebook
+
+from .lab import open_notebook, run_all
+
+pytestmark = pytest.mark.slow
+
+BUILD = Path(__file__).resolve().parents[2] / "build"
+TRAIN_SECONDS = 40        # long enough for three redraws even where one costs ~1 s
+WATCH_SECONDS = 150       # the cell's whole run, kernel start and final render included
+
+SETUP = """
+%load_ext nbdebug
+import time
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from sklearn.datasets import load_iris
+
+torch.manual_seed(0)
+data = load_iris()
+X = torch.tensor(data.data, dtype=torch.float32)
+X = (X - X.mean(0)) / X.std(0)
+y = torch.tensor(data.target)            # the iris file is sorted by class
+train_loader = DataLoader(TensorDataset(X, y), batch_size=10)   # planted: no shuffle
+val_loader = DataLoader(TensorDataset(X[::3], y[::3]), batch_size=50)
+model = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                      nn.Linear(32, 3))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05)         # planted: no momentum
+"""
+
+TRAIN = f"""
+%%diagnose
+start = time.perf_counter()
+while time.perf_counter() - start < {TRAIN_SECONDS}:     # epochs for a fixed wall time
+    model.train()
+    for xb, yb in train_loader:
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(xb), yb).backward()
+        optimizer.step()
+        time.sleep(0.02)                  # slow enough to watch
+    model.eval()
+    with torch.no_grad():
+        for xb, yb in val_loader:
+            model(xb)
+"""
+
+
+def test_dashboard_updates_live_and_leaves_the_report(lab, page):
+    import nbformat
+    nbformat.write(notebook(SETUP, TRAIN), lab.root / "dashboard.ipynb")
+    open_notebook(page, lab, "dashboard.ipynb")
+    run_all(page)
+
+    dash = ".nbdebug-dashboard"
+    page.wait_for_selector(f"{dash} img[src]", timeout=90_000)
+    images, steps = set(), set()
+    shot, shot_of = False, set()
+    deadline = time.monotonic() + WATCH_SECONDS
+    while time.monotonic() < deadline:
+        live = page.query_selector(dash)
+        if live is None:
+            break                                  # replaced by the static report
+        state = page.inner_text(f"{dash} .nbd-state") if page.query_selector(
+            f"{dash} .nbd-state") else ""
+        if state == "running":
+            src = page.get_attribute(f"{dash} img", "src")
+            step = page.inner_text(f"{dash} .nbd-step")
+            images.add(src)
+            steps.add(int(step))
+            if len(images) >= 2 and src not in shot_of:
+                # the README's picture: the latest live frame, up to the fourth
+                BUILD.mkdir(exist_ok=True)
+                if len(shot_of) < 3:
+                    live.screenshot(path=str(BUILD / "dashboard.png"), timeout=60_000)
+                shot_of.add(src)
+                shot = True
+        time.sleep(0.2)
+    assert len(images) >= 2, f"the plots did not change while the cell ran ({images})"
+    assert len(steps) >= 2 and max(steps) > 0
+    assert shot, "the dashboard never showed two different plots while running"
+
+    report = page.wait_for_selector(".jp-OutputArea .nbdebug-report .nbd-checklist",
+                                    timeout=60_000)
+    assert page.query_selector(dash) is None
+    problem = page.query_selector('details.nbd-problem[data-point="6"]')
+    assert problem is not None, report.inner_text()
+    assert problem.get_attribute("open") is not None
+    assert "shuffle" in problem.inner_text().lower()
+    assert page.query_selector('details.nbd-warning[data-point="8"]') is not None
+    assert page.query_selector(".jp-OutputArea .nbdebug-report img") is not None
+    page.query_selector(".jp-OutputArea .nbdebug-report").screenshot(
+        path=str(BUILD / "report.png"), timeout=60_000)

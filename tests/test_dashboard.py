@@ -1,0 +1,133 @@
+"""The dashboard outside a notebook: terminal IPython prints text and opens no widget; the
+Dashboard object itself (throttle, live checklist, final state) on a real training."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import diagnose_cell, run_cell
+
+from nbdebug.magics import display as nb_display
+from nbdebug.options import Settings
+from nbdebug.session import Session
+from nbdebug.ui import dashboard as dash_mod
+from nbdebug.ui.dashboard import Dashboard
+
+SETUP = """
+import torch
+from torch import nn
+torch.manual_seed(0)
+X = torch.randn(256, 8)
+y = (X[:, 0] > 0).long()
+net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+opt = torch.optim.SGD(net.parameters(), lr=0.1)
+"""
+TRAIN = """
+for epoch in range(2):
+    for i in range(0, 256, 16):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(X[i:i + 16]), y[i:i + 16]).backward()
+        opt.step()
+"""
+
+
+def test_terminal_ipython_prints_the_text_report_and_opens_no_widget(ip, capsys):
+    nb_display.LAST_DASHBOARD.clear()
+    run_cell(ip, SETUP)
+    result, _ = diagnose_cell(ip, TRAIN, flags="")
+    assert result.success
+    out = capsys.readouterr().out
+    assert out.startswith("nbdebug: 32 steps") and "No vanilla SGD" in out
+    assert not nb_display.in_notebook(ip) and nb_display.LAST_DASHBOARD == []
+
+
+def test_report_and_explain_print_text_in_a_terminal(ip, capsys):
+    run_cell(ip, SETUP)
+    diagnose_cell(ip, TRAIN)
+    capsys.readouterr()
+    run_cell(ip, "%nbdebug report")
+    assert capsys.readouterr().out.startswith("nbdebug: 32 steps")
+    run_cell(ip, "%nbdebug explain 13")
+    out = capsys.readouterr().out
+    assert out.startswith("Point 13: No NaN / Inf") and "nan-origin" in out
+
+
+def _trained_session(dash: Dashboard | None = None):
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+    X = torch.randn(256, 8)
+    y = (X[:, 0] > 0).long()
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    session = Session(Settings(quiet=dash is None), {"net": net, "opt": opt},
+                      show=dash.finish if dash else None)
+    if dash is not None:
+        session.listeners.append(dash.update)
+    with session:
+        for _ in range(4):              # 64 steps: past the step-count flush at 50, so the
+            for i in range(0, 256, 16):  # live view is fed however fast the machine is
+                opt.zero_grad()
+                nn.functional.cross_entropy(net(X[i:i + 16]), y[i:i + 16]).backward()
+                opt.step()
+    return session
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_redraws_are_throttled_by_wall_clock():
+    session = _trained_session()
+    obs = session.capture.obs
+    clock = Clock()
+    dash = Dashboard(clock=clock)
+    for _ in range(9):                  # flushes every 1/8 s for one second
+        dash.update(obs)
+        clock.now += 0.125
+    assert dash.redraws == 3            # at 0.0, 0.5 and 1.0 s: at most two a second
+    assert dash.image.value[:4] == b"\x89PNG"
+
+
+def test_an_expensive_redraw_waits_longer(monkeypatch):
+    session = _trained_session()
+    obs = session.capture.obs
+    clock = Clock()
+    dash = Dashboard(clock=clock)
+    real = dash_mod.plots.render_png
+
+    def slow_render(*args, **kwargs):   # the clock says each render costs 1 s
+        clock.now += 1.0
+        return real(*args, **kwargs)
+    monkeypatch.setattr(dash_mod.plots, "render_png", slow_render)
+    dash.update(obs)
+    wait = 1.0 / dash_mod.REDRAW_SHARE
+    clock.now += wait - 1.5             # not yet: the redraw's own cost must stay small
+    dash.update(obs)
+    assert dash.redraws == 1
+    clock.now += 1.0
+    dash.update(obs)
+    assert dash.redraws == 2
+
+
+def test_a_real_session_feeds_the_live_view_and_keep_live_shows_the_end(capsys):
+    dash = Dashboard(live_report=nb_display.live_checks(["sgd-momentum", "nan-origin"]),
+                     keep_live=True)
+    session = _trained_session(dash)
+    assert dash.redraws >= 1 and dash.redraw_seconds > 0
+    assert "nbd-checklist" in dash.checklist.value and "No NaN / Inf" in dash.checklist.value
+    assert "done" in dash.header.value and "step <span class=\"nbd-step\">64" in \
+        dash.header.value
+    assert session.report.run["overhead"] > 0      # own time / the rest of the run
+
+
+@pytest.mark.parametrize("status,state", [("done", "done"), ("exited", "failed"),
+                                          ("interrupted", "interrupted")])
+def test_header_names_how_the_cell_ended(status, state):
+    from nbdebug.report import Report
+    dash = Dashboard(keep_live=True)
+    dash.finish(Report(run={"status": status, "steps": 5, "seconds": 1.0}))
+    assert f">{state}</span>" in dash.header.value

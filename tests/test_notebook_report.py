@@ -1,0 +1,116 @@
+"""A real kernel (nbclient): the live dashboard is replaced by the static bundle, which
+the saved notebook and nbconvert's HTML keep; ``%nbdebug report`` / ``explain`` as HTML."""
+
+from __future__ import annotations
+
+import pytest
+from notebook_util import REPORT_MIME, WIDGET_MIME, display_outputs, execute, notebook
+
+from nbdebug.report import Report
+
+pytestmark = pytest.mark.slow
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+SETUP = f"""
+%load_ext nbdebug
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+X = torch.randn(512, 10)
+y = (X.sum(1) > 0).long()
+
+class Log(nn.Module):
+    def forward(self, x):
+        return torch.log(x)                  # planted bug: log(0) = -inf, then NaN
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(10, 32)
+        self.act = nn.ReLU()
+        self.add_module({EVIL!r}, Log())     # a hostile module name
+        self.fc2 = nn.Linear(32, 2)
+
+    def forward(self, x):
+        return self.fc2(getattr(self, {EVIL!r})(self.act(self.fc1(x))))
+
+net = Net()
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+"""
+
+TRAIN = """
+%%diagnose
+for epoch in range(3):
+    for i in range(0, 512, 32):
+        out = net(X[i:i + 32])
+        loss = nn.functional.cross_entropy(out, y[i:i + 32])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+
+
+@pytest.fixture(scope="module")
+def ran():
+    nb = notebook(SETUP, TRAIN,
+                  TRAIN.replace("%%diagnose", "%%diagnose --keep-live"),
+                  TRAIN.replace("opt.step()", "opt.step()\n        raise ValueError('boom')"),
+                  "%nbdebug report", "%nbdebug explain 13")
+    return execute(nb)
+
+
+def _bundle(cell):
+    outs = [o for o in display_outputs(cell) if REPORT_MIME in o.data]
+    assert len(outs) == 1, [list(o.data) for o in display_outputs(cell)]
+    return outs[0].data
+
+
+def test_the_live_widget_is_replaced_by_the_static_bundle(ran):
+    cell = ran.cells[1]
+    data = _bundle(cell)
+    assert {"text/html", "image/png", "text/plain", REPORT_MIME} <= set(data)
+    assert not any(WIDGET_MIME in o.data for o in display_outputs(cell))
+    report = Report.from_dict(data[REPORT_MIME])
+    assert report.status(13) == "problem"
+    assert "No NaN / Inf" in data["text/html"] and 'data-point="13"' in data["text/html"]
+    assert data["text/html"].count("data:image/png;base64,") == 1
+    assert report.run["status"] == "done" and 0 <= report.run["overhead"] < 1
+
+
+def test_user_strings_are_escaped_in_the_saved_html(ran):
+    html = _bundle(ran.cells[1])["text/html"]
+    assert EVIL not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_keep_live_keeps_the_widget_with_the_final_state(ran):
+    cell = ran.cells[2]
+    outs = display_outputs(cell)
+    assert any(WIDGET_MIME in o.data for o in outs)
+    assert not any(REPORT_MIME in o.data for o in outs)
+
+
+def test_a_failing_cell_still_gets_the_report_and_its_error(ran):
+    cell = ran.cells[3]
+    report = Report.from_dict(_bundle(cell)[REPORT_MIME])
+    assert report.run["status"] == "failed"
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    assert errors and errors[0].ename == "ValueError"
+
+
+def test_nbdebug_report_and_explain_show_html(ran):
+    again = _bundle(ran.cells[4])
+    assert Report.from_dict(again[REPORT_MIME]).run["status"] == "failed"
+    explain = display_outputs(ran.cells[5])
+    assert len(explain) == 1 and "Point 13" in explain[0].data["text/html"]
+    assert "nan-origin" in explain[0].data["text/html"]
+
+
+def test_nbconvert_html_contains_the_checklist_offline(ran, tmp_path):
+    from nbconvert import HTMLExporter
+    body, _ = HTMLExporter().from_notebook_node(ran)
+    assert "nbd-checklist" in body and "No NaN / Inf" in body
+    assert body.count('class="nbd-item nbd-problem"') >= 2
+    assert EVIL not in body

@@ -1,0 +1,169 @@
+"""Renderers without a kernel: golden text and HTML of a fixed report, plots, escaping.
+
+Regenerate the golden files after an intended change of the output with
+``NBDEBUG_UPDATE_GOLDEN=1 pytest tests/test_ui_render.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from nbdebug.points import ARTICLE_KEYS
+from nbdebug.points import title as point_title
+from nbdebug.report import ChecklistItem, Finding, Report
+from nbdebug.ui import html as ui_html
+from nbdebug.ui import plots
+from nbdebug.ui.text import render_text
+
+GOLDEN = Path(__file__).parent / "golden"
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def fixed_report() -> Report:
+    """A report with a problem, a warning, every status, and hostile user strings."""
+    findings = [
+        Finding(check="nan-origin", point=13, severity="problem",
+                title="NaN first produced in the forward pass",
+                message=f"The output of {EVIL}.fc1 became NaN at step 17 while its inputs "
+                        "were finite.",
+                fix="Add an eps inside the log: torch.log(x + 1e-8).",
+                where=f"{EVIL}.fc1 (Linear)", evidence={"step": 17, "kind": "nan",
+                                                         "last_finite_output": "net.0 & <b>"},
+                step=17),
+        Finding(check="vanilla-sgd", point=8, severity="warning", title="Plain SGD",
+                message="SGD without momentum: 'optimizer' group 0 has momentum=0.",
+                fix="Use momentum=0.9 or Adam.", where="optimizer group 0",
+                evidence={"momentum": 0.0, "lr": 0.1}, step=None),
+    ]
+    statuses = {13: "problem", 8: "warning", 12: "not_applicable", 11: "not_checked"}
+    checklist = [ChecklistItem(point=k, title=point_title(k), status=statuses.get(k, "ok"),
+                               reason="no held-out pass was seen" if k == 11 else None)
+                 for k in ARTICLE_KEYS]
+    steps = list(range(40))
+    timelines = {
+        "loss": {"steps": steps, "values": [2.3 / (1 + s / 10) for s in steps[:17]]
+                 + ["nan"] * 23},
+        "train_acc": {"steps": steps, "values": [min(1.0, s / 30) for s in steps]},
+        "grad_norm": {"steps": steps, "columns": [f"{EVIL}.fc1.weight", "net.fc2.weight"],
+                      "values": [[1.0 / (s + 1), 10 ** (-s / 10)] for s in steps]},
+        "update_ratio": {"steps": steps[::10], "columns": ["a", "b"],
+                         "values": [[1e-3, 2e-3]] * 4},
+        "lr/0": {"steps": steps[::10], "values": [[0.1]] * 4},
+        f"act/{EVIL}.fc1": {"steps": steps[::10],
+                            "columns": ["mean", "std", "min", "max", "absmax", "zero_frac",
+                                        "nonfinite"],
+                            "values": [[0.1, 1.0, -2, 2, 2, 0.5, 0]] * 4},
+        "eval/val_loader": {"steps": [20, 39], "values": [{"acc": 0.5, "loss": 1.0},
+                                                          {"acc": 0.6, "loss": 0.9}]},
+    }
+    return Report(findings=findings, checklist=checklist, timelines=timelines,
+                  run={"status": "failed", "steps": 40, "epochs": 2, "seconds": 3.25,
+                       "exception": f"ValueError: bad {EVIL}"},
+                  notes=[f"loader {EVIL} has no __len__"])
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("NBDEBUG_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}; run with NBDEBUG_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def test_text_matches_golden():
+    _golden("report.txt", render_text(fixed_report()) + "\n")
+
+
+def test_html_matches_golden():
+    _golden("report.html", ui_html.render_html(fixed_report()) + "\n")
+
+
+class _Tags(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_every_user_string_is_escaped_in_html():
+    report = fixed_report()
+    png = plots.render_png(report.timelines, report.findings)
+    pages = [ui_html.render_html(report, png), ui_html.render_checklist(report),
+             ui_html.render_header("running", 3, 1, 2.0, 0.05),
+             ui_html.render_explain(EVIL, EVIL, EVIL, [(EVIL, EVIL)])]
+    for page in pages:
+        assert "<img src=x" not in page and "onerror=alert" not in page.replace(
+            "onerror=alert(1)&gt;", "")
+        parser = _Tags()
+        parser.feed(page)
+        imgs = [a for t, a in parser.tags if t == "img"]
+        assert all(set(a) <= {"alt", "src"} for a in imgs), imgs   # only our plot image
+        assert all(a["src"].startswith("data:image/png;base64,") for a in imgs)
+        assert not any(any(k.startswith("on") for k in a) for _, a in parser.tags)
+    # the names are still there for the reader, as text
+    parser = _Tags()
+    parser.feed(pages[0])
+    assert any(EVIL in chunk for chunk in parser.text)
+
+
+def test_checklist_html_lists_every_point_in_order_with_findings_inside():
+    report = fixed_report()
+    parser = _Tags()
+    parser.feed(ui_html.render_checklist(report))
+    points = [a["data-point"] for t, a in parser.tags if t == "details"]
+    assert points == [str(k) for k in ARTICLE_KEYS]
+    opened = [a["data-point"] for t, a in parser.tags if t == "details" and "open" in a]
+    assert opened == ["8", "13"]
+    text = "".join(parser.text)
+    assert "Add an eps inside the log" in text and "cannot be negative" in text
+
+
+def test_bundle_has_every_mime_type_and_the_json_round_trips():
+    report = fixed_report()
+    png = plots.render_png(report.timelines, report.findings)
+    data = ui_html.bundle(report, png)
+    assert set(data) == {"text/plain", "text/html", "image/png",
+                         "application/vnd.nbdebug.report+json"}
+    assert Report.from_dict(data["application/vnd.nbdebug.report+json"]).status(13) == "problem"
+    assert data["text/plain"].startswith("nbdebug: 40 steps")
+
+
+def test_png_is_an_image_and_changes_with_the_data():
+    report = fixed_report()
+    a = plots.render_png(report.timelines, report.findings)
+    assert a[:8] == b"\x89PNG\r\n\x1a\n" and len(a) > 10_000
+    b = plots.render_png({}, [])
+    assert b[:8] == b"\x89PNG\r\n\x1a\n" and a != b
+
+
+@pytest.mark.parametrize("name", ["$x^2$ and $", "_hidden", "a" * 200, "\\frac"])
+def test_plots_draw_awkward_names_as_plain_text(name):
+    tl = {"grad_norm": {"steps": [0, 1], "columns": [name], "values": [[1.0], [math.nan]]},
+          f"act/{name}": {"steps": [0], "columns": ["mean", "std", "zero_frac"],
+                          "values": [[0.0, 1.0, 0.2]]}}
+    assert plots.render_png(tl)[:4] == b"\x89PNG"
+
+
+def test_smoothing_skips_non_finite_values():
+    import numpy as np
+    out = plots.smooth(np.array([1.0, math.nan, 1.0, 3.0]))
+    assert out[0] == 1.0 and math.isnan(out[1]) and out[2] == 1.0 and 1.0 < out[3] < 3.0
+
+
+def test_the_ui_layer_never_imports_torch():
+    import subprocess
+    import sys
+    code = ("import sys, nbdebug.ui.dashboard, nbdebug.ui.html, nbdebug.ui.plots, "
+            "nbdebug.ui.text; sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
