@@ -29,6 +29,7 @@ from ..observations import LoaderInfo, LossCall, ModelInfo, NanEvent, Observatio
 from ..stats import Pending, Unsupported, feature_moments, guard, label_histogram, summarize
 from ..stats.summary import SUMMARY
 from . import structure
+from .dynamics import DynamicsWatch
 from .patches import Patches
 
 #: functional losses watched; nn loss modules call these at call time, so both are seen
@@ -116,6 +117,7 @@ class Capture:
         #: set from another thread (the sidebar's Stop button): the next step boundary
         #: raises StopTraining in the user's code
         self.stop_requested = False
+        self.watch = DynamicsWatch(self)
 
     # -- lifecycle ---------------------------------------------------------------
     def attach(self) -> None:
@@ -133,6 +135,7 @@ class Capture:
         p.patch(_BaseDataLoaderIter, "__next__", self._wrap_next(_BaseDataLoaderIter.__next__))
         for name in LOSS_FUNCTIONS:
             p.patch(F, name, self._wrap_loss(name, getattr(F, name)))
+        self.watch.attach()
         for m in self.opts.models:
             self._add_model(m)
 
@@ -145,6 +148,7 @@ class Capture:
         try:
             if self.cur.backward or self.cur.losses:
                 self._end_step(final=True)
+            self.watch.finish()
             self.pending.flush()
             self._finish_observations()
         except Exception:
@@ -210,6 +214,7 @@ class Capture:
         training = torch.is_grad_enabled() and module.training
         self.active_training = training
         if not training:
+            self.watch.eval_forward(module, structure.first_tensor(args))
             entry.info.eval_forwards += 1
             if self.last_loader is not None and self.last_loader.role != "train":
                 self.last_loader.eval_passes += 1
@@ -256,6 +261,8 @@ class Capture:
         if self._sampled():
             key = "output" if root else f"act/{name}"
             self._put_summary(key, t)
+            if not root:
+                self.watch.activation(module, name, t)
             if root:
                 self._record_train_accuracy(t)
 
@@ -370,6 +377,8 @@ class Capture:
             self.backward_step_pending = False
         params = self._opt_params(opt)
         self._record_grads(params)
+        if id(opt) == self.primary:
+            self.watch.on_step()
         if self._sampled():
             self._clones[id(opt)] = [p.detach().clone() for p in params]
             series = self.obs.series(f"lr/{self.optimizers[id(opt)][1]}")
@@ -383,11 +392,12 @@ class Capture:
         self._opt_steps[id(opt)] = self._opt_steps.get(id(opt), 0) + 1
         clones = self._clones.pop(id(opt), None)
         if clones:
-            params = [p.detach() for p in self._opt_params(opt)]
+            originals = self._opt_params(opt)
+            params = [p.detach() for p in originals]
             delta = torch._foreach_sub(params, clones)
             ratio = (torch.stack(torch._foreach_norm(delta))
                      / (torch.stack(torch._foreach_norm(clones)) + 1e-12))
-            names = [self._param_name(p) for p in params]
+            names = [self._param_name(p) for p in originals]   # detach() has a new id
             self._put_row("update_ratio", names, ratio)
         if id(opt) == self.primary:
             self._end_step()
@@ -484,6 +494,7 @@ class Capture:
                 self.last_loader.role = "train"
         self.step += 1
         self.obs.steps = self.step
+        self.watch.end_window()
         if final:
             return
         if self.step % FLUSH_EVERY == 0 or (
@@ -528,6 +539,8 @@ class Capture:
         if t is None:
             return
         self.obs.backward_calls += 1
+        if not self.cur.backward:
+            self.watch.before_backward()
         self.cur.backward = True
         loss = t.detach()
         if loss.dim() != 0:

@@ -3,7 +3,7 @@
 Importing this package registers every check.
 """
 
-from . import dynamics, nan, setup  # noqa: F401  (registration)
+from . import dynamics, gradients, heldout, logits, lr, modes, nan, setup  # noqa: F401
 from .registry import (NOT_APPLICABLE, NOT_CHECKED, REGISTRY, check, checklist, presets,
                        run_checks, select)
 
