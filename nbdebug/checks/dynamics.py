@@ -10,7 +10,7 @@ from ..report import Finding
 from .gradients import never_zeroed
 from .lr import update_ratios
 from .registry import NOT_CHECKED, check
-from .timeline import classes, column, columns, finite, loss_shape, lrs, params, window
+from .timeline import classes, column, columns, finite, loss_shape, lrs, params
 
 #: steps needed before a flat loss can be told from a slow start
 STUCK_MIN_STEPS = 30
@@ -65,13 +65,6 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
     info = params(obs)
     gcols, grows = _tail_rows(obs, "grad_norm", since)
     trainable = [p for p in info.values() if p.ndim >= 2]
-    graph = obs.extra.get("loss_graph")
-    if obs.backward_calls and not gcols:
-        out.append(("no-gradient-path", "the loss has no gradient path to the parameters "
-                    "(no parameter ever got a gradient" + (
-                        "; the tensor given to backward() was built outside autograd)"
-                        if graph == [] else ")"), {"loss_graph": graph}))
-        return out
     frozen = [p.name for p in trainable if not p.requires_grad or not p.in_optimizer]
     missing = [p.name for p in trainable if p.requires_grad and p.in_optimizer
                and p.name not in gcols] if gcols else []
@@ -93,8 +86,15 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
                          ".data in the forward)")
         out.append(("frozen", "parameters never change: " + "; ".join(parts),
                     {"frozen": frozen[:10], "no_gradient": missing[:10]}))
+    graph = obs.extra.get("loss_graph")
+    if obs.backward_calls and not gcols and not out:
+        out.append(("no-gradient-path", "the loss has no gradient path to the parameters "
+                    "(no parameter ever got a gradient" + (
+                        "; the tensor given to backward() was built outside autograd)"
+                        if graph == [] else ")"), {"loss_graph": graph}))
+        return out
     stale = never_zeroed(obs)
-    if stale:
+    if stale and not out:
         out.append(("zero-grad", "the gradients are never zeroed", stale))
     grads = [v for r in grows for v in finite(r)]
     if grads and max(grads) < ZERO_GRAD:
@@ -135,15 +135,12 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
     return out
 
 
-def _plateau_start(steps: list[int], values: list[float], level: float) -> int:
-    """First step from which the moving mean stays within LATE_PROGRESS of ``level``."""
-    w = window(len(values))
-    start = steps[-1]
-    for i in range(len(values) - w, -1, -1):
-        if statistics.fmean(values[i:i + w]) > (1 + LATE_PROGRESS) * level:
-            break
-        start = steps[i]
-    return start
+def _plateau_start(steps: list[int], values: list[float], best: float, level: float) -> int:
+    """The step where the loss left its best level for the stuck one: the first value after
+    the last one below the midpoint between the two."""
+    mid = (best + level) / 2
+    last_good = max((i for i, v in enumerate(values) if v < mid), default=-1)
+    return steps[min(last_good + 1, len(steps) - 1)]
 
 
 @check("stuck", point="stuck", phase="timeline")
@@ -164,13 +161,14 @@ def stuck(obs: Observations) -> list[Finding] | str:
         finite(acc.values[-3:]) or [0.0]) >= 0.9
     if not (shape.no_progress or late_stall or flat) or fitted:
         return []
-    since = _plateau_start(shape.steps, shape.values, shape.last) if not shape.no_progress \
-        else shape.steps[0]
-    found = causes(obs, max(since, shape.tail_start))
+    improved = shape.best < (1 - LATE_PROGRESS) * shape.first
+    since = (_plateau_start(shape.steps, shape.values, shape.best, shape.last) if improved
+             else shape.steps[0])
+    found = causes(obs, max(since, shape.tail_start) if improved else shape.tail_start)
     if not found and not (shape.no_progress and flat):
         return []
-    if not shape.no_progress and not found:
-        return []
+    if not shape.no_progress and (not found or found[0][0] == "zero-grad"):
+        return []              # a stall that still improves: "zero-grad" alone says it
     c = classes(obs)
     evidence = {"first_loss": shape.first, "last_loss": shape.last,
                 "relative_spread": shape.spread, "since_step": since, "steps": obs.steps,
@@ -185,8 +183,8 @@ def stuck(obs: Observations) -> list[Finding] | str:
     else:
         cause = "the loss no longer moves from batch to batch"
         fix = _FIXES["flat"]
-    when = ("never improved" if shape.no_progress
-            else f"stopped improving from step {since} on")
+    when = (f"stopped improving from step {since} on (best window {shape.best:.4g})"
+            if improved else "never improved")
     return [Finding(
         check="stuck", point="stuck", severity="problem", title="Training is stuck",
         message=(f"The loss {when} (mean {shape.last:.4g} at the end against "

@@ -48,6 +48,9 @@ def zero_grad(obs: Observations) -> list[Finding] | str:
     ev = never_zeroed(obs)
     if ev is None:
         return []
+    weights = [p for m in obs.models for p in m.params if p.ndim >= 2 and p.requires_grad]
+    if weights and sum(p.in_optimizer for p in weights) < len(weights) / 2:
+        return []              # the optimizer holds other parameters: "stuck" names that
     calls = ev["zero_grad_calls"]
     msg = (f"{ev['steps_with_leftover_gradient']} of {ev['steps_observed']} observed steps "
            "started their backward with the gradients of the previous steps still in .grad "
