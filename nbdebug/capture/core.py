@@ -31,6 +31,7 @@ from ..stats.summary import SUMMARY
 from . import structure
 from .dynamics import DynamicsWatch
 from .patches import Patches
+from .replay import Replay
 
 #: functional losses watched; nn loss modules call these at call time, so both are seen
 LOSS_FUNCTIONS = ("cross_entropy", "nll_loss", "binary_cross_entropy",
@@ -118,6 +119,7 @@ class Capture:
         #: raises StopTraining in the user's code
         self.stop_requested = False
         self.watch = DynamicsWatch(self)
+        self.replay = Replay(self)
 
     # -- lifecycle ---------------------------------------------------------------
     def attach(self) -> None:
@@ -150,6 +152,7 @@ class Capture:
                 self._end_step(final=True)
             self.watch.finish()
             self.pending.flush()
+            self._replay_nan()
             self._finish_observations()
         except Exception:
             self._error("finish")
@@ -170,6 +173,8 @@ class Capture:
     def _guarded(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Invariant 3: an error inside nbdebug is recorded, never raised into the cell."""
         def hook(*args: Any, **kwargs: Any) -> None:
+            if self.replay.active:          # nbdebug's own replay of a NaN batch
+                return None
             try:
                 fn(*args, **kwargs)
             except Exception:
@@ -225,6 +230,7 @@ class Capture:
             self.recording_order = True
             self._record_init(entry, module)
         x = structure.first_tensor(args)
+        self.replay.remember(entry, module, args)
         if x is not None:
             self._record_input(entry, x)
 
@@ -446,6 +452,7 @@ class Capture:
         """Copy the pending device values to the host and tell the listeners."""
         self._last_flush = time.perf_counter()
         self.pending.flush()
+        self._replay_nan()
         self.obs.seconds = self._last_flush - self._t0
         for listener in list(self.listeners):
             try:
@@ -503,6 +510,13 @@ class Capture:
         if self.stop_requested:
             self.stop_requested = False
             raise StopTraining("stopped by user")
+
+    def _replay_nan(self) -> None:
+        try:
+            self.replay.after_flush()
+        except Exception:
+            self.replay.active = False
+            self._error("nan replay")
 
     def _nan_candidate(self, event: NanEvent) -> None:
         """Keep the earliest event; within one step the order is input, forward, loss, backward."""
