@@ -3,23 +3,44 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the JupyterLab sidebar: built by pip's build hook at install, rebuilt here when its sources change
+LABEXT := nbdebug/labextension/package.json
+LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) \
+	labextension/package.json labextension/package-lock.json labextension/tsconfig.json
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(VENV)/bin/jupyter-builder develop --overwrite . >/dev/null
 	touch $(STAMP)
 
-install: $(STAMP)
+$(LABEXT): $(LABEXT_SRC) | $(STAMP)
+	cd labextension && (test -d node_modules || npm ci --no-audit --no-fund) && \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build
+	touch $(LABEXT)
+
+install: $(STAMP) $(LABEXT)
 
 demo: $(STAMP)
-	$(PY) -m nbdebug.demo notebooks/quickstart.ipynb --out build
+	$(PY) scripts/demo.py notebooks/quickstart.ipynb --out build
 
-test: $(STAMP)
+test: $(STAMP) $(LABEXT)
+	sh scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
+BENCH := .venv-bench
+$(BENCH)/.installed: pyproject.toml requirements-dev.txt benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install -q -r requirements-dev.txt -r benchmarks/requirements.txt
+	touch $@
+
+bench: $(BENCH)/.installed
+	mkdir -p build
+	$(BENCH)/bin/python benchmarks/overhead.py --memory | tee build/bench.md
+
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) $(BENCH) build nbdebug/labextension labextension/lib labextension/node_modules

@@ -33,10 +33,19 @@ def last_report() -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from .frontend import attach
     from .magics import register
     register(ipython)
+    attach(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
+    from .frontend import detach
     from .magics import unregister
+    detach(ipython)
     unregister(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab sidebar lives (``jupyter labextension list``)."""
+    return [{"src": "labextension", "dest": "nbdebug-sidebar"}]

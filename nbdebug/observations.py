@@ -169,6 +169,13 @@ class Observations:
     dynamics: dict[str, Any] = field(default_factory=dict)
     #: per held-out loader: input summary (features, mean, std, min, max, batches)
     eval_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # before-training audits (capture/audits.py)
+    #: BatchNorm module name -> {batch size reaching it in training mode: forwards}
+    batchnorm_batches: dict[str, dict[int, int]] = field(default_factory=dict)
+    #: batch size of the root model's training inputs -> forwards
+    train_batch_sizes: dict[int, int] = field(default_factory=dict)
+    #: one fingerprint per training input batch, in order: [size, sum, abs sum, first row]
+    input_fingerprints: list[list[float]] = field(default_factory=list)
 
     def series(self, name: str) -> Series:
         s = self.timelines.get(name)

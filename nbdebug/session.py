@@ -11,6 +11,10 @@ from .options import OptionError, Settings, positive_int, resolve, validate_chec
 from .report import Report
 
 _LAST: list[Report] = []
+#: told when a diagnosis starts and ends (the sidebar): ``started(session)`` before the
+#: capture attaches (it may add ``session.listeners``), ``ended(session)`` once the report
+#: exists; an error in one is recorded as an internal error, never raised
+WATCHERS: list[Any] = []
 
 
 def last_report() -> Report | None:
@@ -52,6 +56,8 @@ class Session:
         self.report: Report | None = None
         self._capture_args = (model, opt, loaders)
         self.capture: Any = None
+        self.merger: Any = None           # nbdebug.distributed.Merger under torchrun / DDP
+        self._obs: Any = None
         self._t0 = 0.0
 
     def __enter__(self) -> Session:
@@ -63,17 +69,24 @@ class Session:
                           optimizers=[opt] if opt is not None else [],
                           loaders=[ld for ld in loaders if _is_dataloader(ld)])
         self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
+        self._tell("started")
         self.capture.listeners.extend(self.listeners)
         self._t0 = time.perf_counter()
         try:
             self.capture.attach()
+            from .distributed import attach
+            self.merger = attach(self)
         except BaseException:
             self.capture.detach()
+            if self.merger is not None:
+                self.merger.close()
             raise
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         self.capture.detach()
+        if self.merger is not None:
+            self.merger.close()
         from .capture.core import StopTraining
         status = "done"
         if exc_type is not None:
@@ -88,20 +101,37 @@ class Session:
         except Exception:
             self.report = _broken_report(status)
         _LAST[:] = [self.report]
+        self._tell("ended")
         self._deliver()
         return False
+
+    def _tell(self, event: str) -> None:
+        for watcher in list(WATCHERS):
+            try:
+                getattr(watcher, event)(self)
+            except Exception:
+                error = {"where": f"watcher {event}", "error": traceback.format_exc(
+                    ).strip().splitlines()[-1], "traceback": traceback.format_exc()}
+                if self.report is not None:
+                    self.report.errors.append(error)
+                else:
+                    self.capture.errors.append(error)
 
     def _build(self, status: str, exc: BaseException | None) -> Report:
         from .checks import checklist, run_checks
         from .observations import Observations
 
-        obs: Observations = self.capture.finish()
-        run = run_checks(obs, self.check_ids)
+        obs: Observations = self.observations()
+        if self.merger is not None:
+            run = self.merger.exchange(obs, self.check_ids)
+        else:
+            run = run_checks(obs, self.check_ids)
         report = Report(findings=run.findings, checklist=checklist(run))
         report.run = {
             "status": status, "steps": obs.steps, "epochs": obs.epochs,
             "seconds": round(time.perf_counter() - self._t0, 4),
             "backward_calls": obs.backward_calls, "every": obs.every,
+            "overhead": self.capture.overhead(),
             "models": [{"name": m.name, "type": m.type,
                         "parameters": sum(p.numel for p in m.params)} for m in obs.models],
             "optimizers": [{"name": o.name, "type": o.type, "steps": o.steps}
@@ -109,8 +139,11 @@ class Session:
             "loaders": [{"name": ld.name, "role": ld.role, "batches": ld.batches,
                          "epochs": ld.epochs} for ld in obs.loaders],
             "losses": [c.fn for c in obs.losses],
+            "loss_graph": obs.extra.get("loss_graph", [])[:4],
             "checks": self.check_ids,
         }
+        if self.merger is not None:
+            report.run["distributed"] = self.merger.facts()
         if exc is not None:
             report.run["exception"] = f"{type(exc).__name__}: {exc}"[:500]
         report.timelines = {k: s.to_dict() for k, s in obs.timelines.items()}
@@ -121,9 +154,17 @@ class Session:
         report.errors = list(self.capture.errors) + run.errors
         return report
 
+    def observations(self) -> Any:
+        """The finished Observations (the last step closed, buffers flushed); made once."""
+        if self._obs is None:
+            self._obs = self.capture.finish()
+        return self._obs
+
     def _deliver(self) -> None:
         report = self.report
         assert report is not None
+        if self.merger is not None and not self.merger.leader:
+            return                        # rank 0 prints and saves the merged report
         if self.settings.save:
             try:
                 report.save(self.settings.save)

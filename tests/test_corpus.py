@@ -5,6 +5,7 @@ Each ``tests/cases/*.py`` is one notebook story. Header lines:
     # expect: 13=problem 8=warning   points (or keys such as stuck) and the status they must get
     # healthy                        no finding may be a warning or a problem
     # flags: --every 1               extra %%diagnose flags (optional)
+    # notes: 14 16                   points that must carry an info finding (advice only)
 
 Code above a ``# %% diagnose`` line runs as an ordinary cell first (the set-up cell of a
 notebook); the code below it runs under ``%%diagnose``.
@@ -28,6 +29,7 @@ def parse_case(path: pathlib.Path) -> dict:
     expect: dict[str, str] = {}
     healthy = False
     flags = ""
+    notes: list[str] = []
     for line in text.splitlines():
         if m := re.match(r"#\s*expect:\s*(.+)", line):
             for item in m.group(1).split():
@@ -37,12 +39,14 @@ def parse_case(path: pathlib.Path) -> dict:
             healthy = True
         elif m := re.match(r"#\s*flags:\s*(.+)", line):
             flags = m.group(1).strip()
+        elif m := re.match(r"#\s*notes:\s*(.+)", line):
+            notes += m.group(1).split()
     setup, _, body = text.partition(MARK)
     if not body:
         setup, body = "", text
     assert healthy or expect, f"{path.name}: needs '# expect:' or '# healthy'"
     return {"setup": setup, "body": body, "expect": expect, "healthy": healthy,
-            "flags": flags}
+            "flags": flags, "notes": notes}
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
@@ -59,6 +63,10 @@ def test_case(ip, path):
         assert statuses.get(key) == status, (
             f"point {key}: expected {status}, got {statuses.get(key)}; findings: "
             f"{[(f.check, f.severity, f.message) for f in report.findings]}")
+    for key in case["notes"]:
+        assert any(str(f.point) == key and f.severity == "info" for f in report.findings), (
+            f"point {key}: expected an info finding; got "
+            f"{[(f.check, f.severity) for f in report.findings]}")
     if case["healthy"]:
         loud = [(f.check, f.severity, f.message) for f in report.findings
                 if f.severity in ("problem", "warning")]

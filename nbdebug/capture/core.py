@@ -29,6 +29,7 @@ from ..observations import LoaderInfo, LossCall, ModelInfo, NanEvent, Observatio
 from ..stats import Pending, Unsupported, feature_moments, guard, label_histogram, summarize
 from ..stats.summary import SUMMARY
 from . import structure
+from .audits import AuditRecorder
 from .dynamics import DynamicsWatch
 from .patches import Patches
 from .replay import Replay
@@ -42,7 +43,8 @@ FLUSH_EVERY = 50          # steps between host copies: one transfer per window
 FLUSH_SECONDS = 0.5       # with listeners (live views), flush at least this often
 INPUT_BATCHES = 20        # training batches whose per-feature input moments are kept
 DETAIL_CALLS = 20         # loss calls whose input/target ranges are always recorded
-LABEL_STEPS = 200         # training steps whose label histograms are always recorded
+LABEL_STEPS = 20          # training steps whose label histograms are always recorded
+MAX_ACCUMULATION = 64     # backward calls without an optimizer step before each counts as one
 
 
 class StopTraining(KeyboardInterrupt):
@@ -69,6 +71,8 @@ class _Model:
     input_moments: torch.Tensor | None = None
     input_batches: int = 0
     input_dtype: str | None = None
+    optimized: bool = False           # an optimizer in the namespace holds its parameters
+    input_ndim: int | None = None
 
 
 @dataclass
@@ -89,7 +93,9 @@ class Capture:
         self._namespace = namespace or dict
         self.patches = Patches()
         self.pending = Pending()
+        self.audit = AuditRecorder(obs, self.pending)
         self.models: dict[int, _Model] = {}
+        self._owner: dict[int, _Model] = {}
         self.optimizers: dict[int, tuple[weakref.ref, int]] = {}
         self.loaders: dict[int, tuple[weakref.ref, LoaderInfo]] = {}
         self._iter_loader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -112,6 +118,10 @@ class Capture:
         self._notes: set[str] = set()
         self._t0 = 0.0
         self._last_flush = 0.0
+        #: host time spent inside nbdebug's hooks and wrappers (its own overhead)
+        self.own_seconds = 0.0
+        self._row_index: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        self._grad_names: dict[tuple[int, ...], list[str]] = {}
         #: called with the Observations after every flush (live dashboard, sidebar); a
         #: listener that raises is recorded as an internal error and dropped
         self.listeners: list[Callable[[Observations], None]] = []
@@ -175,10 +185,13 @@ class Capture:
         def hook(*args: Any, **kwargs: Any) -> None:
             if self.replay.active:          # nbdebug's own replay of a NaN batch
                 return None
+            t0 = time.perf_counter()
             try:
                 fn(*args, **kwargs)
             except Exception:
                 self._error(fn.__name__.strip("_"))
+            finally:
+                self.own_seconds += time.perf_counter() - t0
             return None
         return hook
 
@@ -200,21 +213,36 @@ class Capture:
             leaves={id(m) for m in module.modules() if next(iter(m.children()), None) is None},
             param_names={id(p): structure.qualify(root_name, n)
                          for n, p in module.named_parameters()})
+        params = {id(p) for p in module.parameters()}
+        entry.optimized = any(
+            isinstance(v, torch.optim.Optimizer)
+            and any(id(p) in params for g in v.param_groups for p in g["params"])
+            for v in list(self._namespace().values()))
         self.models[id(module)] = entry
+        for sub in module.modules():          # a submodule called alone belongs to its model
+            self._owner.setdefault(id(sub), entry)
         self.obs.models.append(entry.info)
         return entry
 
     def _pre_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         self.depth += 1
         if self.depth != 1:
+            if self.active is not None and self.active_training:
+                self.audit.module_input(self.active.names, module, args)
             return
-        entry = self.models.get(id(module))
+        entry = self.models.get(id(module)) or self._owner.get(id(module))
         if entry is None:
             if not self._is_candidate(module):
                 return
             entry = self._add_model(module)
         if self.backward_step_pending:
-            self._end_step()
+            # with an optimizer around, backward calls accumulate until it steps
+            if entry.optimized and len(self.cur.losses) >= MAX_ACCUMULATION:
+                entry.optimized = False
+                self.note(f"{entry.info.name}: {MAX_ACCUMULATION} backward calls without an "
+                          "optimizer step; each backward now counts as a step")
+            if not entry.optimized:
+                self._end_step()
         self.active = entry
         training = torch.is_grad_enabled() and module.training
         self.active_training = training
@@ -233,6 +261,7 @@ class Capture:
         self.replay.remember(entry, module, args)
         if x is not None:
             self._record_input(entry, x)
+            self.audit.model_input(id(entry), x, self.step)
 
     def _post_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         self.depth = max(0, self.depth - 1)
@@ -303,9 +332,12 @@ class Capture:
             self.pending.put(self.step, value, sink)
 
     def _record_input(self, entry: _Model, x: torch.Tensor) -> None:
-        entry.input_dtype = str(x.dtype).replace("torch.", "")
-        self.cur.guards.append(guard(x))
-        self.cur.guard_names.append("<input>")
+        if entry.input_dtype is None:
+            entry.input_dtype = str(x.dtype).replace("torch.", "")
+            entry.input_ndim = x.dim()
+        if x.is_floating_point() and x.layout == torch.strided:
+            self.cur.guards.append(guard(x))
+            self.cur.guard_names.append("<input>")
         if entry.input_batches >= INPUT_BATCHES or not x.is_floating_point() or x.dim() < 2:
             return
         v = x
@@ -417,10 +449,16 @@ class Capture:
 
     def _record_grads(self, params: list[torch.Tensor]) -> None:
         with_grad = [p for p in params if p.grad is not None and p.grad.layout == torch.strided]
+        if len(with_grad) < sum(1 for p in params if p.grad is not None):
+            self.note("gradient norms skipped for sparse gradients")
         if not with_grad:
             return
         norms = torch.stack(torch._foreach_norm([p.grad.detach() for p in with_grad]))
-        self._put_row("grad_norm", [self._param_name(p) for p in with_grad], norms)
+        key = tuple(id(p) for p in with_grad)
+        names = self._grad_names.get(key)
+        if names is None:
+            names = self._grad_names[key] = [self._param_name(p) for p in with_grad]
+        self._put_row("grad_norm", names, norms)
         self.cur.grads = True
 
     def _put_row(self, key: str, names: list[str], values: torch.Tensor) -> None:
@@ -430,12 +468,14 @@ class Capture:
             series.columns = []
         cols = series.columns
         step = self.step
-        at = {n: i for i, n in enumerate(cols)}
-        for n in names:
-            if n not in at:
-                at[n] = len(cols)
-                cols.append(n)
-        idx = [at[n] for n in names]
+        idx = self._row_index.get((key, tuple(names)))
+        if idx is None:
+            at = {n: i for i, n in enumerate(cols)}
+            for n in names:
+                if n not in at:
+                    at[n] = len(cols)
+                    cols.append(n)
+            idx = self._row_index[(key, tuple(names))] = [at[n] for n in names]
 
         def sink(s: int, arr: np.ndarray) -> None:
             row = [math.nan] * len(cols)
@@ -450,26 +490,38 @@ class Capture:
     # -- steps -------------------------------------------------------------------
     def flush(self) -> None:
         """Copy the pending device values to the host and tell the listeners."""
-        self._last_flush = time.perf_counter()
+        t0 = time.perf_counter()
         self.pending.flush()
         self._replay_nan()
-        self.obs.seconds = self._last_flush - self._t0
+        self.obs.seconds = t0 - self._t0
+        self.obs.extra["overhead"] = self.overhead()
         for listener in list(self.listeners):
             try:
                 listener(self.obs)
             except Exception:
                 self._error("listener")
                 self.listeners.remove(listener)
+        self._last_flush = time.perf_counter()
+        self.own_seconds += self._last_flush - t0
+
+    def overhead(self) -> float | None:
+        """nbdebug's own host time as a share of the watched code's time so far."""
+        elapsed = time.perf_counter() - self._t0
+        rest = elapsed - self.own_seconds
+        return self.own_seconds / rest if rest > 0 else None
 
     def _end_step(self, final: bool = False) -> None:
-        cur, self.cur = self.cur, _Step()
-        self.backward_step_pending = False
-        step = self.step
-        if self.primary is None and not cur.grads:
+        if self.primary is None and not self.cur.grads:
             for entry in self.models.values():
                 m = entry.module()
                 if m is not None:
                     self._record_grads(list(m.parameters()))
+        cur, self.cur = self.cur, _Step()
+        self.backward_step_pending = False
+        step = self.step
+        if final and self.primary is not None:
+            # backward calls after the last optimizer step: not a step, but still guarded
+            cur.losses = []
         if cur.losses:
             loss = cur.losses[0] if len(cur.losses) == 1 else torch.stack(cur.losses).mean()
             series = self.obs.series("loss")
@@ -495,6 +547,8 @@ class Capture:
                         s, phase, None if phase == "input" else names[i],
                         _kind(float(arr.reshape(-1)[i])), detail=detail))
             self.pending.put(step, torch.stack(cur.guards), guard_sink)
+        if final and self.primary is not None:
+            return
         if self.last_loader is not None:
             self.last_loader.train_steps += 1
             if self.last_loader.role != "train":
@@ -534,10 +588,12 @@ class Capture:
                 return original(tensors, *args, **kwargs)
             capture._in_backward = True
             try:
+                t0 = time.perf_counter()
                 try:
                     capture._on_backward(tensors)
                 except Exception:
                     capture._error("backward")
+                capture.own_seconds += time.perf_counter() - t0
                 return original(tensors, *args, **kwargs)
             finally:
                 capture._in_backward = False
@@ -570,10 +626,12 @@ class Capture:
 
         def loss_fn(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
             out = original(input, target, *args, **kwargs)
+            t0 = time.perf_counter()
             try:
                 capture._on_loss(name, input, target, out, kwargs)
             except Exception:
                 capture._error(f"loss {name}")
+            capture.own_seconds += time.perf_counter() - t0
             return out
 
         loss_fn.__wrapped__ = original  # type: ignore[attr-defined]
@@ -600,6 +658,8 @@ class Capture:
             call.input_chain = structure.grad_chain(input)
         if call.calls <= DETAIL_CALLS or self._sampled():
             self._record_loss_ranges(call, input, target)
+        if name == "kl_div":
+            self.audit.kl_call(call, input, target, out, kwargs, self.step)
         if (name in INDEX_LOSSES and isinstance(target, torch.Tensor) and call.target_is_index
                 and input.dim() >= 2 and (self.step < LABEL_STEPS or self._sampled())):
             classes = int(input.shape[1])
@@ -658,6 +718,7 @@ class Capture:
 
         def __next__(it: Any) -> Any:
             batch = original(it)
+            t0 = time.perf_counter()
             try:
                 info = capture._iter_loader.get(it)
                 if info is not None:
@@ -666,6 +727,7 @@ class Capture:
                     capture.batch_labels = structure.split_batch(batch)[1]
             except Exception:
                 capture._error("loader next")
+            capture.own_seconds += time.perf_counter() - t0
             return batch
 
         __next__.__wrapped__ = original  # type: ignore[attr-defined]
@@ -706,6 +768,7 @@ class Capture:
             if entry.input_moments is not None:
                 inputs[entry.info.name] = _input_summary(
                     entry.input_moments.cpu().numpy(), entry.input_batches, entry.input_dtype)
+                inputs[entry.info.name]["ndim"] = entry.input_ndim
             elif entry.input_dtype is not None:
                 inputs[entry.info.name] = {"dtype": entry.input_dtype}
         obs.optimizers = []
@@ -734,8 +797,9 @@ def _kind(v: float) -> str:
 
 def _input_summary(m: np.ndarray, batches: int, dtype: str | None) -> dict[str, Any]:
     count, s, sq, lo, hi = m
-    mean = s / np.maximum(count, 1)
-    var = np.maximum(sq / np.maximum(count, 1) - mean * mean, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = s / np.maximum(count, 1)
+        var = np.maximum(sq / np.maximum(count, 1) - mean * mean, 0.0)
     return {"dtype": dtype, "batches": batches, "features": int(m.shape[1]),
             "mean": mean.tolist(), "std": np.sqrt(var).tolist(),
             "min": lo.tolist(), "max": hi.tolist()}

@@ -80,7 +80,8 @@ def nan_origin(obs: Observations) -> list[Finding] | str:
     where = ev.where
     what = {"input": "the input batch", "forward": f"the output of {where}",
             "loss": "the loss", "backward": f"the gradient of {where}"}[ev.phase]
-    message = f"{ev.kind.upper()} first appeared at step {ev.step} in {what}."
+    rank = f" on rank {ev.detail['rank']}" if "rank" in ev.detail else ""
+    message = f"{ev.kind.upper()} first appeared at step {ev.step}{rank} in {what}."
     if ev.phase == "forward":
         before = ev.detail.get("last_finite_output")
         message += " It is the first module in execution order whose output was not finite"

@@ -16,9 +16,14 @@ import torch
 Sink = Callable[[int, np.ndarray], None]
 
 
+#: values held before a flush is forced (a long loop with no training step, say)
+MAX_PENDING = 8192
+
+
 class Pending:
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_PENDING) -> None:
         self._items: list[tuple[int, torch.Tensor, Sink]] = []
+        self.limit = limit
 
     def __len__(self) -> int:
         return len(self._items)
@@ -26,6 +31,8 @@ class Pending:
     def put(self, step: int, value: torch.Tensor, sink: Sink) -> None:
         """Keep ``value`` (on its device) until the next flush, then call ``sink(step, array)``."""
         self._items.append((step, value, sink))
+        if len(self._items) >= self.limit:
+            self.flush()
 
     def flush(self) -> None:
         items, self._items = self._items, []

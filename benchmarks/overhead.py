@@ -1,0 +1,281 @@
+"""Overhead of nbdebug against the bare training loop, in one process.
+
+Runs A (bare) and B (a configuration) interleaved, A B A B ..., so that drift of the
+machine hits both alike, and reports the median and min/max of the per-pair ratios B/A.
+
+    python benchmarks/overhead.py [--repeats 7] [--epochs 2] [--models mlp,cnn,gru,transformer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import nbdebug
+
+
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    X = torch.tensor(d.data, dtype=torch.float32)
+    return (X - X.mean(0)) / (X.std(0) + 1e-6), torch.tensor(d.target)
+
+
+class GRUNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(8, 32, batch_first=True)
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+class Encoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(100, 32)
+        self.layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layer(self.emb(ids)).mean(1))
+
+
+def make(name: str) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    if name == "mlp":
+        X, y = digits()
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10)), X, y
+    if name == "cnn":
+        X, y = digits()
+        X = X.reshape(-1, 1, 8, 8)
+        net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                            nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                            nn.Linear(16 * 64, 10))
+        return net, X, y
+    if name == "gru":
+        X = torch.randn(1024, 12, 8, generator=g)
+        return GRUNet(), X, (X[:, :, 0].sum(1) > 0).long() + 2 * (X[:, -1, 1] > 0).long()
+    if name == "transformer":
+        ids = torch.randint(0, 100, (1024, 16), generator=g)
+        return Encoder(), ids, ids[:, 0] % 4
+    raise SystemExit(f"unknown model {name!r}")
+
+
+class Config:
+    """One way of running the loop: a context around it and the backward call inside it."""
+
+    name = "bare"
+    models: tuple[str, ...] | None = None       # None: every model
+
+    def context(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def backward(self, loss, step, model, opt, out, y) -> None:
+        loss.backward()
+
+
+class Nbdebug(Config):
+    def __init__(self, every: int | None = None) -> None:
+        self.every = every
+        self.name = "nbdebug default" if every is None else f"nbdebug --every {every}"
+
+    def context(self):
+        kw = {} if self.every is None else {"every": self.every}
+        return nbdebug.diagnose(quiet=True, **kw)
+
+
+class DetectAnomaly(Config):
+    name = "torch.autograd.detect_anomaly"
+
+    def context(self):
+        import warnings
+        warnings.filterwarnings("ignore", message=".*nomaly.*")
+        return torch.autograd.detect_anomaly()
+
+
+class ItemLogger(Config):
+    """What common monitors do: a Python float per parameter per step."""
+
+    name = "naive .item() logger"
+
+    def backward(self, loss, step, model, opt, out, y):
+        loss.backward()
+        self.log = {"loss": loss.item()}
+        for n, p in model.named_parameters():
+            self.log[n] = p.grad.norm().item()
+            self.log[n + ".w"] = p.detach().norm().item()
+
+
+class CockpitEconomy(Config):
+    """Cockpit's cheapest preset, logging every step; needs BackPACK-supported layers."""
+
+    name = "cockpit economy"
+    models = ("mlp", "cnn")
+
+    def __init__(self) -> None:
+        from cockpit import Cockpit  # noqa: F401  (fails early when not installed)
+
+    def prepare(self, model):
+        from backpack import extend
+        self.model = extend(model)
+        return self.model
+
+    def context(self):
+        from backpack import extend
+        from cockpit import Cockpit
+        from cockpit.utils.configuration import configuration
+        self.loss_fn = extend(nn.CrossEntropyLoss())
+        self.cockpit = Cockpit(self.model.parameters(), quantities=configuration("economy"))
+        return contextlib.nullcontext()
+
+    def backward(self, loss, step, model, opt, out, y):
+        loss = self.loss_fn(out, y)
+        losses = nn.functional.cross_entropy(out, y, reduction="none")
+        info = {"batch_size": y.shape[0], "individual_losses": losses, "loss": loss,
+                "optimizer": opt}
+        with self.cockpit(step, info=info):
+            loss.backward(create_graph=self.cockpit.create_graph(step))
+
+
+def cockpit_config() -> tuple[Config | None, str]:
+    try:
+        return CockpitEconomy(), ""
+    except Exception as exc:                          # not installed, or broken with this torch
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def cnn_without_bn() -> nn.Module:
+    """BackPACK cannot extend BatchNorm in training mode: the same CNN without it."""
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(16 * 64, 10))
+
+
+DEVICE = torch.device("cpu")
+
+
+def train(name: str, epochs: int, config: Config, no_bn: bool = False) -> float:
+    torch.manual_seed(0)
+    model, X, y = make(name)
+    if no_bn:
+        model = cnn_without_bn()
+    model = config.prepare(model.to(DEVICE))
+    X, y = X.to(DEVICE), y.to(DEVICE)
+    loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    _sync()
+    t0 = time.perf_counter()
+    step = 0
+    with config.context():
+        for _ in range(epochs):
+            for xb, yb in loader:
+                out = model(xb)
+                loss = nn.functional.cross_entropy(out, yb)
+                opt.zero_grad()
+                config.backward(loss, step, model, opt, out, yb)
+                opt.step()
+                step += 1
+    _sync()
+    return time.perf_counter() - t0
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def memory(steps_list: tuple[int, ...] = (1000, 50000)) -> list[tuple[int, float, float]]:
+    """Host memory of nbdebug over long MLP runs: traced Python peak and RSS growth."""
+    import gc
+    import tracemalloc
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x, y = torch.randn(8, 64), torch.randint(0, 10, (8,))
+    rows = []
+    for steps in steps_list:
+        gc.collect()
+        rss0 = _rss()
+        tracemalloc.start()
+        with nbdebug.diagnose(quiet=True):
+            for _ in range(steps):
+                loss = nn.functional.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rows.append((steps, peak / 2**20, (_rss() - rss0) / 2**20))
+    return rows
+
+
+def _rss() -> int:
+    import os
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--models", default="mlp,cnn,gru,transformer")
+    ap.add_argument("--memory", action="store_true", help="also measure 1k vs 50k MLP steps")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    torch.set_num_threads(1)
+    cockpit, why = cockpit_config()
+    configs: list[Config] = [Nbdebug(), Nbdebug(every=1), DetectAnomaly(), ItemLogger()]
+    if cockpit is not None:
+        configs.append(cockpit)
+    print(f"nbdebug {nbdebug.__version__}, torch {torch.__version__}, Python "
+          f"{platform.python_version()}, {platform.machine()}, {DEVICE}, 1 CPU thread, "
+          f"{args.repeats} interleaved pairs x {args.epochs} epochs, batch 32\n")
+    if why:
+        print(f"Cockpit not measured: {why}\n")
+    print("| model | configuration | bare s (median) | ratio median | ratio min | ratio max |")
+    print("|---|---|---|---|---|---|")
+    for name in args.models.split(","):
+        train(name, 1, Config())                                   # warm-up, imports too
+        train(name, 1, Nbdebug())
+        for config in configs:
+            if config.models is not None and name not in config.models:
+                print(f"| {name} | {config.name} | - | not supported by BackPACK | | |",
+                      flush=True)
+                continue
+            no_bn = name == "cnn" and isinstance(config, CockpitEconomy)
+            bare, ratios = [], []
+            for _ in range(args.repeats):
+                a = train(name, args.epochs, Config(), no_bn=no_bn)
+                b = train(name, args.epochs, config, no_bn=no_bn)
+                bare.append(a)
+                ratios.append(b / a)
+            print(f"| {name}{' (no BN)' if no_bn else ''} | {config.name} | "
+                  f"{statistics.median(bare):.3f} | {statistics.median(ratios):.3f} | "
+                  f"{min(ratios):.3f} | {max(ratios):.3f} |", flush=True)
+    if args.memory:
+        print("\n| MLP steps under nbdebug | traced Python peak MiB | RSS growth MiB |")
+        print("|---|---|---|")
+        for steps, peak, rss in memory():
+            print(f"| {steps} | {peak:.2f} | {rss:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Evidence for the before-training audits, recorded from the first steps.
+
+Called from small call sites in ``core.Capture``: the batch size reaching each BatchNorm
+in training mode, the batch sizes and an order fingerprint of the training inputs, and
+the distribution checks of KL-divergence calls. Shapes are host integers; every tensor
+value stays on its device and reaches the host through the ``Pending`` buffer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..observations import LossCall, Observations
+from ..stats import Pending
+
+#: training batches fingerprinted: enough to see two epochs of a small data set repeat
+FINGERPRINT_BATCHES = 512
+#: kl_div calls whose inputs and targets are checked as distributions
+KL_CALLS = 20
+
+
+class AuditRecorder:
+    def __init__(self, obs: Observations, pending: Pending) -> None:
+        self.obs = obs
+        self.pending = pending
+        self._model: int | None = None    # the first model that trained: its inputs count
+
+    def module_input(self, names: dict[int, str], module: nn.Module, args: tuple) -> None:
+        """A submodule starts a training forward: note the batch size a BatchNorm gets."""
+        if not isinstance(module, nn.modules.batchnorm._BatchNorm) or not module.training:
+            return
+        x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        name = names.get(id(module))
+        if x is None or name is None or x.dim() < 2:
+            return
+        sizes = self.obs.batchnorm_batches.setdefault(name, {})
+        n = int(x.shape[0])
+        sizes[n] = sizes.get(n, 0) + 1
+
+    def model_input(self, model: int, x: torch.Tensor, step: int) -> None:
+        """A training input of the root model: its batch size and an order fingerprint."""
+        if self._model is None:
+            self._model = model
+        if model != self._model or x.dim() == 0:
+            return
+        n = int(x.shape[0])
+        sizes = self.obs.train_batch_sizes
+        sizes[n] = sizes.get(n, 0) + 1
+        if sum(sizes.values()) > FINGERPRINT_BATCHES or x.numel() == 0:
+            return
+        v = x.detach()
+        if v.dtype == torch.bool or v.is_complex():
+            return
+        fp = torch.stack([v.sum(dtype=torch.float64), v.abs().sum(dtype=torch.float64),
+                          v[0].sum(dtype=torch.float64)])
+        out = self.obs.input_fingerprints
+        self.pending.put(step, fp, lambda s, a, n=n: out.append([float(n), *a.tolist()]))
+
+    def kl_call(self, call: LossCall, input: torch.Tensor, target: Any, out: torch.Tensor,
+                kwargs: dict[str, Any], step: int) -> None:
+        """Are the inputs log-probabilities and the targets distributions? (point 20)"""
+        if call.calls > KL_CALLS or input.dim() == 0 or not isinstance(target, torch.Tensor):
+            return
+        log_target = bool(kwargs.get("log_target", False))
+        call.extra["log_target"] = log_target
+        x = input.detach().float()
+        t = target.detach().float()
+        dim = -1 if x.dim() <= 3 else 1
+        parts = [x.amax(), torch.logsumexp(x, dim).abs().amax()]
+        if log_target:
+            parts += [t.amax(), torch.logsumexp(t, dim).abs().amax()]
+        else:
+            parts += [t.amin(), (t.sum(dim) - 1.0).abs().amax()]
+        parts.append(out.detach().float().amin())
+        keys = ("input_max", "input_lse_dev", "target_extreme", "target_norm_dev", "loss_min")
+        extra = call.extra
+
+        def sink(s: int, arr: np.ndarray) -> None:
+            for k, v in zip(keys, arr.tolist()):
+                if k in ("input_max", "input_lse_dev", "target_norm_dev"):
+                    extra[k] = max(extra.get(k, v), v)
+                elif k == "target_extreme" and log_target:
+                    extra["target_max"] = max(extra.get("target_max", v), v)
+                elif k == "target_extreme":
+                    extra["target_min"] = min(extra.get("target_min", v), v)
+                else:
+                    extra[k] = min(extra.get(k, v), v)
+        self.pending.put(step, torch.stack(parts), sink)

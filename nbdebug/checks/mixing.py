@@ -1,0 +1,84 @@
+"""How the training batches' labels and order look: shared by points 6 and 7.
+
+Plain host arithmetic on the per-batch label histograms and input fingerprints that
+capture recorded; the reference for "well mixed" is what random batches of the same size
+drawn from the same label distribution would give (simulated with numpy's own seeded
+generator, so no RNG of the training is touched).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..observations import Observations
+
+#: label histograms needed before judging how the batches are mixed
+MIN_LABEL_BATCHES = 5
+#: random batches simulated to get the expected entropy of a well-mixed batch
+SIMULATED_BATCHES = 400
+#: relative tolerance for two input fingerprints to be the same batch
+SAME_BATCH_RTOL = 1e-9
+
+
+def _entropy(counts) -> float:
+    n = float(sum(counts))
+    return -sum(c / n * math.log(c / n) for c in counts if c > 0) if n else 0.0
+
+
+def batch_mixing(obs: Observations) -> dict[str, float] | None:
+    """How mixed the training batches' labels are, from the label histograms.
+
+    ``entropy_ratio``: mean batch label entropy over that of random batches of the same
+    size from the same label distribution (1 = as mixed as random, 0 = one class each).
+    ``single_class_share``: batches holding one class; ``expected_single_share``: the same
+    for random batches. ``label_changes``: share of consecutive batches whose most common
+    label differs (low when the data is sorted by label).
+    """
+    series = obs.timelines.get("labels")
+    if series is None:
+        return None
+    rows = [list(r) for r in series.values if sum(r) > 0]
+    if len(rows) < MIN_LABEL_BATCHES:
+        return None
+    total = np.array([sum(col) for col in zip(*rows)], dtype=float)
+    if (total > 0).sum() < 2:
+        return None
+    p = total / total.sum()
+    size = max(1, round(sum(sum(r) for r in rows) / len(rows)))
+    rng = np.random.default_rng(0)
+    sims = rng.multinomial(size, p, size=SIMULATED_BATCHES)
+    expected_h = float(np.mean([_entropy(s) for s in sims]))
+    if expected_h <= 0:
+        return None
+    batch_h = [_entropy(r) for r in rows]
+    single = sum(1 for r in rows if sum(1 for v in r if v > 0) == 1) / len(rows)
+    top = [int(np.argmax(r)) for r in rows]
+    changes = sum(1 for a, b in zip(top, top[1:]) if a != b) / (len(top) - 1)
+    return {"entropy_ratio": float(np.mean(batch_h)) / expected_h,
+            "single_class_share": single,
+            "expected_single_share": float(np.sum(p ** size)),
+            "label_changes": changes, "batches": float(len(rows)), "batch_size": float(size),
+            "classes_seen": float((total > 0).sum())}
+
+
+def same_batch(a: list[float], b: list[float]) -> bool:
+    return all(abs(x - y) <= SAME_BATCH_RTOL * max(abs(x), abs(y), 1.0) for x, y in zip(a, b))
+
+
+def repeat_period(obs: Observations) -> int | None:
+    """Batches per epoch when the training inputs came in the same order twice, else None.
+
+    The smallest period P >= 2 such that the first P batches come again, in the same order,
+    right after them. A period of 1 (one full batch every step) says nothing about order.
+    """
+    fps = obs.input_fingerprints
+    if all(same_batch(fp, fps[0]) for fp in fps):
+        return None                      # one batch over and over (or nothing recorded)
+    for period in range(2, len(fps) // 2 + 1):
+        if not same_batch(fps[period], fps[0]):
+            continue
+        if all(same_batch(fps[i], fps[i + period]) for i in range(period)):
+            return period
+    return None

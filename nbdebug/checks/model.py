@@ -1,0 +1,273 @@
+"""Checks of the model's structure and initialisation: points 12, 14, 15, 17, 18, "frozen"."""
+
+from __future__ import annotations
+
+import math
+
+from ..observations import ModelInfo, ModuleInfo, Observations
+from ..report import Finding
+from .registry import NOT_APPLICABLE, NOT_CHECKED, check
+
+#: a weight tensor whose range is below this share of its magnitude is one constant
+CONSTANT_SPREAD = 1e-6
+#: std * sqrt(fan_in) of the usual inits: torch's default 0.577 .. Kaiming (ReLU) 1.41;
+#: ten times outside that range is an order of magnitude off the fan-in rule
+INIT_GAIN_LOW = 0.577 / 10
+INIT_GAIN_HIGH = 1.414 * 10
+#: BatchNorm estimates poor statistics from fewer samples than this (the article: 16)
+BN_MIN_BATCH = 16
+#: dropout after convolutions above this p hurts (the article: keep 0.1-0.2)
+CONV_DROPOUT_MAX = 0.2
+
+_WEIGHTED = ("Linear", "Conv1d", "Conv2d", "Conv3d", "Bilinear", "LazyLinear", "LazyConv1d",
+             "LazyConv2d", "LazyConv3d")
+_CONV = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
+_NORMS = ("BatchNorm", "SyncBatchNorm", "LazyBatchNorm", "LayerNorm", "GroupNorm",
+          "InstanceNorm", "LazyInstanceNorm", "RMSNorm", "LocalResponseNorm")
+_ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU",
+                "SiLU", "Mish", "Tanh", "Sigmoid", "Hardswish", "Hardsigmoid", "Hardtanh",
+                "Softplus", "LogSigmoid")
+#: modules a dropout may sit behind and still be "after a conv"
+_TRANSPARENT = _ACTIVATIONS + ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
+                               "AvgPool3d", "Identity", "Dropout", "Dropout1d", "Dropout2d",
+                               "Dropout3d")
+
+
+def is_norm(t: str) -> bool:
+    return t.startswith(_NORMS)
+
+
+def is_batchnorm(t: str) -> bool:
+    return t.startswith(("BatchNorm", "SyncBatchNorm", "LazyBatchNorm"))
+
+
+def trained_models(obs: Observations) -> list[ModelInfo]:
+    return [m for m in obs.models if m.training_forwards > 0]
+
+
+def layer_sequence(m: ModelInfo) -> tuple[list[ModuleInfo], bool]:
+    """Leaf modules in execution order (first training pass); registration order otherwise."""
+    by_name = {x.name: x for x in m.modules}
+    seq = [by_name[n] for n in m.exec_order if n in by_name]
+    if seq:
+        return seq, True
+    return [x for x in m.modules if x.leaf], False
+
+
+@check("zero-init", point=17, phase="setup")
+def zero_init(obs: Observations) -> list[Finding] | str:
+    """Weights all zero or constant at the first step; weight std far from the fan-in rule."""
+    weights = [p for m in obs.models for p in m.params
+               if p.ndim >= 2 and p.requires_grad and p.min is not None]
+    if not weights:
+        return NOT_CHECKED if not obs.models else NOT_APPLICABLE
+    types = {x.name: x.type for m in obs.models for x in m.modules}
+    out = []
+    for p in weights:
+        if p.numel >= 2 and p.max - p.min <= CONSTANT_SPREAD * (p.absmax or 0.0):
+            zero = p.absmax == 0.0
+            value = "0" if zero else f"{p.mean:.4g}"
+            out.append(Finding(
+                check="zero-init", point=17, severity="problem",
+                title="Weights initialised to a constant",
+                message=(f"{p.name} {list(p.shape)} is {'all zero' if zero else 'constant'} "
+                         f"(every entry = {value}) at the first step: every unit gets the "
+                         "same gradient, so the units never become different."),
+                fix=("Use the default init or nn.init.kaiming_uniform_(w, nonlinearity='relu') "
+                     "/ nn.init.xavier_uniform_(w); only biases may start at zero."),
+                where=p.name, evidence={"std": p.std, "min": p.min, "max": p.max,
+                                        "shape": list(p.shape)}))
+            continue
+        owner, _, leaf = p.name.rpartition(".")
+        if leaf != "weight" or types.get(owner) not in _WEIGHTED or p.std is None:
+            continue
+        fan_in = math.prod(p.shape[1:])
+        gain = p.std * math.sqrt(fan_in)
+        if INIT_GAIN_LOW <= gain <= INIT_GAIN_HIGH:
+            continue
+        rule = math.sqrt(2.0 / fan_in)
+        big = gain > INIT_GAIN_HIGH
+        out.append(Finding(
+            check="zero-init", point=17, severity="warning",
+            title="Weight init far from the fan-in rule",
+            message=(f"{p.name} starts with std {p.std:.3g}, {p.std / rule:.3g}x the Kaiming "
+                     f"value sqrt(2/fan_in) = {rule:.3g} (fan_in {fan_in}): "
+                     + ("activations and logits grow layer by layer (huge logits, point 1)."
+                        if big else "signals and gradients shrink layer by layer.")),
+            fix=(f"nn.init.kaiming_normal_({p.name}, nonlinearity='relu') (or keep PyTorch's "
+                 "default init; nn.init.xavier_uniform_ for tanh/sigmoid layers)."),
+            where=p.name, evidence={"std": p.std, "fan_in": fan_in, "kaiming_std": rule,
+                                    "std_times_sqrt_fan_in": gain}))
+    return out
+
+
+def _bn_layers(obs: Observations) -> list[str]:
+    return [x.name for m in trained_models(obs) for x in m.modules if is_batchnorm(x.type)]
+
+
+@check("bn-batch", point=12, phase="setup")
+def batchnorm_batch(obs: Observations) -> list[Finding] | str:
+    """BatchNorm layers reached by batches below 16, or by a last partial batch of 1."""
+    if not trained_models(obs):
+        return NOT_CHECKED
+    layers = _bn_layers(obs)
+    if not layers:
+        return NOT_APPLICABLE
+    seen = {k: v for k, v in obs.batchnorm_batches.items() if v}
+    if not seen:
+        return NOT_CHECKED
+    typical = {k: max(v, key=lambda n: (v[n], n)) for k, v in seen.items()}
+    small = sorted((n, k) for k, n in typical.items() if n < BN_MIN_BATCH)
+    single = [k for k, v in seen.items() if 1 in v and typical[k] > 1]
+    loaders = [ld for ld in obs.train_loaders if ld.batch_size]
+    loader = loaders[0] if loaders else None
+    evidence = {"batch_sizes": {k: dict(sorted(v.items())) for k, v in seen.items()}}
+    out = []
+    if small:
+        n, where = small[0]
+        out.append(Finding(
+            check="bn-batch", point=12, severity="warning",
+            title="BatchNorm with tiny batches",
+            message=(f"{len(small)} BatchNorm layer(s) see batches of {n} in training "
+                     f"({where} first): BatchNorm's mean and variance from fewer than "
+                     f"{BN_MIN_BATCH} samples are noisy, and accuracy drops."),
+            fix=(f"Use batches of {BN_MIN_BATCH} or more, or a batch-independent norm: "
+                 "nn.GroupNorm(num_groups=8, num_channels=C) or nn.LayerNorm."),
+            where=where, evidence=evidence))
+    if single:
+        name = loader.name if loader else "the loader"
+        out.append(Finding(
+            check="bn-batch", point=12, severity="warning",
+            title="A batch of 1 reached BatchNorm in training mode",
+            message=(f"A batch of one sample reached {single[0]} in training mode (a last "
+                     f"partial batch of {name}): its statistics come from a single sample "
+                     "(BatchNorm1d on (N, C) inputs raises an error)."),
+            fix=("DataLoader(dataset, batch_size=..., shuffle=True, drop_last=True)"
+                 + (f" for {loader.name} ({loader.dataset_size} samples, batch "
+                    f"{loader.batch_size})" if loader and loader.dataset_size else "")),
+            where=single[0], evidence=evidence))
+    return out
+
+
+@check("bn-placement", point=14, phase="setup")
+def batchnorm_placement(obs: Observations) -> list[Finding] | str:
+    """Information: the order of the layers around each BatchNorm."""
+    models = trained_models(obs) or obs.models
+    if not models:
+        return NOT_CHECKED
+    orders = []
+    for m in models:
+        seq, executed = layer_sequence(m)
+        for i, x in enumerate(seq):
+            if not is_batchnorm(x.type):
+                continue
+            before = seq[i - 1].type if i > 0 else "input"
+            after = seq[i + 1].type if i + 1 < len(seq) else "output"
+            place = ("before the activation" if after in _ACTIVATIONS else
+                     "after the activation" if before in _ACTIVATIONS else "between layers")
+            orders.append({"layer": x.name, "order": f"{before} -> {x.type} -> {after}",
+                           "placement": place, "from": "execution" if executed else
+                           "registration"})
+    if not orders:
+        return NOT_APPLICABLE
+    listed = "; ".join(f"{o['layer']}: {o['order']} ({o['placement']})" for o in orders[:6])
+    return [Finding(
+        check="bn-placement", point=14, severity="info", title="BatchNorm placement",
+        message=(f"{listed}. The original paper puts BatchNorm before the activation, many "
+                 "find it works better after; a 2019 proposal (IC layer) orders ReLU -> "
+                 "BatchNorm + dropout -> weights. Both common orders are fine."),
+        fix="Nothing to fix; if training is unstable, try the other order.",
+        where=orders[0]["layer"], evidence={"layers": orders})]
+
+
+@check("dropout-conv", point=15, phase="setup")
+def dropout_after_conv(obs: Observations) -> list[Finding] | str:
+    """Dropout with p > 0.2 right after convolution layers."""
+    models = trained_models(obs)
+    if not models:
+        return NOT_CHECKED
+    found, any_dropout = [], False
+    for m in models:
+        seq, _ = layer_sequence(m)
+        for i, x in enumerate(seq):
+            if not x.type.startswith(("Dropout", "AlphaDropout", "FeatureAlphaDropout")):
+                continue
+            any_dropout = True
+            p = x.attrs.get("p", 0.0)
+            j = i - 1
+            while j >= 0 and seq[j].type in _TRANSPARENT:
+                j -= 1
+            if p > CONV_DROPOUT_MAX and j >= 0 and seq[j].type in _CONV:
+                found.append((x.name, x.type, p, seq[j].name))
+    if not found:
+        return [] if any_dropout else NOT_APPLICABLE
+    name, kind, p, conv = found[0]
+    return [Finding(
+        check="dropout-conv", point=15, severity="warning",
+        title="Strong dropout after convolutions",
+        message=(f"{len(found)} dropout layer(s) after convolutions use p > "
+                 f"{CONV_DROPOUT_MAX:g} ({name}: {kind}(p={p:g}) after {conv}): dropout on "
+                 "convolution features tends to hurt accuracy."),
+        fix=(f"Keep it small, nn.{kind}(p=0.1), or drop it and use BatchNorm / weight decay; "
+             "keep the larger dropout for the fully connected head."),
+        where=name, evidence={"layers": [{"dropout": n, "p": q, "after": c}
+                                         for n, _, q, c in found]})]
+
+
+@check("missing-bias", point=18, phase="setup")
+def missing_bias(obs: Observations) -> list[Finding] | str:
+    """Linear/Conv layers with bias=False that no normalisation layer follows."""
+    models = trained_models(obs)
+    if not models:
+        return NOT_CHECKED
+    out = []
+    for m in models:
+        seq, executed = layer_sequence(m)
+        weighted = [x for x in m.modules if x.type in _WEIGHTED + _CONV and "bias" in x.attrs]
+        if not weighted:
+            continue
+        bare = []
+        for i, x in enumerate(seq):
+            if x.type not in _WEIGHTED + _CONV or x.attrs.get("bias", True):
+                continue
+            nxt = seq[i + 1].type if i + 1 < len(seq) else None
+            if nxt is None or not is_norm(nxt):
+                bare.append((x.name, nxt or "the output"))
+        if not bare:
+            continue
+        # transformer style: no layer has a bias and LayerNorm/RMSNorm do the centring
+        by_design = all(not x.attrs["bias"] for x in weighted) and any(
+            x.type.startswith(("LayerNorm", "RMSNorm")) for x in m.modules)
+        names = ", ".join(f"{n} (then {t})" for n, t in bare[:6])
+        out.append(Finding(
+            check="missing-bias", point=18, severity="info" if by_design else "warning",
+            title="Layers without bias",
+            message=(f"{len(bare)} layer(s) of {m.name} have bias=False and no normalisation "
+                     f"layer right after them: {names}. Without a bias every hyperplane "
+                     "passes through the origin."),
+            fix=("nn.Linear(in_features, out_features) / nn.Conv2d(...) keep bias=True by "
+                 "default; use bias=False only when a BatchNorm/LayerNorm follows."),
+            where=bare[0][0], evidence={"layers": [n for n, _ in bare],
+                                        "next": [t for _, t in bare],
+                                        "order": "execution" if executed else "registration"}))
+    return out
+
+
+@check("frozen", point="frozen", phase="setup", title="Something is trainable")
+def frozen(obs: Observations) -> list[Finding] | str:
+    """Nothing in the trained model(s) requires grad."""
+    models = trained_models(obs)
+    if not models:
+        return NOT_CHECKED
+    if any(p.requires_grad for m in models for p in m.params):
+        return []
+    names = ", ".join(m.name for m in models)
+    return [Finding(
+        check="frozen", point="frozen", severity="problem", title="The model is frozen",
+        message=(f"No parameter of {names} requires grad: backward computes nothing for "
+                 "them and the model cannot learn (a loss.requires_grad_(True) only hides "
+                 "the error)."),
+        fix=f"{models[0].name}.requires_grad_(True) before building the optimizer, or unfreeze "
+            "the layers you want to train.",
+        where=models[0].name,
+        evidence={"parameters": sum(len(m.params) for m in models), "requires_grad": 0})]

@@ -1,0 +1,147 @@
+"""The sidebar protocol: comm targets, message types, limits and the builders of messages.
+
+Two comms per notebook kernel. The data comm (kernel -> sidebar) is opened by the kernel
+and carries ``hello``, ``start``, ``snapshot``, ``finding`` and ``done``. The control comm
+(sidebar -> kernel) is opened by the sidebar over a kernel subshell and carries ``hello``
+(request the state) and ``stop``. ``PROTOCOL_VERSION`` is defined once here and once in
+``labextension/src/protocol.ts``; both sides compare it at hello.
+
+Plain data only: messages hold summaries (numbers and short strings), never tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+#: bump on any change of the message shapes; must equal PROTOCOL_VERSION in protocol.ts
+PROTOCOL_VERSION = 1
+DATA_TARGET = "nbdebug.data"
+CONTROL_TARGET = "nbdebug.control"
+
+DATA_TYPES = ("hello", "start", "snapshot", "finding", "done")
+CONTROL_TYPES = ("hello", "stop")
+
+#: a control message is a few short fields; anything bigger is not from the sidebar
+MAX_CONTROL_BYTES = 1024
+#: snapshots at most twice a second: live enough for a chart, cheap for the socket
+SNAPSHOT_SECONDS = 0.5
+#: points per live chart; the whole run is decimated to this many
+CHART_POINTS = 120
+#: a finding's evidence is cut to this many JSON characters: findings stay small
+EVIDENCE_CHARS = 2000
+#: text fields (message, fix, exception) are cut to this many characters
+TEXT_CHARS = 2000
+
+
+def hello(nbdebug_version: str, for_control: str | None, subshell: bool | None) -> dict:
+    return {"type": "hello", "version": PROTOCOL_VERSION, "nbdebug": nbdebug_version,
+            "for": for_control, "subshell": subshell}
+
+
+def start(run: int, cell_id: str | None, execution_count: int | None) -> dict:
+    return {"type": "start", "run": run, "cell": cell_id, "execution_count": execution_count}
+
+
+def snapshot(run: int, steps: int, elapsed: float, loss: dict, grad_norm: dict,
+             nan: dict | None) -> dict:
+    return {"type": "snapshot", "run": run, "steps": steps, "elapsed": round(elapsed, 2),
+            "loss": loss, "grad_norm": grad_norm, "nan": nan}
+
+
+def finding(run: int, index: int, f: Any) -> dict:
+    return {"type": "finding", "run": run, "index": index, "check": f.check,
+            "point": f.point, "severity": f.severity, "title": _text(f.title),
+            "message": _text(f.message), "fix": _text(f.fix),
+            "where": None if f.where is None else _text(f.where), "step": f.step,
+            "evidence": _evidence(f.evidence)}
+
+
+def done(run: int, report: Any, elapsed: float) -> dict:
+    run_info = report.run or {}
+    problems = sum(1 for f in report.findings if f.severity == "problem")
+    warnings = sum(1 for f in report.findings if f.severity == "warning")
+    exc = run_info.get("exception")
+    return {"type": "done", "run": run, "status": run_info.get("status", "done"),
+            "steps": run_info.get("steps", 0), "elapsed": round(elapsed, 2),
+            "findings": len(report.findings), "problems": problems, "warnings": warnings,
+            "checklist": [{"point": c.point, "title": c.title, "status": c.status}
+                          for c in report.checklist],
+            "exception": None if exc is None else _text(str(exc)),
+            "errors": len(report.errors)}
+
+
+def chart(steps: list[int], values: list[Any], points: int = CHART_POINTS) -> dict:
+    """At most ``points`` (step, value) pairs over the whole run; non-finite become None."""
+    n = len(steps)
+    if n > points:
+        idx = [round(i * (n - 1) / (points - 1)) for i in range(points)]
+        steps = [steps[i] for i in idx]
+        values = [values[i] for i in idx]
+    return {"steps": [int(s) for s in steps], "values": [_number(v) for v in values]}
+
+
+def total_norm(row: Any) -> float | None:
+    """The global gradient norm of a per-parameter row (NaN columns are absent params)."""
+    try:
+        vals = [float(v) for v in row]
+    except (TypeError, ValueError):
+        return None
+    present = [v for v in vals if not math.isnan(v)]
+    if not present:
+        return None
+    if any(math.isinf(v) for v in present):
+        return None
+    return math.sqrt(sum(v * v for v in present))
+
+
+def parse_control(data: Any) -> tuple[dict | None, str | None]:
+    """(message, None) for a valid control message, or (None, why it is ignored)."""
+    try:
+        size = len(json.dumps(data))
+    except (TypeError, ValueError):
+        return None, "not JSON"
+    if size > MAX_CONTROL_BYTES:
+        return None, f"oversized ({size} bytes > {MAX_CONTROL_BYTES})"
+    if not isinstance(data, dict):
+        return None, f"not an object ({type(data).__name__})"
+    kind = data.get("type")
+    if kind not in CONTROL_TYPES:
+        return None, f"unknown type {str(kind)[:40]!r}"
+    if kind == "hello":
+        if not isinstance(data.get("version"), int) or isinstance(data.get("version"), bool):
+            return None, "hello without an integer version"
+        dc = data.get("data_comm")
+        if dc is not None and not isinstance(dc, str):
+            return None, "hello with a non-string data_comm"
+        cid = data.get("control_comm")
+        if cid is not None and not isinstance(cid, str):
+            return None, "hello with a non-string control_comm"
+    if kind == "stop":
+        run = data.get("run")
+        if run is not None and (not isinstance(run, int) or isinstance(run, bool)):
+            return None, "stop with a non-integer run"
+    return data, None
+
+
+def _number(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return round(x, 6) if math.isfinite(x) else None
+
+
+def _text(s: Any) -> str:
+    s = str(s)
+    return s if len(s) <= TEXT_CHARS else s[:TEXT_CHARS - 1] + "…"
+
+
+def _evidence(ev: Any) -> Any:
+    from ..report import _clean
+    clean = _clean(ev or {})
+    text = json.dumps(clean, allow_nan=False)
+    if len(text) <= EVIDENCE_CHARS:
+        return clean
+    return {"summary": text[:EVIDENCE_CHARS - 1] + "…"}

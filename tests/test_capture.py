@@ -1,0 +1,277 @@
+"""Zero-config capture: whatever the names, batch shapes, model outputs and loop style."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+import nbdebug
+
+
+def _data(n=96, f=5, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, f, generator=g)
+    y = torch.randint(0, classes, (n,), generator=g)
+    return X, y
+
+
+def test_train_val_test_loaders_and_roles():
+    torch.manual_seed(0)
+    X, y = _data()
+    tr = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)
+    va = DataLoader(TensorDataset(X[:32], y[:32]), batch_size=16)
+    te = DataLoader(TensorDataset(X[32:64], y[32:64]), batch_size=16)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.Adam(model.parameters())
+    with nbdebug.diagnose(quiet=True):
+        for _ in range(2):
+            model.train()
+            for xb, yb in tr:
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                opt.zero_grad(); loss.backward(); opt.step()
+            model.eval()
+            with torch.no_grad():
+                for xb, yb in va:
+                    model(xb)
+        with torch.no_grad():
+            for xb, yb in te:
+                model(xb)
+    r = nbdebug.last_report()
+    roles = {ld["name"]: ld["role"] for ld in r.run["loaders"]}
+    assert roles == {"tr": "train", "va": "eval", "te": "eval"}
+    assert r.run["steps"] == 12 and r.run["epochs"] == 2
+    ev = r.timelines["eval/va"]
+    assert len(ev["values"]) == 2 and 0.0 <= ev["values"][0]["acc"] <= 1.0
+    assert ev["values"][0]["n"] == 32
+
+
+class DictData(Dataset):
+    def __init__(self):
+        self.X, self.y = _data(64)
+
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        return {"features": self.X[i], "label": self.y[i]}
+
+
+class TupleOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(5, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        return self.head(h), h
+
+
+class DictOut(TupleOut):
+    def forward(self, x):
+        logits, h = super().forward(x)
+        return {"logits": logits, "hidden": h}
+
+
+def test_dict_batches_and_tuple_outputs():
+    torch.manual_seed(0)
+    dl = DataLoader(DictData(), batch_size=8, shuffle=True)
+    m = TupleOut()
+    o = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    with nbdebug.diagnose(quiet=True, every=1):
+        for batch in dl:
+            logits, _ = m(batch["features"])
+            loss = nn.CrossEntropyLoss()(logits, batch["label"])
+            o.zero_grad(); loss.backward(); o.step()
+    r = nbdebug.last_report()
+    assert r.run["steps"] == 8 and r.run["loaders"][0]["role"] == "train"
+    assert r.run["losses"] == ["cross_entropy"]
+    assert "train_acc" in r.timelines and "act/m.head" in r.timelines
+    assert r.status(13) == "ok"
+
+
+def test_handmade_list_batches_dict_output_grad_accumulation():
+    torch.manual_seed(0)
+    X, y = _data()
+    batches = [[X[i:i + 8], y[i:i + 8]] for i in range(0, 96, 8)]
+    clf = DictOut()
+    adam = torch.optim.Adam(clf.parameters())
+    with nbdebug.diagnose(quiet=True):
+        for k, (xb, yb) in enumerate(batches):
+            out = clf(xb)
+            (nn.functional.cross_entropy(out["logits"], yb) / 3).backward()
+            if k % 3 == 2:
+                adam.step(); adam.zero_grad()
+    r = nbdebug.last_report()
+    assert r.run["backward_calls"] == 12 and r.run["steps"] == 4
+    assert r.run["loaders"] == [] and r.run["models"][0]["name"] == "clf"
+
+
+def test_two_optimizers_gan_style():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 5))
+    D = nn.Sequential(nn.Linear(5, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    real = torch.randn(64, 5)
+    with nbdebug.diagnose(quiet=True):
+        for i in range(0, 64, 16):
+            z = torch.randn(16, 4)
+            fake = G(z)
+            d_loss = bce(D(real[i:i + 16]), torch.ones(16, 1)) + bce(D(fake.detach()),
+                                                                     torch.zeros(16, 1))
+            opt_d.zero_grad(); d_loss.backward(); opt_d.step()
+            g_loss = bce(D(fake), torch.ones(16, 1))
+            opt_g.zero_grad(); g_loss.backward(); opt_g.step()
+    r = nbdebug.last_report()
+    assert {m["name"] for m in r.run["models"]} == {"G", "D"}
+    assert {o["name"]: o["steps"] for o in r.run["optimizers"]} == {"opt_d": 4, "opt_g": 4}
+    assert r.run["steps"] == 4 and r.run["backward_calls"] == 8
+    assert r.status(8) == "ok" and not r.problems and not r.warnings
+
+
+def test_manual_update_without_optimizer_counts_backward_steps():
+    torch.manual_seed(0)
+    X, y = _data()
+    w = nn.Linear(5, 3)
+    with nbdebug.diagnose(quiet=True):
+        for i in range(0, 96, 16):
+            loss = nn.functional.cross_entropy(w(X[i:i + 16]), y[i:i + 16])
+            w.zero_grad()
+            loss.backward()
+            with torch.no_grad():
+                for p in w.parameters():
+                    p -= 0.1 * p.grad
+    r = nbdebug.last_report()
+    assert r.run["steps"] == 6 and r.run["optimizers"] == []
+    assert len(r.timelines["grad_norm"]["values"]) == 6
+
+
+def test_functional_autograd_backward_and_nonscalar_loss():
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters())
+    with nbdebug.diagnose(quiet=True):
+        for _ in range(3):
+            out = net(torch.randn(4, 3))
+            opt.zero_grad()
+            torch.autograd.backward(out.pow(2).mean())
+            opt.step()
+        out = net(torch.randn(4, 3)).pow(2)
+        opt.zero_grad(); out.backward(torch.ones_like(out)); opt.step()
+    r = nbdebug.last_report()
+    assert r.run["backward_calls"] == 4 and r.run["steps"] == 4
+    assert len(r.timelines["loss"]["values"]) == 4
+
+
+def test_odd_tensors_are_skipped_and_noted_never_disturb():
+    torch.manual_seed(0)
+    emb = nn.Embedding(20, 4, sparse=True)
+    head = nn.Linear(4, 2)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.head = emb, head
+
+        def forward(self, idx):
+            return self.head(self.emb(idx).mean(1)).to(torch.complex64).real
+
+    net = Net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    ids = torch.randint(0, 20, (32, 6))
+    y = torch.randint(0, 2, (32,))
+    with nbdebug.diagnose(quiet=True, every=1):
+        for i in range(0, 32, 8):
+            loss = nn.functional.cross_entropy(net(ids[i:i + 8]), y[i:i + 8])
+            opt.zero_grad(); loss.backward(); opt.step()
+    r = nbdebug.last_report()
+    assert r.errors == [] and r.run["steps"] == 4
+    assert r.status(13) == "ok"
+    assert "gradient norms skipped for sparse gradients" in r.notes
+
+
+def test_bfloat16_model_and_non_tensor_batch_items():
+    torch.manual_seed(0)
+    texts = [f"sample {i}" for i in range(32)]
+    X, y = _data(32)
+
+    class Mixed(Dataset):
+        def __len__(self):
+            return 32
+
+        def __getitem__(self, i):
+            return texts[i], X[i].to(torch.bfloat16), y[i]
+
+    net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)).to(torch.bfloat16)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    with nbdebug.diagnose(quiet=True, every=1):
+        for names, xb, yb in DataLoader(Mixed(), batch_size=8, shuffle=True):
+            loss = nn.functional.cross_entropy(net(xb).float(), yb)
+            opt.zero_grad(); loss.backward(); opt.step()
+    r = nbdebug.last_report()
+    assert r.errors == [] and r.run["steps"] == 4 and r.status(13) == "ok"
+    assert next(iter(net.parameters())).dtype == torch.bfloat16
+
+
+def test_custom_loss_seen_through_backward():
+    torch.manual_seed(0)
+    net = nn.Linear(4, 1)
+    opt = torch.optim.Adam(net.parameters())
+    with nbdebug.diagnose(quiet=True):
+        for _ in range(3):
+            x = torch.randn(8, 4)
+            loss = ((net(x) - x.sum(1, keepdim=True)) ** 2).mean()
+            opt.zero_grad(); loss.backward(); opt.step()
+    r = nbdebug.last_report()
+    assert r.run["losses"] == [] and r.run["loss_graph"][0] == "MeanBackward0"
+
+
+def test_eval_passes_are_not_training_steps():
+    torch.manual_seed(0)
+    X, y = _data()
+    net = nn.Sequential(nn.Linear(5, 3))
+    with nbdebug.diagnose(quiet=True):
+        with torch.no_grad():
+            net(X)
+        net.eval()
+        net(X)
+    r = nbdebug.last_report()
+    assert r.run["steps"] == 0 and r.run["backward_calls"] == 0
+    assert r.run["models"][0]["name"] == "net"
+
+
+def test_submodule_called_alone_belongs_to_its_model():
+    torch.manual_seed(0)
+
+    class AE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Linear(6, 2)
+            self.dec = nn.Linear(2, 6)
+
+        def forward(self, x):
+            return self.dec(self.enc(x))
+
+    ae = AE()
+    opt = torch.optim.Adam(ae.parameters())
+    with nbdebug.diagnose(quiet=True):
+        for _ in range(3):
+            x = torch.randn(8, 6)
+            loss = nn.functional.mse_loss(ae(x), x)
+            opt.zero_grad(); loss.backward(); opt.step()
+        with torch.no_grad():
+            ae.enc(torch.randn(4, 6))
+    r = nbdebug.last_report()
+    assert [m["name"] for m in r.run["models"]] == ["ae"]
+
+
+def test_pending_values_are_bounded_without_steps():
+    from nbdebug.stats import Pending
+    seen = []
+    p = Pending(limit=10)
+    for i in range(25):
+        p.put(i, torch.tensor(float(i)), lambda s, a: seen.append(float(a)))
+    assert len(p) == 5 and seen == [float(i) for i in range(20)]

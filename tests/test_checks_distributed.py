@@ -1,0 +1,126 @@
+"""The distributed checks and the merge on hand-made rank summaries (no processes)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+
+from nbdebug.checks import REGISTRY, run_checks
+from nbdebug.checks.distributed import BN_MIN_BATCH, DESYNC_RTOL
+from nbdebug.merge import merge_findings, merge_observations
+from nbdebug.observations import NanEvent, Observations
+from nbdebug.report import Finding
+
+FP = [[1.5, 3.0], [-0.25, 0.5]]          # [sum, norm] per parameter
+
+
+def rank(r: int, **kw) -> dict:
+    base = {"rank": r, "steps": 40, "epochs": 2, "batches": 40, "batch_sizes": [32],
+            "samplers": [{"loader": "train_dl", "role": "train", "passes": 2, "shuffle": True,
+                          "epoch": 1, "num_replicas": 2}],
+            "norm_layers": [], "nan": None, "param_names": ["net.0.weight", "net.0.bias"],
+            "records": [{"step": 40, "fingerprint": FP}], "findings": [], "outcomes": {}}
+    base.update(kw)
+    return base
+
+
+def obs_of(*ranks: dict) -> Observations:
+    obs = Observations(steps=40, backward_calls=40)
+    obs.extra["distributed"] = {"world_size": len(ranks), "ranks": list(ranks), "missing": []}
+    return obs
+
+
+def run(check_id: str, obs: Observations):
+    return REGISTRY[check_id].run(obs)
+
+
+DIST_CHECKS = ["ddp-set-epoch", "ddp-batchnorm", "ddp-desync", "ddp-uneven"]
+
+
+def test_healthy_ranks_give_no_finding():
+    obs = obs_of(rank(0), rank(1))
+    for cid in DIST_CHECKS:
+        assert run(cid, obs) in ([], "not_applicable"), cid
+
+
+@pytest.mark.parametrize("cid", DIST_CHECKS)
+def test_not_applicable_outside_a_multi_rank_run(cid):
+    assert run(cid, Observations(steps=5, backward_calls=5)) == "not_applicable"
+
+
+def test_set_epoch_never_called():
+    stale = [{"loader": "train_dl", "role": "train", "passes": 3, "shuffle": True, "epoch": 0,
+              "num_replicas": 2}]
+    [f] = run("ddp-set-epoch", obs_of(rank(0, samplers=stale), rank(1, samplers=stale)))
+    assert f.point == 6 and f.severity == "problem" and f.where == "train_dl"
+    assert f.evidence["ranks"] == [0, 1] and "set_epoch(epoch)" in f.fix
+    one_pass = [dict(stale[0], passes=1)]
+    assert run("ddp-set-epoch", obs_of(rank(0, samplers=one_pass))) == []
+    no_shuffle = [dict(stale[0], shuffle=False)]
+    assert run("ddp-set-epoch", obs_of(rank(0, samplers=no_shuffle))) == "not_applicable"
+
+
+def test_batchnorm_on_small_per_rank_batches():
+    small = {"norm_layers": ["BatchNorm2d"], "batch_sizes": [8]}
+    [f] = run("ddp-batchnorm", obs_of(rank(0, **small), rank(1, **small)))
+    assert f.point == 12 and f.severity == "warning" and "SyncBatchNorm" in f.fix
+    assert f.evidence["global_batch"] == 16 and "raise the batch size" not in f.fix
+    tiny = {"norm_layers": ["BatchNorm2d"], "batch_sizes": [4]}
+    [f] = run("ddp-batchnorm", obs_of(rank(0, **tiny), rank(1, **tiny)))
+    assert "raise the batch size" in f.fix
+    big = {"norm_layers": ["BatchNorm2d"], "batch_sizes": [BN_MIN_BATCH]}
+    assert run("ddp-batchnorm", obs_of(rank(0, **big), rank(1, **big))) == []
+    sync = {"norm_layers": ["SyncBatchNorm"], "batch_sizes": [4]}
+    assert run("ddp-batchnorm", obs_of(rank(0, **sync))) == "not_applicable"
+
+
+def test_desync_names_step_and_parameter():
+    drifted = [[1.5, 3.0], [-0.20, 0.55]]
+    r1 = rank(1, records=[{"step": 40, "fingerprint": FP}, {"step": 90, "fingerprint": drifted}])
+    r0 = rank(0, records=[{"step": 40, "fingerprint": FP}, {"step": 90, "fingerprint": FP}])
+    [f] = run("ddp-desync", obs_of(r0, r1))
+    assert f.point == "ranks" and f.severity == "problem"
+    assert f.step == 90 and f.where == "net.0.bias" and f.evidence["rank"] == 1
+    noise = [[1.5, 3.0], [-0.25, 0.5 * (1 + DESYNC_RTOL / 10)]]
+    r1 = rank(1, records=[{"step": 40, "fingerprint": noise}])
+    assert run("ddp-desync", obs_of(rank(0), r1)) == []
+    assert run("ddp-desync", obs_of(rank(0))) == "not_checked"
+
+
+def test_uneven_batches():
+    [f] = run("ddp-uneven", obs_of(rank(0), rank(1, batches=30, steps=30)))
+    assert f.severity == "warning" and f.point == "ranks"
+    assert f.evidence["batches_by_rank"] == {0: 40, 1: 30} and "Join" in f.fix
+
+
+def test_merge_names_the_rank_of_the_first_nan():
+    r0 = rank(0, nan=asdict(NanEvent(6, "backward", "net.0.weight")))
+    r1 = rank(1, nan=asdict(NanEvent(6, "forward", "net.1 (Linear)")))
+    r2 = rank(2, nan=asdict(NanEvent(7, "input", None)))
+    obs = obs_of(r0, r1, r2)
+    merge_observations(obs, [r0, r1, r2], 3, [])
+    assert obs.nan.detail["rank"] == 1 and obs.nan.where == "net.1 (Linear)"
+    [f] = run("nan-origin", obs)
+    assert "step 6 on rank 1 in the output of net.1 (Linear)" in f.message
+    assert f.evidence["first_nan_step_by_rank"] == {0: 6, 1: 6, 2: 7}
+
+
+def test_merge_findings_from_other_ranks():
+    sgd = Finding("sgd-momentum", 8, "warning", "Vanilla SGD", "m", "f", where="opt")
+    zero = Finding("zero-init", 17, "problem", "Weights constant", "w0 is zero", "f",
+                   where="net.0.weight")
+    nan = Finding("nan-origin", 13, "problem", "NaN", "m", "f")
+    obs = obs_of(rank(0), rank(1))
+    local = run_checks(Observations(), ["sgd-momentum", "zero-init", "nan-origin"])
+    local.findings.append(Finding(**asdict(sgd)))
+    local.outcomes["sgd-momentum"] = "warning"
+    summaries = [rank(0), rank(1, findings=[asdict(sgd), asdict(zero), asdict(nan)])]
+    merged = merge_findings(local, summaries)
+    by = {f.check: f for f in merged.findings}
+    assert by["sgd-momentum"].evidence["ranks"] == [0, 1]
+    assert by["zero-init"].message == "On rank 1: w0 is zero"
+    assert merged.outcomes["zero-init"] == "problem"
+    assert "nan-origin" not in by                  # rank 0 recomputes it from merged data
+    assert [f.severity for f in merged.findings] == ["problem", "warning"]
+    assert obs.extra["distributed"]["world_size"] == 2

@@ -1,0 +1,142 @@
+"""DESIGN.md invariants 1, 2 and 4 through the real magic.
+
+Same seed and data with and without %%diagnose: bitwise-identical parameters and losses,
+identical RNG states and batch order; nothing of nbdebug left behind however the cell ends.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+from conftest import diagnose_cell, run_cell
+
+SETUP = {
+    "mlp": """
+import random, numpy as np, torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+random.seed(1); np.random.seed(1); torch.manual_seed(1)
+X = torch.randn(256, 12); y = torch.randint(0, 3, (256,))
+loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 3))
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+""",
+    "cnn": """
+import random, numpy as np, torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+random.seed(2); np.random.seed(2); torch.manual_seed(2)
+X = torch.randn(128, 1, 8, 8); y = torch.randint(0, 4, (128,))
+loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)
+model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                      nn.Dropout2d(0.2), nn.Flatten(), nn.Linear(6 * 64, 4))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+""",
+}
+TRAIN = """
+losses, order = [], []
+for epoch in range(2):
+    model.train()
+    for xb, yb in loader:
+        order.append(yb.clone())
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        opt.zero_grad(); loss.backward(); opt.step()
+        losses.append(loss.detach().clone())
+    model.eval()
+    with torch.no_grad():
+        model(X[:64])
+state = (torch.get_rng_state().clone(), np.random.get_state()[1].copy(), random.getstate())
+"""
+
+
+def _run(ip, name, diagnose):
+    run_cell(ip, SETUP[name])
+    if diagnose:
+        result, report = diagnose_cell(ip, TRAIN, flags="--quiet --every 1")
+        assert not report.errors, report.errors
+    else:
+        result = run_cell(ip, TRAIN)
+    assert result.error_in_exec is None
+    ns = ip.user_ns
+    return ({k: v.clone() for k, v in ns["model"].state_dict().items()},
+            ns["losses"], ns["order"], ns["state"])
+
+
+@pytest.mark.parametrize("name", SETUP)
+def test_diagnosis_never_changes_the_training(ip, name):
+    params_a, losses_a, order_a, state_a = _run(ip, name, diagnose=False)
+    params_b, losses_b, order_b, state_b = _run(ip, name, diagnose=True)
+    assert params_a.keys() == params_b.keys()
+    for k in params_a:
+        assert torch.equal(params_a[k], params_b[k]), k          # bitwise, buffers too
+    assert len(losses_a) == len(losses_b) == 16
+    assert all(torch.equal(a, b) for a, b in zip(losses_a, losses_b))
+    assert all(torch.equal(a, b) for a, b in zip(order_a, order_b))   # same batches
+    assert torch.equal(state_a[0], state_b[0])                        # torch RNG
+    assert (state_a[1] == state_b[1]).all()                           # numpy RNG
+    assert state_a[2] == state_b[2]                                   # random
+
+
+def _nbdebug_leftovers() -> list[str]:
+    from torch.nn.modules import module
+    from torch.optim import optimizer
+    left = []
+    for name in ("_global_forward_hooks", "_global_forward_pre_hooks",
+                 "_global_backward_hooks", "_global_forward_hooks_always_called"):
+        if getattr(module, name, None):
+            left.append(name)
+    for name in ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks"):
+        if getattr(optimizer, name, None):
+            left.append(name)
+    for owner, attr in ((torch.Tensor, "backward"), (torch.autograd, "backward"),
+                        (DataLoader, "__iter__"), (_BaseDataLoaderIter, "__next__"),
+                        (F, "cross_entropy"), (F, "kl_div"), (F, "mse_loss")):
+        if hasattr(getattr(owner, attr), "__wrapped__"):
+            left.append(f"{getattr(owner, '__name__', owner)}.{attr}")
+    return left
+
+
+@pytest.mark.parametrize("ending", ["normal", "exception", "interrupt", "exit"])
+def test_nothing_left_behind(ip, ending):
+    tail = {"normal": "", "exception": "raise RuntimeError('x')",
+            "interrupt": "raise KeyboardInterrupt", "exit": "raise SystemExit(1)"}[ending]
+    run_cell(ip, SETUP["mlp"])
+    assert _nbdebug_leftovers() == []
+    body = TRAIN.replace("for epoch in range(2):", "for epoch in range(1):") + tail
+    diagnose_cell(ip, body)
+    assert _nbdebug_leftovers() == []
+
+
+def test_leftover_detector_sees_an_attached_session():
+    import nbdebug
+    session = nbdebug.diagnose(quiet=True)
+    session.__enter__()
+    try:
+        left = _nbdebug_leftovers()
+    finally:
+        session.__exit__(None, None, None)
+    assert "_global_forward_hooks" in left and "Tensor.backward" in left
+    assert _nbdebug_leftovers() == []
+
+
+def test_failure_inside_nbdebug_never_breaks_the_cell(ip, capsys):
+    """Invariant 3: a broken statistic is recorded as an internal error, training goes on."""
+    from nbdebug.capture import core
+    run_cell(ip, SETUP["mlp"])
+    original = core.guard
+
+    def broken(t):
+        raise RuntimeError("stat exploded")
+    core.guard = broken
+    try:
+        result, report = diagnose_cell(ip, TRAIN)
+    finally:
+        core.guard = original
+    assert result.error_in_exec is None and len(ip.user_ns["losses"]) == 16
+    assert report.errors and "stat exploded" in report.errors[0]["error"]
+    err = capsys.readouterr().err
+    assert "internal error" in err and "training unaffected" in err
