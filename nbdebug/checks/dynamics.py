@@ -98,7 +98,7 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
         out.append(("zero-grad", "the gradients are never zeroed", stale))
     grads = [v for r in grows for v in finite(r)]
     if grads and max(grads) < ZERO_GRAD:
-        out.append(("grads-zero", "every gradient is zero when the optimizer steps",
+        out.append(("grads-zero", "the gradients are zero when the optimizer steps",
                     {"max_grad_norm": max(grads)}))
     dcols, drows = columns(obs, "dead_units")[1:]
     if drows:
@@ -118,10 +118,14 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
         name, share = max(sat.items(), key=lambda kv: kv[1])
         out.append(("saturated", f"saturated units: {share:.0%} of the outputs of {name} "
                     "sit in the flat ends of the curve", {"saturated_share": sat}))
-    ratios = {k: v for k, v in update_ratios(obs).items() if k in info}
-    if ratios and grads and max(grads) >= ZERO_GRAD:
+    ratios = update_ratios(obs)
+    if ratios and grads and max(grads) >= ZERO_GRAD and not any(c[0] == "frozen" for c in out):
         med = statistics.median(ratios.values())
-        if FROZEN_UPDATE <= med < TINY_UPDATE and not any(c[0] == "frozen" for c in out):
+        if med < FROZEN_UPDATE:
+            out.append(("frozen", "the parameters do not change although they get gradients "
+                        "(learning rate 0, or the optimizer steps other parameters)",
+                        {"median_update_ratio": med, "lr": lrs(obs)}))
+        elif med < TINY_UPDATE:
             out.append(("lr-small", f"the learning rate is far too small: the weights move "
                         f"{med:.2g} of their norm per step (about 1e-3 is healthy)",
                         {"median_update_ratio": med, "lr": lrs(obs)}))
@@ -164,7 +168,8 @@ def stuck(obs: Observations) -> list[Finding] | str:
     improved = shape.best < (1 - LATE_PROGRESS) * shape.first
     since = (_plateau_start(shape.steps, shape.values, shape.best, shape.last) if improved
              else shape.steps[0])
-    found = causes(obs, max(since, shape.tail_start) if improved else shape.tail_start)
+    last_third = shape.steps[2 * n // 3]
+    found = causes(obs, max(since, last_third) if improved else last_third)
     if not found and not (shape.no_progress and flat):
         return []
     if not shape.no_progress and (not found or found[0][0] == "zero-grad"):

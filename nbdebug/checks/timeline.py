@@ -73,10 +73,13 @@ def classes(obs: Observations) -> int | None:
 def columns(obs: Observations, key: str) -> tuple[list[int], list[str], list[list[float]]]:
     """(steps, column names, rows) of a per-column series; empty when missing."""
     s = obs.timelines.get(key)
-    if s is None or not s.columns:
+    if s is None or not len(s):
         return [], [], []
-    rows = [list(r) + [math.nan] * (len(s.columns) - len(r)) for r in s.values]
-    return list(s.steps), list(s.columns), rows
+    width = max(len(r) if isinstance(r, list) else 1 for r in s.values)
+    cols = list(s.columns or []) + [f"column{j}" for j in range(len(s.columns or []), width)]
+    rows = [(list(r) if isinstance(r, list) else [r]) for r in s.values]
+    rows = [r + [math.nan] * (len(cols) - len(r)) for r in rows]
+    return list(s.steps), cols, rows
 
 
 def column(rows: list[list[float]], j: int) -> list[float]:
@@ -88,8 +91,11 @@ def params(obs: Observations) -> dict[str, ParamInfo]:
 
 
 def weight_columns(obs: Observations, cols: list[str]) -> list[int]:
-    """Indices of the columns that are weight matrices/kernels (2-D or more)."""
+    """Indices of the columns that are weight matrices/kernels (2-D or more); all columns
+    when the parameters are not described."""
     info = params(obs)
+    if not any(c in info for c in cols):
+        return list(range(len(cols)))
     return [j for j, c in enumerate(cols) if c in info and info[c].ndim >= 2]
 
 
