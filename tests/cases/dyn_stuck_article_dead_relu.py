@@ -1,4 +1,5 @@
-# expect: stuck=problem
+# expect: stuck=problem 3=problem
+# Two findings, one story: point 3 names the lr the schedule raised, "stuck" the dead ReLUs.
 # The article's closing question: the loss goes down for a while, then "from this step on
 # training does not change at all". A schedule raises Adam's lr 100x after epoch 2; the big
 # steps push every ReLU unit of the hidden layer below zero for all inputs (pixels are >= 0),
