@@ -7,9 +7,18 @@ import random
 
 import pytest
 
-from nbdebug.checks import REGISTRY, NOT_CHECKED
-from nbdebug.observations import (GroupInfo, LoaderInfo, LossCall, ModelInfo, ModuleInfo,
-                                  NanEvent, Observations, OptimizerInfo, ParamInfo)
+from nbdebug.checks import NOT_CHECKED, REGISTRY
+from nbdebug.observations import (
+    GroupInfo,
+    LoaderInfo,
+    LossCall,
+    ModelInfo,
+    ModuleInfo,
+    NanEvent,
+    Observations,
+    OptimizerInfo,
+    ParamInfo,
+)
 from nbdebug.stats.summary import SUMMARY
 
 LAYERS = ["m.0.weight", "m.0.bias", "m.2.weight", "m.2.bias"]
@@ -61,8 +70,8 @@ def make_obs(loss, classes=10, grads=None, ratios=None, lr=1e-3, out_absmax=3.0,
     for name, rounds in (evals or {}).items():
         obs.loaders.append(LoaderInfo(name, role="eval", eval_passes=len(rounds)))
         es = obs.series(f"eval/{name}")
-        for r, (acc, l) in enumerate(rounds, 1):
-            es.add(r * 100, {"round": r, "acc": acc, "loss": l, "n": 300.0})
+        for r, (acc, loss_r) in enumerate(rounds, 1):
+            es.add(r * 100, {"round": r, "acc": acc, "loss": loss_r, "n": 300.0})
     obs.eval_inputs.update(eval_inputs or {})
     obs.dynamics.update(dynamics)
     return obs
@@ -210,7 +219,7 @@ def test_over_confidence_rising_held_out_loss():
               (0.86, 0.72)]
     (f,) = run("over-confidence", make_obs(noisy_decay(), evals={"val": rounds}))
     assert f.severity == "warning" and f.evidence["min_loss_round"] == 3
-    falling_acc = [(a - 0.02 * i, l) for i, (a, l) in enumerate(rounds)]
+    falling_acc = [(a - 0.02 * i, loss_r) for i, (a, loss_r) in enumerate(rounds)]
     assert run("over-confidence", make_obs(noisy_decay(), evals={"val": falling_acc})) == []
     assert run("over-confidence", make_obs(noisy_decay(), evals={"val": rounds[:3]})) \
         == NOT_CHECKED
@@ -284,3 +293,12 @@ def test_stuck_causes_each_named():
 def test_stuck_silent_without_a_cause_while_the_loss_still_moves():
     loss = noisy_decay(100, 2.3, 1.0, 0.05) + [1.0 + 0.05 * math.sin(i) for i in range(100)]
     assert run("stuck", make_obs(loss)) == []
+
+
+def test_zero_grad_defers_to_stuck_when_the_optimizer_holds_other_parameters():
+    obs = make_obs([1.0 + 0.05 * math.sin(i) for i in range(120)], classes=3,
+                   stale=lambda i: float(i))
+    for p in obs.models[0].params:
+        p.in_optimizer = False
+    assert run("zero-grad", obs) == []
+    assert "optimizer does not hold" in _stuck(obs).message

@@ -162,7 +162,8 @@ class DynamicsWatch:
         for g in grads:
             by_device.setdefault(g.device, []).append(g)
         total = [torch.stack(torch._foreach_norm(gs)).float().norm() for gs in by_device.values()]
-        value = total[0] if len(total) == 1 else torch.stack([t.to(total[0].device) for t in total]).norm()
+        value = total[0] if len(total) == 1 else torch.stack(
+            [t.to(total[0].device) for t in total]).norm()
         self.cap.pending.put(self.cap.step, value, lambda s, a: series.add(s, float(a)))
 
     def on_step(self) -> None:

@@ -8,7 +8,7 @@ import statistics
 from ..observations import Observations
 from ..report import Finding
 from .registry import NOT_CHECKED, check
-from .timeline import column, columns, diverged, finite, loss_shape, spikes, window
+from .timeline import column, columns, diverged, loss_shape, spikes
 
 #: total gradient norm growing this many times over its early median is an explosion
 EXPLODE = 100.0

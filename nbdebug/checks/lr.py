@@ -7,8 +7,7 @@ from ..report import Finding
 from .gradients import never_zeroed
 from .logits import saturated_softmax
 from .registry import NOT_CHECKED, check
-from .timeline import (BIG_SPIKE, column, columns, diverged, loss_shape, lrs, spikes,
-                       weight_columns)
+from .timeline import BIG_SPIKE, column, columns, diverged, loss_shape, lrs, spikes, weight_columns
 from .timeline import median as _median
 
 #: median update ratio ||dw||/||w|| per step above this is large (about 1e-3 is healthy);

@@ -51,7 +51,8 @@ def loss_shape(obs: Observations, min_points: int = 10) -> LossShape | None:
     steps = [p[0] for p in pairs]
     values = [p[1] for p in pairs]
     w = window(len(values))
-    means = [statistics.fmean(values[i:i + w]) for i in range(0, len(values) - w + 1, max(1, w // 2))]
+    hop = max(1, w // 2)
+    means = [statistics.fmean(values[i:i + w]) for i in range(0, len(values) - w + 1, hop)]
     tail = values[-w:]
     last = statistics.fmean(tail)
     return LossShape(steps, values, statistics.fmean(values[:w]), last, min(means),

@@ -2,8 +2,8 @@
 # Regression MLP with plain SGD at lr=0.3: each step overshoots more than the last, the
 # gradient norm grows geometrically (6 -> 1e3 -> 1e7) until the loss is Inf.
 import torch
-from torch import nn
 from sklearn.datasets import load_diabetes
+from torch import nn
 
 torch.manual_seed(0)
 d = load_diabetes()

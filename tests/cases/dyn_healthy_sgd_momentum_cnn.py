@@ -2,9 +2,9 @@
 # A CNN with BatchNorm and Dropout, SGD at a high-but-fine lr=0.1 with momentum 0.9,
 # train()/eval() switched properly, a validation and a test loader from one distribution.
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

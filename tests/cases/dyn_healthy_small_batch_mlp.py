@@ -1,9 +1,9 @@
 # healthy
 # Batches of 4 samples: a very noisy loss curve that still goes down. Nothing is wrong.
 import torch
+from sklearn.datasets import load_breast_cancer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_breast_cancer
 
 torch.manual_seed(0)
 d = load_breast_cancer()

@@ -1,9 +1,9 @@
 # healthy
 # Wine with a StepLR schedule, weight decay, and a validation loop in eval mode each epoch.
 import torch
+from sklearn.datasets import load_wine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_wine
 
 torch.manual_seed(0)
 d = load_wine()

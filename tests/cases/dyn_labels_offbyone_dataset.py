@@ -2,9 +2,9 @@
 # A hand-written Dataset pairs sample i with the label of sample i+1 (off by one): the MLP
 # memorises the training labels, the held-out accuracy never leaves chance.
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

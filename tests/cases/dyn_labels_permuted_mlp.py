@@ -2,9 +2,9 @@
 # The training labels were shuffled on their own (y permuted apart from X): the MLP
 # memorises them to ~100% training accuracy while the validation accuracy stays at chance.
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

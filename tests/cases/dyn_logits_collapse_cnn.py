@@ -2,8 +2,8 @@
 # The article's case: a CNN whose weights start 40x too large on an easy two-class task;
 # the logits reach the thousands and the loss drops to 0.0000 within a few steps.
 import torch
-from torch import nn
 from sklearn.datasets import load_digits
+from torch import nn
 
 torch.manual_seed(0)
 d = load_digits()

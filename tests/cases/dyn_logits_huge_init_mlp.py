@@ -1,9 +1,10 @@
 # expect: 1=problem
-# An MLP initialised with N(0, 3^2) weights: logits in the hundreds, the first loss far above ln(10).
+# An MLP initialised with N(0, 3^2) weights: logits in the hundreds, the first loss far
+# above ln(10).
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

@@ -1,9 +1,9 @@
 # expect: 3=problem
 # Adam with lr=1.0 on an MLP: the loss jumps up by orders of magnitude and never recovers.
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

@@ -2,9 +2,9 @@
 # The validation loop runs under torch.no_grad() but the model stays in train mode:
 # Dropout keeps dropping units, the held-out numbers are noisy and too low.
 import torch
+from sklearn.datasets import load_wine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_wine
 
 torch.manual_seed(0)
 d = load_wine()

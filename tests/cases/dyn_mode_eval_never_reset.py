@@ -2,9 +2,9 @@
 # model.eval() for validation after epoch 1 and no model.train() afterwards: the rest of
 # the training runs in eval mode, BatchNorm uses its running statistics, Dropout is off.
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

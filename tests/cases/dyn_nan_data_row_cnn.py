@@ -2,9 +2,9 @@
 # One image of the data set holds a NaN pixel (a broken file): the NaN comes from the data,
 # not from the network.
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

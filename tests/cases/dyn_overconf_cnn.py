@@ -2,9 +2,9 @@
 # A small CNN on 120 digit images trained long with SGD+momentum, evaluated each epoch on
 # a held-out loader: held-out loss rises round after round, accuracy does not drop.
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(1)
 d = load_digits()

@@ -2,9 +2,9 @@
 # A wide MLP on 150 digits with Adam and no regularisation, evaluated every epoch: the
 # held-out loss climbs for many epochs while the held-out accuracy holds.
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

@@ -2,9 +2,9 @@
 # Validation split taken from the training pool; the "test" scans come from another scanner
 # (inverted, brighter pixels). Validation accuracy is high, test accuracy far lower.
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

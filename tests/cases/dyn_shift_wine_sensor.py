@@ -2,9 +2,9 @@
 # Wine measurements: validation comes from the same lab as training, the test set from a
 # lab whose instruments read in other units (a few features scaled). Val >> test.
 import torch
+from sklearn.datasets import load_wine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_wine
 
 torch.manual_seed(0)
 d = load_wine()
@@ -14,7 +14,12 @@ y = torch.tensor(d.target)[perm]
 mu, sd = X[:110].mean(0), X[:110].std(0)
 X_test = X[140:].clone()
 X_test[:, [0, 6, 9, 12]] *= 1.6                    # the other lab's units
-norm = lambda t: (t - mu) / sd
+
+
+def norm(t):
+    return (t - mu) / sd
+
+
 train_dl = DataLoader(TensorDataset(norm(X[:110]), y[:110]), batch_size=16, shuffle=True)
 val_dl = DataLoader(TensorDataset(norm(X[110:140]), y[110:140]), batch_size=30)
 test_dl = DataLoader(TensorDataset(norm(X_test), y[140:]), batch_size=38)

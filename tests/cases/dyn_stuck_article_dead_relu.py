@@ -5,9 +5,9 @@
 # steps push every ReLU unit of the hidden layer below zero for all inputs (pixels are >= 0),
 # no gradient flows any more and the loss freezes near ln(10).
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_digits
 
 torch.manual_seed(0)
 d = load_digits()

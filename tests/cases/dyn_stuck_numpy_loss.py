@@ -1,10 +1,9 @@
 # expect: stuck=problem
 # The loss is computed with scikit-learn on numpy arrays and wrapped back into a tensor:
 # backward() runs, but no gradient reaches the model, and nothing is learned.
-import numpy as np
 import torch
-from torch import nn
 from sklearn.metrics import log_loss
+from torch import nn
 
 torch.manual_seed(0)
 X = torch.randn(320, 6)

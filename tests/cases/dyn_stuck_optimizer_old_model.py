@@ -2,9 +2,9 @@
 # The notebook trap: the model cell was run again after the optimizer cell, so the
 # optimizer updates the parameters of the old model and the new one never changes.
 import torch
+from sklearn.datasets import load_iris
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_iris
 
 torch.manual_seed(0)
 d = load_iris()

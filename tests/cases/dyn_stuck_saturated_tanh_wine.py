@@ -2,9 +2,9 @@
 # Raw wine features (values up to ~1700) into a tanh layer: every tanh unit sits at +-1,
 # passes no gradient, and the loss never improves.
 import torch
+from sklearn.datasets import load_wine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_wine
 
 torch.manual_seed(0)
 d = load_wine()

@@ -1,9 +1,9 @@
 # expect: zero-grad=problem
 # optimizer.zero_grad() is never called: each step adds all past gradients to .grad.
 import torch
+from sklearn.datasets import load_breast_cancer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_breast_cancer
 
 torch.manual_seed(0)
 d = load_breast_cancer()
