@@ -39,8 +39,11 @@ def main() -> None:
     print(f"steps {report['run']['steps']}, flush points {facts['flushes']}, "
           f"training {report['run']['seconds']:.2f} s")
     for rank, ms in sorted(facts["flush_ms_by_rank"].items()):
-        print(f"rank {rank}: {ms:.3f} ms of merging per flush")
+        print(f"rank {rank}: merging per flush: median {ms['median']:.3f} ms, mean "
+              f"{ms['mean']:.3f} ms, max {ms['max']:.3f} ms")
     print(f"end exchange on rank 0: {facts['exchange_ms']:.1f} ms")
+    if report["errors"]:
+        print(f"internal errors: {[e['error'] for e in report['errors']]}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import types
 from typing import Any
 
 from ._version import __version__
-from .options import DEFAULT_EVERY, OptionError, Settings
+from .options import DEFAULT_EVERY, OptionError, Settings, positive_int, validate_checks
 
 #: nbdebug flags that take a value (the others are switches)
 _VALUED = ("--save", "--every", "--checks")
@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(flag_args)
     if script is None and module is None:
         parser.error("give the script to run (nbdebug train.py) or a module (-m package.train)")
+    try:                                  # flag mistakes first: before torch is imported
+        positive_int(args.every)
+        validate_checks(args.checks)
+    except OptionError as exc:
+        parser.error(str(exc))
     try:
         code, main_module = _load(script, module)
     except (OSError, ImportError, SyntaxError) as exc:

@@ -33,6 +33,8 @@ from .observations import Observations
 END_TIMEOUT = 60.0
 #: flush records a rank keeps (memory stays bounded on long runs; every other one dropped)
 MAX_RECORDS = 32
+#: flush steps rank 0 keeps waiting for late ranks' records (older ones are given up)
+LIVE_STEPS = 8
 _SESSIONS = itertools.count()
 
 
@@ -81,6 +83,8 @@ class Merger:
         self.timeout = float(os.environ.get("NBDEBUG_DIST_TIMEOUT", END_TIMEOUT))
         self.records: list[dict[str, Any]] = []
         self.live: dict[int, dict[int, Any]] = {}      # step -> rank -> record (rank 0)
+        self.first_drift: dict[str, Any] | None = None
+        self._published: set[int] = set()     # ranks whose flush key exists (rank 0)
         self.flush_seconds: list[float] = []
         self.exchange_seconds: float | None = None
         self.summaries: list[dict[str, Any]] = []
@@ -121,9 +125,8 @@ class Merger:
             if g is not None:
                 store, rank, world = g
                 self.rank, self.world = rank, world
-                store.set(f"{self.prefix}/flush/{rank}/{step}", _dumps(record))
-                if len(self.records) > 1:     # the store holds one live record per rank
-                    store.delete_key(f"{self.prefix}/flush/{rank}/{self.records[-2]['step']}")
+                # one key per rank, overwritten: the store holds only the latest record
+                store.set(f"{self.prefix}/flush/{rank}", _dumps(record))
                 if rank == 0:
                     self._merge_live(store, world, step, record, obs)
         except Exception:
@@ -134,21 +137,19 @@ class Merger:
                     obs: Observations) -> None:
         """Take the records other ranks have already published; never wait for one."""
         self.live.setdefault(step, {})[0] = record
-        for s in sorted(self.live)[-4:]:
-            for r in range(1, world):
-                key = f"{self.prefix}/flush/{r}/{s}"
-                if r not in self.live[s] and store.check([key]):
-                    try:
-                        self.live[s][r] = json.loads(store.get(key))
-                    except Exception:         # deleted by its rank meanwhile: a later one
-                        pass
-        from .checks.distributed import drift
-        complete = [s for s in sorted(self.live) if len(self.live[s]) == world]
-        for s in sorted(self.live)[:-8]:
-            del self.live[s]
-        obs.extra["ranks_live"] = {
-            "world_size": world, "step": step,
-            "drift": drift([self.live[s] for s in complete]) if complete else None}
+
+        def fetch(rank: int) -> Any:
+            key = f"{self.prefix}/flush/{rank}"
+            if rank not in self._published:       # get() would wait for a missing key
+                if not store.check([key]):
+                    return None
+                self._published.add(rank)
+            return json.loads(store.get(key))
+        found = take_live(self.live, world, fetch)
+        if found is not None and self.first_drift is None:
+            self.first_drift = found
+        obs.extra["ranks_live"] = {"world_size": world, "step": step,
+                                   "drift": self.first_drift, "waiting": sorted(self.live)}
 
     def _record(self, step: int) -> dict[str, Any]:
         return {"step": step, "fingerprint": fingerprint(self.capture)}
@@ -231,11 +232,13 @@ class Merger:
             "flush_ms": self._flush_ms(),
         }
 
-    def _flush_ms(self) -> float | None:
-        """Mean time a flush point spent on merging here (fingerprint, publish, merge)."""
+    def _flush_ms(self) -> dict[str, float] | None:
+        """Time a flush point spent on merging here (fingerprint, publish, merge), in ms."""
         if not self.flush_seconds:
             return None
-        return round(sum(self.flush_seconds) / len(self.flush_seconds) * 1e3, 4)
+        ms = sorted(t * 1e3 for t in self.flush_seconds)
+        return {"mean": round(sum(ms) / len(ms), 4), "median": round(ms[len(ms) // 2], 4),
+                "max": round(ms[-1], 4)}
 
     def facts(self) -> dict[str, Any]:
         """What the report's ``run.distributed`` says about the merge."""
@@ -246,6 +249,30 @@ class Merger:
                 "flush_ms_by_rank": {s["rank"]: s.get("flush_ms") for s in self.summaries},
                 "exchange_ms": (round(self.exchange_seconds * 1e3, 3)
                                 if self.exchange_seconds is not None else None)}
+
+
+def take_live(live: dict[int, dict[int, Any]], world: int, fetch: Any) -> dict[str, Any] | None:
+    """Add each rank's latest record, ``fetch(rank)`` (None: none yet), to ``live``.
+
+    ``live`` maps step -> rank -> record. Steps every rank has published are compared and
+    dropped; at most ``LIVE_STEPS`` steps wait for late ranks. Returns the first drift
+    found among the completed steps, or None.
+    """
+    from .checks.distributed import drift
+    for r in range(1, world):
+        try:
+            rec = fetch(r)
+        except Exception:
+            rec = None
+        if rec is not None and rec.get("step") in live:
+            live[rec["step"]][r] = rec
+    found = None
+    for s in sorted(live):
+        if len(live[s]) == world:
+            found = found or drift([live.pop(s)])
+    for s in sorted(live)[:-LIVE_STEPS]:
+        del live[s]
+    return found
 
 
 def _dumps(value: Any) -> str:

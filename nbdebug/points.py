@@ -50,7 +50,7 @@ POINTS: dict[int | str, tuple[str, str]] = {
          "Dropout after convolutions may hurt; if used, keep p small (0.1-0.2)."),
     16: ("Batch size",
          "Smaller batches may generalise better; try both."),
-    17: ("No all-zero weight init",
+    17: ("Weights not zero, at the fan-in scale",
          "Weights initialised to zero (or one constant) get identical gradients and "
          "nothing learns; biases may be zero."),
     18: ("Biases present",

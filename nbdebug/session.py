@@ -71,6 +71,7 @@ class Session:
         self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
         self._tell("started")
         self.capture.listeners.extend(self.listeners)
+        self.capture.live = bool(self.listeners)
         self._t0 = time.perf_counter()
         try:
             self.capture.attach()

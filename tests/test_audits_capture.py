@@ -53,7 +53,7 @@ def test_audit_capture_changes_nothing_and_records_evidence(ip):
     assert statuses["12"] == "warning"
     assert statuses["20"] == "ok" and statuses["2"] == "ok" and statuses["6"] == "ok"
     bn = next(f for f in report.findings if f.check == "bn-batch")
-    assert bn.evidence["batch_sizes"] == {"net.1": {1: 2, 23: 6}}
+    assert bn.evidence["batch_sizes"] == {"net.1": {"1": 2, "23": 6}}
 
 
 def test_audit_capture_survives_odd_inputs(ip):

@@ -386,3 +386,30 @@ def test_every_audit_is_registered_with_its_point():
         "missing-bias", "kl-div", "optimizer-params", "frozen")}
     assert points == {2, 4, 5, 6, 7, 8, 12, 14, 15, 16, 17, 18, 20, "optimizer-params",
                       "frozen"}
+
+
+def test_label_mixing_skips_vocabularies():
+    """Token-level losses over a vocabulary are not class batches: no judgement, no cost."""
+    obs = trained()
+    s = obs.series("labels")
+    for i in range(8):
+        row = [0.0] * 5000
+        row[i] = 64.0
+        s.add(i, row)
+    assert run("single-label", obs) == NOT_CHECKED
+
+
+def test_input_range_quiet_on_standardised_sparse_pixels():
+    """Normalised MNIST-like pixels: constant borders (float noise in the std) and rarely
+    lit pixels have a huge |mean|/std but are standardised as a whole."""
+    bg = -0.4242
+    mean = [bg, bg + 0.002, 0.0, bg + 1e-4]
+    std = [1e-9, 0.09, 1.0, 0.01]
+    lo = [bg, bg, -0.42, bg]
+    hi = [bg, 2.8, 2.8, -0.1]
+    assert run("input-range", trained(extra=_inputs(mean, std, lo, hi))) == []
+
+
+def test_input_range_large_single_feature():
+    price = _inputs([450000.0], [200000.0], [100000.0], [1e6])
+    assert severities(run("input-range", trained(extra=price))) == ["warning"]

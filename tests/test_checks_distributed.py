@@ -124,3 +124,60 @@ def test_merge_findings_from_other_ranks():
     assert "nan-origin" not in by                  # rank 0 recomputes it from merged data
     assert [f.severity for f in merged.findings] == ["problem", "warning"]
     assert obs.extra["distributed"]["world_size"] == 2
+
+
+def test_live_merge_at_flush_points_is_bounded_and_finds_the_first_drift():
+    """Rank 0's side of the flush-point merge, on a real torch store; rank 1 is late."""
+    import json
+
+    from torch.distributed import HashStore
+
+    from nbdebug.distributed import LIVE_STEPS, take_live
+    store = HashStore()
+
+    def fetch(rank):
+        key = f"run/flush/{rank}"
+        return json.loads(store.get(key)) if store.check([key]) else None
+    drifted = [[1.5, 3.0], [-0.20, 0.55]]
+    live: dict = {}
+    found = []
+    for step in range(50, 1050, 50):                          # 20 flush points
+        live.setdefault(step, {})[0] = {"step": step, "fingerprint": FP}
+        late = step - 100                                     # rank 1 is two flushes behind,
+        if 0 < late <= 600 and late != 200:                   # skips 200, stops after 600
+            fp = drifted if late >= 400 else FP
+            store.set("run/flush/1", json.dumps({"step": late, "fingerprint": fp}))
+        d = take_live(live, 2, fetch)
+        if d:
+            found.append(d)
+        assert len(live) <= LIVE_STEPS
+    assert found[0]["step"] == 400 and found[0]["rank"] == 1
+    assert sorted(live) == list(range(650, 1050, 50))        # the newest 8 still wait;
+    assert 200 not in live                                    # older ones are given up
+
+
+def test_a_rank_without_process_group_reports_alone_and_restores_everything(monkeypatch):
+    """WORLD_SIZE says 2 but the code never calls init_process_group."""
+    import torch
+    import torch.distributed as dist
+    from torch.distributed import distributed_c10d as c10d
+
+    import nbdebug
+    originals = (dist.destroy_process_group, c10d.destroy_process_group)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters())
+    with nbdebug.diagnose(quiet=True) as session:
+        assert session.merger is not None
+        assert dist.destroy_process_group is not originals[0]
+        for _ in range(3):
+            opt.zero_grad()
+            net(torch.randn(4, 3)).pow(2).mean().backward()
+            opt.step()
+    assert (dist.destroy_process_group, c10d.destroy_process_group) == originals
+    report = nbdebug.last_report()
+    assert report.run["steps"] == 3 and not report.errors
+    assert report.run["distributed"]["merged"] is False
+    assert any("report covers rank 0 only" in n for n in report.notes), report.notes
+    assert report.status("ranks") == "not_applicable"

@@ -60,6 +60,28 @@ class AuditRecorder:
         out = self.obs.input_fingerprints
         self.pending.put(step, fp, lambda s, a, n=n: out.append([float(n), *a.tolist()]))
 
+    def binary_labels(self, input: torch.Tensor, target: Any, step: int) -> None:
+        """Per-batch 0/1 label counts of a single-output binary loss (points 6 and 7)."""
+        if (not isinstance(target, torch.Tensor) or target.dim() == 0
+                or target.numel() != target.shape[0] or input.numel() != target.numel()):
+            return                            # multi-label or odd shapes: no class per sample
+        series = self.obs.series("labels")
+        if series.columns is None:
+            series.columns = ["0", "1"]
+        elif len(series.columns) != 2:
+            return                            # a class-index loss already fills the series
+        ones = (target.detach().reshape(-1) > 0.5).sum(dtype=torch.float32)
+        hist = torch.stack([target.shape[0] - ones, ones])
+
+        def sink(s: int, arr: np.ndarray) -> None:
+            counts = arr.tolist()
+            if series.steps and series.steps[-1] == s:
+                # several calls in one step (a GAN's real/fake terms): one batch of labels
+                series.values[-1] = [a + b for a, b in zip(series.values[-1], counts)]
+            else:
+                series.add(s, counts)
+        self.pending.put(step, hist, sink)
+
     def kl_call(self, call: LossCall, input: torch.Tensor, target: Any, out: torch.Tensor,
                 kwargs: dict[str, Any], step: int) -> None:
         """Are the inputs log-probabilities and the targets distributions? (point 20)"""

@@ -125,6 +125,8 @@ class Capture:
         #: called with the Observations after every flush (live dashboard, sidebar); a
         #: listener that raises is recorded as an internal error and dropped
         self.listeners: list[Callable[[Observations], None]] = []
+        #: a live view watches: flush on wall time too (at most every FLUSH_SECONDS)
+        self.live = False
         #: set from another thread (the sidebar's Stop button): the next step boundary
         #: raises StopTraining in the user's code
         self.stop_requested = False
@@ -559,7 +561,7 @@ class Capture:
         if final:
             return
         if self.step % FLUSH_EVERY == 0 or (
-                self.listeners and time.perf_counter() - self._last_flush > FLUSH_SECONDS):
+                self.live and time.perf_counter() - self._last_flush > FLUSH_SECONDS):
             self.flush()
         if self.stop_requested:
             self.stop_requested = False
@@ -660,6 +662,9 @@ class Capture:
             self._record_loss_ranges(call, input, target)
         if name == "kl_div":
             self.audit.kl_call(call, input, target, out, kwargs, self.step)
+        elif name in ("binary_cross_entropy", "binary_cross_entropy_with_logits") and (
+                self.step < LABEL_STEPS or self._sampled()):
+            self.audit.binary_labels(input, target, self.step)
         if (name in INDEX_LOSSES and isinstance(target, torch.Tensor) and call.target_is_index
                 and input.dim() >= 2 and (self.step < LABEL_STEPS or self._sampled())):
             classes = int(input.shape[1])

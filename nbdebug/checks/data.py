@@ -21,8 +21,15 @@ SINGLE_SHARE = 0.5
 SINGLE_MARGIN = 0.3
 #: a feature whose spread is this many times the median feature's is on another scale
 SCALE_RATIO = 100.0
-#: a feature whose |mean| is this many standard deviations from 0 is far from centred
+#: a feature whose |mean| is this many standard deviations from 0 ...
 OFF_CENTER = 10.0
+#: ... and whose whole range lies this many range widths away from 0 is far from centred
+#: (sparse features, e.g. rarely lit pixels, have a large |mean|/std but touch 0)
+OFF_CENTER_RANGES = 2.0
+#: a network's first layer expects O(1) inputs; a feature spread this wide is raw
+LARGE_STD = 100.0
+#: a std below this share of a feature's magnitude is float rounding: the feature is constant
+CONSTANT_REL = 1e-5
 #: inputs in [0, max] with max above this (and at most 255) look like raw 8-bit pixels
 RAW_PIXEL_MAX = 25.0
 #: a flat input needs this many features to be taken for an image
@@ -150,35 +157,46 @@ def input_ranges(obs: Observations) -> list[Finding] | str:
     out = []
     for model, s in inputs.items():
         mean, std, lo, hi = s["mean"], s["std"], s["min"], s["max"]
+        if not mean:
+            continue
         image = s.get("ndim") == 4 or s["features"] >= RAW_PIXEL_FEATURES
         top = max(hi)
         if image and min(lo) >= 0 and RAW_PIXEL_MAX < top <= 255.5:
             out.append(Finding(
                 check="input-range", point=5, severity="warning",
                 title="Raw 0..255 pixel values",
-                message=(f"The inputs of {model} range over [{min(lo):.4g}, {top:.4g}]: raw "
-                         "8-bit pixels. Large unnormalised inputs make the first layers "
-                         "saturate and slow training down."),
+                message=(f"The inputs of {model} range over [{min(lo):.4g}, {top:.4g}]: they "
+                         "look like raw 8-bit pixels. Large unnormalised inputs make the first "
+                         "layers saturate and slow training down."),
                 fix=("Scale and standardise: x = x / 255.0, then (x - mean) / std per channel "
                      "(torchvision: transforms.ToTensor() + transforms.Normalize(mean, std))."),
                 where=model, evidence={"min": min(lo), "max": top, "batches": s["batches"]}))
             continue
         live = [i for i in range(len(std))
-                if std[i] > 0 and not _binary(mean[i], std[i], lo[i], hi[i])]
+                if std[i] > CONSTANT_REL * max(abs(lo[i]), abs(hi[i])) + 1e-12
+                and not _binary(mean[i], std[i], lo[i], hi[i])]
         if not live:
             continue
         spreads = [std[i] for i in live]
         ratio = max(spreads) / statistics.median(spreads)
         widest = live[spreads.index(max(spreads))]
-        centred = [(abs(mean[i]) / std[i], i) for i in live]
-        off, off_i = max(centred)
+        far = [(abs(mean[i]) / std[i], i) for i in live
+               if abs(mean[i]) >= OFF_CENTER * std[i]
+               and min(abs(lo[i]), abs(hi[i])) >= OFF_CENTER_RANGES * (hi[i] - lo[i])
+               and (lo[i] > 0 or hi[i] < 0)]
         problems = []
         if ratio >= SCALE_RATIO:
             problems.append(f"feature {widest} spreads {ratio:.0f}x more than the median "
                             f"feature (std {std[widest]:.4g})")
-        if off >= OFF_CENTER:
+        elif std[widest] >= LARGE_STD:
+            problems.append(f"feature {widest} has std {std[widest]:.4g}, where a network "
+                            "expects values of order 1")
+        off = 0.0
+        if far:
+            off, off_i = max(far)
             problems.append(f"feature {off_i} sits {off:.0f} standard deviations from 0 "
-                            f"(mean {mean[off_i]:.4g}, std {std[off_i]:.4g})")
+                            f"(mean {mean[off_i]:.4g}, std {std[off_i]:.4g}, range "
+                            f"[{lo[off_i]:.4g}, {hi[off_i]:.4g}])")
         if problems:
             out.append(Finding(
                 check="input-range", point=5, severity="warning",

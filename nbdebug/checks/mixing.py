@@ -8,8 +8,6 @@ generator, so no RNG of the training is touched).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..observations import Observations
@@ -20,11 +18,17 @@ MIN_LABEL_BATCHES = 5
 SIMULATED_BATCHES = 400
 #: relative tolerance for two input fingerprints to be the same batch
 SAME_BATCH_RTOL = 1e-9
+#: more label columns than this are tokens of a vocabulary, not classes to mix per batch
+MAX_CLASSES = 1000
 
 
-def _entropy(counts) -> float:
-    n = float(sum(counts))
-    return -sum(c / n * math.log(c / n) for c in counts if c > 0) if n else 0.0
+def _entropies(rows: np.ndarray) -> np.ndarray:
+    """Label entropy (nats) of each row of counts."""
+    n = rows.sum(1, keepdims=True)
+    p = rows / np.maximum(n, 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)
+    return -terms.sum(1)
 
 
 def batch_mixing(obs: Observations) -> dict[str, float] | None:
@@ -39,24 +43,27 @@ def batch_mixing(obs: Observations) -> dict[str, float] | None:
     series = obs.timelines.get("labels")
     if series is None:
         return None
-    rows = [list(r) for r in series.values if sum(r) > 0]
+    width = min((len(r) for r in series.values), default=0)
+    if width < 2 or width > MAX_CLASSES:
+        return None
+    rows = np.array([list(r)[:width] for r in series.values], dtype=float)
+    rows = rows[rows.sum(1) > 0]
     if len(rows) < MIN_LABEL_BATCHES:
         return None
-    total = np.array([sum(col) for col in zip(*rows)], dtype=float)
+    total = rows.sum(0)
     if (total > 0).sum() < 2:
         return None
     p = total / total.sum()
-    size = max(1, round(sum(sum(r) for r in rows) / len(rows)))
-    rng = np.random.default_rng(0)
+    size = max(1, round(float(rows.sum()) / len(rows)))
+    rng = np.random.default_rng(0)       # its own generator: the training's RNG is untouched
     sims = rng.multinomial(size, p, size=SIMULATED_BATCHES)
-    expected_h = float(np.mean([_entropy(s) for s in sims]))
+    expected_h = float(_entropies(sims).mean())
     if expected_h <= 0:
         return None
-    batch_h = [_entropy(r) for r in rows]
-    single = sum(1 for r in rows if sum(1 for v in r if v > 0) == 1) / len(rows)
-    top = [int(np.argmax(r)) for r in rows]
-    changes = sum(1 for a, b in zip(top, top[1:]) if a != b) / (len(top) - 1)
-    return {"entropy_ratio": float(np.mean(batch_h)) / expected_h,
+    single = float(((rows > 0).sum(1) == 1).mean())
+    top = rows.argmax(1)
+    changes = float((top[1:] != top[:-1]).mean())
+    return {"entropy_ratio": float(_entropies(rows).mean()) / expected_h,
             "single_class_share": single,
             "expected_single_share": float(np.sum(p ** size)),
             "label_changes": changes, "batches": float(len(rows)), "batch_size": float(size),

@@ -121,7 +121,8 @@ def batchnorm_batch(obs: Observations) -> list[Finding] | str:
     single = [k for k, v in seen.items() if 1 in v and typical[k] > 1]
     loaders = [ld for ld in obs.train_loaders if ld.batch_size]
     loader = loaders[0] if loaders else None
-    evidence = {"batch_sizes": {k: dict(sorted(v.items())) for k, v in seen.items()}}
+    evidence = {"batch_sizes": {k: {str(n): c for n, c in sorted(v.items())}
+                                for k, v in seen.items()}}
     out = []
     if small:
         n, where = small[0]

@@ -58,9 +58,11 @@ def weight_decay_on_biases(obs: Observations) -> list[Finding] | str:
                 check="bias-decay", point=2, severity=severity,
                 title="Weight decay on biases and norm scales",
                 message=(f"{opt.name} group {g.index} applies {kind} {wd:g} to {len(one_d)} "
-                         f"1-D parameter(s) ({_names(one_d)}): decaying biases and norm "
-                         "scales shrinks what the model can represent and causes "
-                         "underfitting."),
+                         f"1-D parameter(s) ({_names(one_d)}): " + (
+                             "the article advises against decaying biases and norm scales; "
+                             "at this strength the harm is small." if severity == "info" else
+                             "decaying biases and norm scales shrinks what the model can "
+                             "represent and causes underfitting.")),
                 fix=("Put 1-D parameters in their own group without decay:\n"
                      "decay = [p for p in model.parameters() if p.ndim > 1]\n"
                      "no_decay = [p for p in model.parameters() if p.ndim <= 1]\n"

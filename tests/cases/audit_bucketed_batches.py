@@ -38,7 +38,7 @@ train_loader = DataLoader(TensorDataset(X, y), batch_sampler=ClassBuckets(y, 32)
 model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 # %% diagnose
-for epoch in range(2):
+for epoch in range(1):
     for xb, yb in train_loader:
         opt.zero_grad()
         nn.functional.cross_entropy(model(xb), yb).backward()

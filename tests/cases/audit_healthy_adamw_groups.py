@@ -21,7 +21,7 @@ no_decay = [p for p in model.parameters() if p.ndim <= 1]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                          {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
 # %% diagnose
-for epoch in range(3):
+for epoch in range(2):
     model.train()
     for xb, yb in train_dl:
         opt.zero_grad()

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 torch.manual_seed(0)
-imgs = torch.rand(512, 3, 8, 8)
+imgs = torch.rand(256, 3, 8, 8)
 imgs = (imgs - imgs.mean((0, 2, 3), keepdim=True)) / imgs.std((0, 2, 3), keepdim=True)
 labels = (imgs[:, 0, :4].mean((1, 2)) > imgs[:, 0, 4:].mean((1, 2))).long()
 loader = DataLoader(TensorDataset(imgs, labels), batch_size=64, shuffle=True, drop_last=True)

@@ -19,7 +19,7 @@ student = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
 opt = torch.optim.Adam(student.parameters(), lr=1e-3)
 T = 2.0
 # %% diagnose
-for epoch in range(2):
+for epoch in range(1):
     for xb, yb in train_loader:
         with torch.no_grad():
             t_logits = teacher(xb)

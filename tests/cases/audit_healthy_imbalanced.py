@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 torch.manual_seed(0)
-n = 800
+n = 400
 y = (torch.rand(n) < 0.05).long()
 X = torch.randn(n, 6) + y.unsqueeze(1) * 1.5
 X = (X - X.mean(0)) / X.std(0)

@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 torch.manual_seed(0)
-seqs = torch.randint(1, 40, (384, 15))
+seqs = torch.randint(1, 40, (192, 15))
 label = (seqs[:, :5] > 20).sum(1).gt(2).long()
 loader = DataLoader(TensorDataset(seqs, label), batch_size=32, shuffle=True)
 

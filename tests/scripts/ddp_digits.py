@@ -8,6 +8,7 @@ Healthy by default. Switches plant one bug each:
   --uneven               rank 1 gets a smaller shard than rank 0 (hand-made shards, --no-ddp)
   --batchnorm B          a BatchNorm1d model and a per-rank batch size of B
   --rank1-dies           rank 1 stops dead after training (os._exit), before the end
+  --no-destroy           leave the process group up at exit (no destroy_process_group)
 """
 import argparse
 import os
@@ -28,6 +29,7 @@ parser.add_argument("--no-ddp", action="store_true")
 parser.add_argument("--uneven", action="store_true")
 parser.add_argument("--batchnorm", type=int, default=None)
 parser.add_argument("--rank1-dies", action="store_true")
+parser.add_argument("--no-destroy", action="store_true")
 args = parser.parse_args()
 
 
@@ -87,4 +89,5 @@ if rank == 0:
     checksum = sum(p.double().sum() for p in net.parameters()).item()
     print(f"trained {step} steps on {world} ranks, last loss {loss.item():.17g}, "
           f"parameter checksum {checksum:.17g}")
-dist.destroy_process_group()
+if not args.no_destroy:
+    dist.destroy_process_group()
