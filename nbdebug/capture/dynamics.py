@@ -22,16 +22,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: ReLU-like modules whose units can die (output exactly 0 for every input)
 RELU_TYPES = (nn.ReLU, nn.ReLU6)
-#: |tanh| above this, or sigmoid outside [1 - this, this] mirrored, counts as saturated
+#: |tanh| above this counts as saturated (its gradient 1 - y^2 is below 0.02)
 TANH_SATURATED = 0.99
+#: sigmoid above this or below 1 - this counts as saturated (gradient below 0.01)
 SIGMOID_SATURATED = 0.99
 #: steps in one dead-unit window: a unit silent over a whole window counts as dead
 DEAD_WINDOW = 50
 #: held-out batches per loader whose input moments are kept (bounded memory and time)
 EVAL_INPUT_BATCHES = 20
-#: layers with mode-dependent behaviour: the train/eval mode matters only with these
-MODE_TYPES = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
-              "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm")
 
 
 class DynamicsWatch:
