@@ -164,6 +164,11 @@ class Observations:
     every: int = 1
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: counters and facts for the dynamics checks: zero_grad_calls, clip_calls,
+    #: clip_max_norm, steps_seen, steps_in_eval_mode, eval_passes_in_train_mode, ...
+    dynamics: dict[str, Any] = field(default_factory=dict)
+    #: per held-out loader: input summary (features, mean, std, min, max, batches)
+    eval_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # before-training audits (capture/audits.py)
     #: BatchNorm module name -> {batch size reaching it in training mode: forwards}
     batchnorm_batches: dict[str, dict[int, int]] = field(default_factory=dict)

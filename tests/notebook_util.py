@@ -32,3 +32,13 @@ def display_outputs(cell: Any) -> list[dict]:
 
 def stream_text(cell: Any) -> str:
     return "".join(o.text for o in cell.outputs if o.output_type == "stream")
+
+
+def output_text(cell) -> str:
+    """All text a cell showed: streams, and the text/plain of displays and results."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if "text" in out:
+            parts.append(out["text"])
+        parts.append(out.get("data", {}).get("text/plain", ""))
+    return "".join(parts)

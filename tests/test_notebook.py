@@ -9,6 +9,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from notebook_util import output_text
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -25,5 +27,5 @@ def test_quickstart_flags_the_planted_bugs_and_passes_the_fixed_training(tmp_pat
     loud = [f for f in fixed["findings"] if f["severity"] in ("problem", "warning")]
     assert loud == [] and fixed["run"]["status"] == "done"
     # the printed checklist is in the cell's saved output
-    text = "".join(o.get("text", "") for o in nb.cells[5].outputs)
+    text = output_text(nb.cells[5])
     assert "Training data not shuffled" in text

@@ -30,7 +30,9 @@ from ..stats import Pending, Unsupported, feature_moments, guard, label_histogra
 from ..stats.summary import SUMMARY
 from . import structure
 from .audits import AuditRecorder
+from .dynamics import DynamicsWatch
 from .patches import Patches
+from .replay import Replay
 
 #: functional losses watched; nn loss modules call these at call time, so both are seen
 LOSS_FUNCTIONS = ("cross_entropy", "nll_loss", "binary_cross_entropy",
@@ -128,6 +130,8 @@ class Capture:
         #: set from another thread (the sidebar's Stop button): the next step boundary
         #: raises StopTraining in the user's code
         self.stop_requested = False
+        self.watch = DynamicsWatch(self)
+        self.replay = Replay(self)
 
     # -- lifecycle ---------------------------------------------------------------
     def attach(self) -> None:
@@ -145,6 +149,7 @@ class Capture:
         p.patch(_BaseDataLoaderIter, "__next__", self._wrap_next(_BaseDataLoaderIter.__next__))
         for name in LOSS_FUNCTIONS:
             p.patch(F, name, self._wrap_loss(name, getattr(F, name)))
+        self.watch.attach()
         for m in self.opts.models:
             self._add_model(m)
 
@@ -157,7 +162,9 @@ class Capture:
         try:
             if self.cur.backward or self.cur.losses:
                 self._end_step(final=True)
+            self.watch.finish()
             self.pending.flush()
+            self._replay_nan()
             self._finish_observations()
         except Exception:
             self._error("finish")
@@ -178,6 +185,8 @@ class Capture:
     def _guarded(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Invariant 3: an error inside nbdebug is recorded, never raised into the cell."""
         def hook(*args: Any, **kwargs: Any) -> None:
+            if self.replay.active:          # nbdebug's own replay of a NaN batch
+                return None
             t0 = time.perf_counter()
             try:
                 fn(*args, **kwargs)
@@ -240,6 +249,7 @@ class Capture:
         training = torch.is_grad_enabled() and module.training
         self.active_training = training
         if not training:
+            self.watch.eval_forward(module, structure.first_tensor(args))
             entry.info.eval_forwards += 1
             if self.last_loader is not None and self.last_loader.role != "train":
                 self.last_loader.eval_passes += 1
@@ -250,6 +260,7 @@ class Capture:
             self.recording_order = True
             self._record_init(entry, module)
         x = structure.first_tensor(args)
+        self.replay.remember(entry, module, args)
         if x is not None:
             self._record_input(entry, x)
             self.audit.model_input(id(entry), x, self.step)
@@ -287,6 +298,8 @@ class Capture:
         if self._sampled():
             key = "output" if root else f"act/{name}"
             self._put_summary(key, t)
+            if not root:
+                self.watch.activation(module, name, t)
             if root:
                 self._record_train_accuracy(t)
 
@@ -404,6 +417,8 @@ class Capture:
             self.backward_step_pending = False
         params = self._opt_params(opt)
         self._record_grads(params)
+        if id(opt) == self.primary:
+            self.watch.on_step()
         if self._sampled():
             self._clones[id(opt)] = [p.detach().clone() for p in params]
             series = self.obs.series(f"lr/{self.optimizers[id(opt)][1]}")
@@ -417,11 +432,12 @@ class Capture:
         self._opt_steps[id(opt)] = self._opt_steps.get(id(opt), 0) + 1
         clones = self._clones.pop(id(opt), None)
         if clones:
-            params = [p.detach() for p in self._opt_params(opt)]
+            originals = self._opt_params(opt)
+            params = [p.detach() for p in originals]
             delta = torch._foreach_sub(params, clones)
             ratio = (torch.stack(torch._foreach_norm(delta))
                      / (torch.stack(torch._foreach_norm(clones)) + 1e-12))
-            names = [self._param_name(p) for p in self._opt_params(opt)]
+            names = [self._param_name(p) for p in originals]   # detach() has a new id
             self._put_row("update_ratio", names, ratio)
         if id(opt) == self.primary:
             self._end_step()
@@ -478,6 +494,7 @@ class Capture:
         """Copy the pending device values to the host and tell the listeners."""
         t0 = time.perf_counter()
         self.pending.flush()
+        self._replay_nan()
         self.obs.seconds = t0 - self._t0
         self.obs.extra["overhead"] = self.overhead()
         self.obs.extra["nbdebug_seconds"] = self.own_seconds
@@ -544,6 +561,7 @@ class Capture:
                 self.last_loader.role = "train"
         self.step += 1
         self.obs.steps = self.step
+        self.watch.end_window()
         if final:
             return
         if self.step % FLUSH_EVERY == 0 or (
@@ -552,6 +570,13 @@ class Capture:
         if self.stop_requested:
             self.stop_requested = False
             raise StopTraining("stopped by user")
+
+    def _replay_nan(self) -> None:
+        try:
+            self.replay.after_flush()
+        except Exception:
+            self.replay.active = False
+            self._error("nan replay")
 
     def _nan_candidate(self, event: NanEvent) -> None:
         """Keep the earliest event; within one step the order is input, forward, loss, backward."""
@@ -590,6 +615,8 @@ class Capture:
         if t is None:
             return
         self.obs.backward_calls += 1
+        if not self.cur.backward:
+            self.watch.before_backward()
         self.cur.backward = True
         loss = t.detach()
         if loss.dim() != 0:

@@ -3,7 +3,7 @@
 Importing this package registers every check.
 """
 
-from . import dynamics, nan  # noqa: F401  (registration)
+from . import dynamics, gradients, heldout, logits, lr, modes, nan  # noqa: F401
 from . import data, distributed, loss, model, optimizer, setup  # noqa: F401  (registration)
 from .registry import (NOT_APPLICABLE, NOT_CHECKED, REGISTRY, check, checklist, presets,
                        run_checks, select)

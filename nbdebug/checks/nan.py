@@ -22,6 +22,53 @@ _FIX = {
 }
 
 
+#: what each operation's NaN usually means, and the guard that fixes it
+_OPS = {
+    "log": ("log of {bad}", "torch.log(x.clamp_min(1e-8)) or torch.log(x + 1e-8)"),
+    "log2": ("log of {bad}", "torch.log2(x.clamp_min(1e-8))"),
+    "log10": ("log of {bad}", "torch.log10(x.clamp_min(1e-8))"),
+    "div": ("division by {bad}", "x / (y + 1e-8), or y.clamp_min(1e-8)"),
+    "reciprocal": ("reciprocal of {bad}", "1 / (x + 1e-8)"),
+    "sqrt": ("square root of {bad}", "torch.sqrt(x.clamp_min(0) + 1e-8)"),
+    "rsqrt": ("inverse square root of {bad}", "torch.rsqrt(x.clamp_min(1e-8))"),
+    "pow": ("power of {bad}", "guard the base (x.clamp_min(1e-8)) before a fractional or "
+            "negative power"),
+    "exp": ("exp overflow (inputs up to {max:.3g})", "torch.logsumexp / F.log_softmax "
+            "instead of exp, or clamp the input"),
+}
+
+
+def _bad_inputs(inp: dict) -> str:
+    parts = []
+    if inp.get("zeros"):
+        parts.append(f"0 ({inp['zeros']} zero entries)")
+    if inp.get("negatives"):
+        parts.append(f"negative values ({inp['negatives']}, min {inp['min']:.3g})")
+    return " and ".join(parts) or f"values in [{inp.get('min', 0):.3g}, {inp.get('max', 0):.3g}]"
+
+
+def _replay_text(replay: dict) -> tuple[str, str | None]:
+    """A sentence about the replay of the bad batch, and the guard that fixes it."""
+    if not replay.get("replayed"):
+        return "", None
+    if replay.get("data_nonfinite"):
+        return (f" The batch itself holds {replay['data_nonfinite']} non-finite value(s) of "
+                f"{replay['data_elements']}: the NaN came from the data."), None
+    op = replay.get("op")
+    if not op:
+        return (" Replaying the batch with finer checks did not reproduce it in the forward "
+                "(the parameters had already changed, or it arose in the loss)."), None
+    inputs = replay.get("inputs") or [{}]
+    culprit = inputs[1] if op == "div" and len(inputs) > 1 else inputs[0]   # the divisor
+    what, guard = _OPS.get(op, ("{op} on {bad}", None))
+    text = what.format(bad=_bad_inputs(culprit), max=culprit.get("max", 0.0), op=op)
+    where = f" inside {replay['module']}" if replay.get("module") else ""
+    approx = "" if replay.get("exact") else (
+        f" (replayed with the parameters of step {replay.get('params_from_step')})")
+    return (f" Replaying that batch op by op{approx}: the first operation with finite "
+            f"inputs and a non-finite output is {op}{where}: {text}."), guard
+
+
 @check("nan-origin", point=13, phase="step")
 def nan_origin(obs: Observations) -> list[Finding] | str:
     """Non-finite values in the inputs, activations, loss or gradients."""
@@ -41,12 +88,18 @@ def nan_origin(obs: Observations) -> list[Finding] | str:
         message += (f"; the module that ran before it, {before}, gave a finite output, so the "
                     f"NaN was made by {where} or by code in the forward between the two."
                     if before else ".")
+    text, guard = _replay_text(ev.detail.get("replay", {}))
+    message += text
     evidence = {"phase": ev.phase, "kind": ev.kind, "step": ev.step, **ev.detail}
     loss = obs.loss_values()
     finite = [v for v in loss[:ev.step] if isinstance(v, float)]
     if finite:
         evidence["last_finite_loss"] = finite[-1]
+    fix = _FIX[ev.phase].format(where=where)
+    if guard:
+        fix = f"Guard the operation: {guard}. " + fix
+    elif "data_nonfinite" in ev.detail.get("replay", {}):
+        fix = _FIX["input"]
     return [Finding(check="nan-origin", point=13, severity="problem",
                     title="NaN/Inf in training", message=message,
-                    fix=_FIX[ev.phase].format(where=where), where=where, evidence=evidence,
-                    step=ev.step)]
+                    fix=fix, where=where, evidence=evidence, step=ev.step)]

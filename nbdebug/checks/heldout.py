@@ -1,0 +1,177 @@
+"""Held-out metrics: point 10 (labels), 11 (over-confidence), 19 (validation vs test).
+
+nbdebug computes the held-out accuracy and loss itself, per evaluation round, from the
+root model's outputs and the labels of each loader the cell evaluates on.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from ..observations import Observations
+from ..report import Finding
+from .registry import NOT_CHECKED, check
+from .timeline import classes, finite, window
+
+#: training accuracy this share of the way from chance to 100% fits the training set
+#: (0.64 for 10 classes, 0.8 for 2): far beyond what chance-level held-out accuracy allows
+FIT_SHARE = 0.6
+#: held-out accuracy within this of 1/C (or 3 standard errors, if larger) is chance
+CHANCE_MARGIN = 0.1
+#: held-out rounds needed before a trend in held-out loss is judged
+MIN_ROUNDS = 4
+#: the held-out loss must rise in this many of the last RISE_ROUNDS + 1 rounds
+RISE_ROUNDS = 3
+#: the held-out loss (mean of the last RISE_ROUNDS rounds) must end this share above its
+#: minimum: noise between rounds is a few percent
+RISE = 0.1
+#: held-out accuracy (mean of the last rounds against the rounds around the minimum) may
+#: drop this much and still "hold"
+ACC_HOLD = 0.03
+#: accuracy gap between two held-out loaders that is large
+GAP = 0.15
+#: mean standardised difference of the input features above which two loaders differ
+SHIFT = 0.3
+
+
+def rounds(obs: Observations) -> dict[str, list[dict]]:
+    """Held-out rounds per evaluation loader (training loaders left out)."""
+    train = {ld.name for ld in obs.loaders if ld.role == "train"}
+    out = {}
+    for key, s in obs.timelines.items():
+        if key.startswith("eval/") and key[5:] not in train and len(s):
+            out[key[5:]] = [v for v in s.values if isinstance(v, dict)]
+    return out
+
+
+def at_chance(rs: list[dict], c: int) -> bool:
+    """The best held-out accuracy of these rounds stays within chance's margin."""
+    p = 1.0 / c
+    ceiling = p + max(CHANCE_MARGIN, 3 * math.sqrt(p * (1 - p) / max(rs[-1]["n"], 1.0)))
+    return max(r["acc"] for r in rs) <= ceiling
+
+
+@check("label-mismatch", point=10, phase="end")
+def label_mismatch(obs: Observations) -> list[Finding] | str:
+    """Training accuracy high while held-out accuracy stays at chance."""
+    evals = rounds(obs)
+    acc = obs.timelines.get("train_acc")
+    c = classes(obs)
+    if not evals or acc is None or len(acc) < 3 or c is None:
+        return NOT_CHECKED
+    tail = finite(acc.values[-window(len(acc)) // 2:] if len(acc) >= 10 else acc.values[-3:])
+    if not tail:
+        return NOT_CHECKED
+    train_acc = statistics.fmean(tail)
+    if train_acc < 1 / c + FIT_SHARE * (1 - 1 / c):
+        return []
+    out = []
+    for name, rs in evals.items():
+        if not at_chance(rs, c):
+            return []          # one held-out set does learn: the labels carry over
+    for name, rs in evals.items():
+        best = max(r["acc"] for r in rs)
+        out.append(Finding(
+            check="label-mismatch", point=10, severity="problem",
+            title="Labels do not match the samples",
+            message=(f"Training accuracy reaches {train_acc:.0%} while the accuracy on {name} "
+                     f"never leaves chance (best {best:.0%} over {len(rs)} round(s); chance "
+                     f"is {1 / c:.0%} for {c} classes). Ordinary overfitting first improves "
+                     "the held-out accuracy and then loses some of it; here the model learned "
+                     "nothing that carries over, which is what happens when the training "
+                     "labels are not the samples' labels (the net memorises them)."),
+            fix=("Check how samples and labels are paired: the same index and the same "
+                 "permutation for both (shuffle X and y together), the label column, and a "
+                 "few (sample, label) pairs by eye."),
+            where=name, evidence={"train_accuracy": round(train_acc, 4),
+                                  "heldout_accuracy": [round(r["acc"], 4) for r in rs],
+                                  "chance": round(1 / c, 4), "classes": c}))
+    return out
+
+
+@check("over-confidence", point=11, phase="end")
+def over_confidence(obs: Observations) -> list[Finding] | str:
+    """Held-out loss rising for several rounds while held-out accuracy rises or holds."""
+    evals = {k: v for k, v in rounds(obs).items() if len(v) >= MIN_ROUNDS}
+    if not evals:
+        return NOT_CHECKED
+    if isinstance(label_mismatch(obs), list) and label_mismatch(obs):
+        return []              # one root cause, one finding: point 10 names it
+    out = []
+    for name, rs in evals.items():
+        loss = [r["loss"] for r in rs]
+        acc = [r["acc"] for r in rs]
+        i = min(range(len(loss)), key=loss.__getitem__)
+        if len(loss) - 1 - i < RISE_ROUNDS:
+            continue
+        deltas = [loss[k + 1] - loss[k] for k in range(len(loss) - 1 - RISE_ROUNDS - 1,
+                                                        len(loss) - 1) if k >= i]
+        end_loss = statistics.fmean(loss[-RISE_ROUNDS:])
+        end_acc = statistics.fmean(acc[-RISE_ROUNDS:])
+        at_min_acc = statistics.fmean(acc[max(0, i - 1):i + 2])
+        if (sum(1 for d in deltas if d > 0) < RISE_ROUNDS or end_loss < (1 + RISE) * loss[i]
+                or end_acc < at_min_acc - ACC_HOLD):
+            continue
+        r0, r1 = rs[i].get("round", i + 1), rs[-1].get("round", len(rs))
+        out.append(Finding(
+            check="over-confidence", point=11, severity="warning",
+            title="Held-out loss rises while accuracy holds",
+            message=(f"On {name} the loss rose from {loss[i]:.4g} (round {r0}) to "
+                     f"{loss[-1]:.4g} (round {r1}) while the accuracy went from {acc[i]:.1%} "
+                     f"to {acc[-1]:.1%}: the model grows over-confident on the samples it "
+                     "gets wrong, a form of overfitting."),
+            fix=("Stop at the round with the lowest held-out loss (early stopping), add "
+                 "weight decay / dropout / label smoothing (nn.CrossEntropyLoss("
+                 "label_smoothing=0.1)), or get more data."),
+            where=name, evidence={"rounds": [r.get("round") for r in rs],
+                                  "loss": [round(v, 5) for v in loss],
+                                  "accuracy": [round(v, 4) for v in acc],
+                                  "min_loss_round": r0}))
+    return out
+
+
+def _shift(a: dict, b: dict) -> float | None:
+    """Mean |standardised mean difference| over the features of two input summaries."""
+    if a.get("features") != b.get("features"):
+        return None
+    smd = []
+    for ma, mb, sa, sb in zip(a["mean"], b["mean"], a["std"], b["std"]):
+        pooled = math.sqrt((sa * sa + sb * sb) / 2)
+        if pooled > 1e-8:
+            smd.append(abs(ma - mb) / pooled)
+        elif abs(ma - mb) > 1e-8:
+            smd.append(10.0)             # a constant feature that moved: clearly shifted
+    return statistics.fmean(smd) if smd else None
+
+
+@check("val-test-shift", point=19, phase="end")
+def val_test_shift(obs: Observations) -> list[Finding] | str:
+    """Two held-out loaders with a large accuracy gap and shifted input statistics."""
+    evals = rounds(obs)
+    names = [n for n in evals if n in obs.eval_inputs]
+    if len(names) < 2:
+        return NOT_CHECKED
+    final = {n: evals[n][-1]["acc"] for n in names}
+    out = []
+    hi = max(names, key=final.__getitem__)
+    for lo in names:
+        gap = final[hi] - final[lo]
+        if lo == hi or gap < GAP:
+            continue
+        shift = _shift(obs.eval_inputs[hi], obs.eval_inputs[lo])
+        if shift is None or shift < SHIFT:
+            continue
+        out.append(Finding(
+            check="val-test-shift", point=19, severity="warning",
+            title="Held-out sets from different distributions",
+            message=(f"Accuracy on {hi} is {final[hi]:.1%} but on {lo} only {final[lo]:.1%}, "
+                     f"and their inputs differ (mean standardised difference {shift:.2f} per "
+                     f"feature): {hi} looks drawn from the training distribution and {lo} "
+                     f"from another one, so {hi} over-states how the model will do."),
+            fix=(f"Build the validation split from the same distribution as {lo} (the data "
+                 "the model will meet), or apply the same preprocessing to both; compare "
+                 "per-feature means and stds of the two sets."),
+            where=lo, evidence={"accuracy": {hi: round(final[hi], 4), lo: round(final[lo], 4)},
+                                "mean_abs_smd": round(shift, 4), "gap": round(gap, 4)}))
+    return out

@@ -1,0 +1,79 @@
+"""Point 13's replay of the NaN batch: names the operation and never changes the training."""
+
+from __future__ import annotations
+
+from conftest import diagnose_cell, run_cell
+
+SETUP = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(10, 32)
+        self.drop = nn.Dropout(0.3)
+        self.fc2 = nn.Linear(32, 2)
+
+    def forward(self, x):
+        h = self.drop(torch.relu(self.fc1(x)))
+        return self.fc2(torch.log(h))          # log(0): -inf, then NaN
+
+
+def data():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(96, 10, generator=g)
+    return X, (X.sum(1) > 0).long()
+"""
+
+TRAIN = """
+torch.manual_seed(0)
+net = Net()
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+X, y = data()
+for i in range(0, 96, 32):
+    opt.zero_grad()
+    nn.functional.cross_entropy(net(X[i:i + 32]), y[i:i + 32]).backward()
+    opt.step()
+after = torch.rand(4)
+bits = [p.detach().clone().view(torch.int32) for p in net.parameters()]
+"""
+
+
+def _state(ip):
+    ns = ip.user_ns
+    return [b.clone() for b in ns["bits"]], ns["after"].clone()
+
+
+def test_replay_names_the_log_and_leaves_training_bitwise_identical(ip):
+    run_cell(ip, SETUP)
+    assert run_cell(ip, TRAIN).error_in_exec is None
+    plain_bits, plain_after = _state(ip)
+    result, report = diagnose_cell(ip, TRAIN)
+    assert result.error_in_exec is None and not report.errors, report.errors
+    diag_bits, diag_after = _state(ip)
+    assert all(a.equal(b) for a, b in zip(plain_bits, diag_bits))
+    assert plain_after.equal(diag_after)          # the replay consumed no RNG
+    f = report.finding("nan-origin")
+    replay = f.evidence["replay"]
+    assert replay["op"] == "log" and replay["exact"] and replay["inputs"][0]["zeros"] > 0
+    assert "log of 0" in f.message and "clamp_min" in f.fix
+
+
+def test_nan_in_the_data_is_said_to_come_from_the_data(ip):
+    run_cell(ip, SETUP)
+    _, report = diagnose_cell(ip, """
+        torch.manual_seed(0)
+        lin = nn.Linear(10, 2)
+        opt = torch.optim.SGD(lin.parameters(), lr=0.1, momentum=0.9)
+        X, y = data()
+        X[40, 3] = float("nan")
+        for i in range(0, 96, 32):
+            opt.zero_grad()
+            nn.functional.cross_entropy(lin(X[i:i + 32]), y[i:i + 32]).backward()
+            opt.step()
+    """)
+    f = report.finding("nan-origin")
+    assert f.step == 1 and f.evidence["replay"]["data_nonfinite"] == 1
+    assert "came from the data" in f.message
