@@ -5,10 +5,7 @@ Kept as code so the notebook's source is reviewable in diffs; run it after editi
 
 from __future__ import annotations
 
-import pathlib
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from notebook_writer import write
 
 CELLS = [
     ("md", """# nbdebug quickstart
@@ -65,16 +62,5 @@ for epoch in range(5):
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src)
-                for kind, src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    return nb
-
-
 if __name__ == "__main__":
-    path = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
-    nbformat.write(build(), path)
-    print(f"wrote {path.name}")
+    write(CELLS, "quickstart.ipynb")

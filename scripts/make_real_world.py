@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pathlib
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from notebook_writer import write
 
 CELLS = [
     ("md", """# Real-world trainings under `%%diagnose`
@@ -102,16 +99,5 @@ for epoch in range(4):
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src)
-                for kind, src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    return nb
-
-
 if __name__ == "__main__":
-    path = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "real_world.ipynb"
-    nbformat.write(build(), path)
-    print(f"wrote {path.name}")
+    write(CELLS, "real_world.ipynb")

@@ -94,36 +94,37 @@ def _evals(tl: dict[str, Any], key: str) -> list[tuple[str, list[int], np.ndarra
     return out
 
 
-def _plot_loss(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
-    ax.set_title("loss", fontsize=10, loc="left")
-    s = tl.get("loss")
-    evals = _evals(tl, "loss")
+def _train_and_heldout(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]], title: str,
+                       key: str, eval_key: str, empty: str, raw: tuple[str, str],
+                       smoothed: str) -> bool:
+    """A training series (raw and smoothed) with each held-out loader's rounds on one axis."""
+    ax.set_title(title, fontsize=10, loc="left")
+    s = tl.get(key)
+    evals = _evals(tl, eval_key)
     if not (s and s["steps"]) and not evals:
-        _empty(ax, "no loss seen yet")
-        return
+        _empty(ax, empty)
+        return False
     if s and s["steps"]:
         y = _floats(s["values"])
-        ax.plot(s["steps"], y, color="#90a4ae", lw=0.8, label="train (raw)")
-        ax.plot(s["steps"], smooth(y), color="#1565c0", lw=1.6, label="train (smoothed)")
+        ax.plot(s["steps"], y, color=raw[0], lw=0.8, label=raw[1])
+        ax.plot(s["steps"], smooth(y), color=smoothed, lw=1.6, label="train (smoothed)")
     for name, steps, y in evals:
         ax.plot(steps, y, "o-", ms=4, lw=1, color="#2e7d32", label=f"held-out {_short(name)}")
-    _mark(ax, marks)
-    ax.legend(fontsize=7, loc="upper right")
+    return True
+
+
+def _plot_loss(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
+    if _train_and_heldout(ax, tl, marks, "loss", "loss", "loss", "no loss seen yet",
+                          ("#90a4ae", "train (raw)"), "#1565c0"):
+        _mark(ax, marks)
+        ax.legend(fontsize=7, loc="upper right")
 
 
 def _plot_accuracy(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
-    ax.set_title("accuracy", fontsize=10, loc="left")
-    s = tl.get("train_acc")
-    evals = _evals(tl, "acc")
-    if not (s and s["steps"]) and not evals:
-        _empty(ax, "no accuracy: not a classification\n(or no labels seen yet)")
+    if not _train_and_heldout(ax, tl, marks, "accuracy", "train_acc", "acc",
+                              "no accuracy: not a classification\n(or no labels seen yet)",
+                              ("#b0bec5", "train batch"), "#6a1b9a"):
         return
-    if s and s["steps"]:
-        y = _floats(s["values"])
-        ax.plot(s["steps"], y, color="#b0bec5", lw=0.8, label="train batch")
-        ax.plot(s["steps"], smooth(y), color="#6a1b9a", lw=1.6, label="train (smoothed)")
-    for name, steps, y in evals:
-        ax.plot(steps, y, "o-", ms=4, lw=1, color="#2e7d32", label=f"held-out {_short(name)}")
     ax.set_ylim(-0.02, 1.02)
     _mark(ax, marks)
     ax.legend(fontsize=7, loc="lower right")
