@@ -34,6 +34,14 @@ from .dynamics import DynamicsWatch
 from .patches import Patches
 from .replay import Replay
 
+#: leaf modules that map finite inputs to finite outputs: they cannot be where a NaN/Inf
+#: starts, so the per-step NaN guard skips them (their statistics are still sampled)
+FINITE_PRESERVING = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU,
+                     nn.GELU, nn.SiLU, nn.Mish, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
+                     nn.Tanh, nn.Sigmoid, nn.Softsign, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
+                     nn.Dropout3d, nn.AlphaDropout, nn.Flatten, nn.Unflatten, nn.Identity,
+                     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d,
+                     nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
 #: functional losses watched; nn loss modules call these at call time, so both are seen
 LOSS_FUNCTIONS = ("cross_entropy", "nll_loss", "binary_cross_entropy",
                   "binary_cross_entropy_with_logits", "kl_div", "mse_loss", "l1_loss",
@@ -66,6 +74,7 @@ class _Model:
     names: dict[int, str]             # id(submodule) -> qualified name
     labels: dict[int, str]            # id(submodule) -> "net.3 (Linear)"
     leaves: set[int]
+    unguarded: set[int]               # leaves of FINITE_PRESERVING types
     param_names: dict[int, str]
     initialised: bool = False
     input_moments: torch.Tensor | None = None
@@ -82,6 +91,7 @@ class _Step:
     losses: list[torch.Tensor] = field(default_factory=list)
     backward: bool = False
     grads: bool = False
+    last_guarded: Any = None
 
 
 class Capture:
@@ -213,6 +223,7 @@ class Capture:
             labels={id(m): f"{structure.qualify(root_name, n)} ({type(m).__name__})"
                     for n, m in module.named_modules()},
             leaves={id(m) for m in module.modules() if next(iter(m.children()), None) is None},
+            unguarded={id(m) for m in module.modules() if type(m) in FINITE_PRESERVING},
             param_names={id(p): structure.qualify(root_name, n)
                          for n, p in module.named_parameters()})
         params = {id(p) for p in module.parameters()}
@@ -287,12 +298,14 @@ class Capture:
         t = structure.first_tensor(output)
         if t is None or not t.is_floating_point():
             return
-        try:
-            g = guard(t)
-        except Exception:
-            return
-        self.cur.guards.append(g)
-        self.cur.guard_names.append(entry.labels[id(module)])
+        if id(module) not in entry.unguarded and t is not self.cur.last_guarded:
+            try:
+                g = guard(t)
+            except Exception:
+                return
+            self.cur.guards.append(g)
+            self.cur.guard_names.append(entry.labels[id(module)])
+            self.cur.last_guarded = t       # a Sequential's output is its last layer's
         if self.recording_order and not root:
             entry.info.exec_order.append(name)
         if self._sampled():
