@@ -302,3 +302,32 @@ def test_zero_grad_defers_to_stuck_when_the_optimizer_holds_other_parameters():
         p.in_optimizer = False
     assert run("zero-grad", obs) == []
     assert "optimizer does not hold" in _stuck(obs).message
+
+
+def _regression_obs(train_losses, rounds):
+    from nbdebug.observations import LoaderInfo, Observations
+    obs = Observations(steps=len(train_losses), backward_calls=len(train_losses))
+    obs.loaders = [LoaderInfo("train_dl", role="train"), LoaderInfo("val_dl", role="eval")]
+    for i, v in enumerate(train_losses):
+        obs.series("loss").add(i, v)
+    for k, (mse, var) in enumerate(rounds):
+        obs.series("heldout_mse/val_dl").add(k * 10, {"round": k, "mse": mse, "baseline": var,
+                                                      "n": 32.0})
+    return obs
+
+
+def test_regression_targets_memorised_but_nothing_carries_over():
+    from nbdebug.checks import REGISTRY
+    memorised = [1.0 * 0.9 ** i for i in range(100)]          # falls to ~3e-5 of its start
+    [f] = REGISTRY["label-mismatch"].run(_regression_obs(memorised, [(1.3, 1.0), (1.4, 1.0)]))
+    assert f.point == 10 and f.severity == "problem" and f.where == "val_dl"
+
+
+def test_regression_that_generalises_or_has_not_fit_is_quiet():
+    from nbdebug.checks import REGISTRY
+    memorised = [1.0 * 0.9 ** i for i in range(100)]
+    assert REGISTRY["label-mismatch"].run(
+        _regression_obs(memorised, [(0.8, 1.0), (0.2, 1.0)])) == []   # held-out improves
+    slow = [1.0 - 0.004 * i for i in range(100)]                        # never near 0
+    assert REGISTRY["label-mismatch"].run(_regression_obs(slow, [(1.2, 1.0)])) == []
+    assert REGISTRY["label-mismatch"].run(_regression_obs(memorised, [])) == "not_checked"

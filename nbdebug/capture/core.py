@@ -122,6 +122,7 @@ class Capture:
         self._in_backward = False
         self._clones: dict[int, list[torch.Tensor]] = {}
         self._eval: dict[tuple[str, int], list[float]] = {}
+        self._eval_reg: dict[tuple[str, int], list[float]] = {}
         self._losses: dict[str, LossCall] = {}
         self._opt_steps: dict[int, int] = {}
         self.errors: list[dict[str, str]] = []
@@ -397,6 +398,7 @@ class Capture:
             return
         y = self._labels_for(out)
         if y is None:
+            self._record_eval_regression(out, loader)
             return
         logits = out.detach().float()
         value = torch.stack([(logits.argmax(1) == y).sum().float(),
@@ -409,6 +411,24 @@ class Capture:
             acc[0] += float(arr[0])
             acc[1] += float(arr[1])
             acc[2] += n
+        self.pending.put(self.step, value, sink)
+
+    def _record_eval_regression(self, out: torch.Tensor, loader: LoaderInfo) -> None:
+        """Held-out squared error, and the targets' spread (the error of predicting the mean)."""
+        y = self.batch_labels
+        if (y is None or not y.is_floating_point() or y.device != out.device
+                or y.numel() != out.numel() or y.dim() == 0 or y.shape[0] != out.shape[0]):
+            return
+        p, t = out.detach().float().reshape(-1), y.detach().float().reshape(-1)
+        value = torch.stack([((p - t) ** 2).sum(), t.sum(), (t * t).sum()])
+        acc = self._eval_reg.setdefault((loader.name, loader.epochs),
+                                        [0.0, 0.0, 0.0, 0.0, float(self.step)])
+        n = float(t.numel())
+
+        def sink(step: int, arr: np.ndarray) -> None:
+            for i in range(3):
+                acc[i] += float(arr[i])
+            acc[3] += n
         self.pending.put(self.step, value, sink)
 
     # -- optimizers --------------------------------------------------------------
@@ -802,6 +822,12 @@ class Capture:
         for info in obs.loaders:
             if info.role == "unknown" and info.eval_passes:
                 info.role = "eval"
+        for (loader_name, rnd), (sq, tot, tot_sq, n, step) in sorted(self._eval_reg.items()):
+            if n:
+                mean = tot / n
+                obs.series(f"heldout_mse/{loader_name}").add(int(step), {
+                    "round": rnd, "mse": sq / n, "baseline": max(tot_sq / n - mean * mean, 0.0),
+                    "n": n})
         for (loader_name, rnd), (correct, loss_sum, count, step) in sorted(self._eval.items()):
             if count:
                 obs.series(f"eval/{loader_name}").add(int(step), {

@@ -52,12 +52,55 @@ def at_chance(rs: list[dict], c: int) -> bool:
     return max(r["acc"] for r in rs) <= ceiling
 
 
+#: a regression's training loss below this share of where it started has fit its targets
+REG_FIT = 0.01
+#: held-out MSE never below this share of the targets' variance: nothing carried over
+REG_NO_GAIN = 0.9
+#: training steps needed before a fit can be judged
+REG_MIN_STEPS = 20
+
+
+def _regression_mismatch(obs: Observations) -> list[Finding] | str:
+    """Regression: training loss near 0 while no held-out loader beats predicting the mean."""
+    train = {ld.name for ld in obs.loaders if ld.role == "train"}
+    evals = {k[len("heldout_mse/"):]: [v for v in s.values if isinstance(v, dict)]
+             for k, s in obs.timelines.items()
+             if k.startswith("heldout_mse/") and k[len("heldout_mse/"):] not in train and len(s)}
+    loss = finite(obs.loss_values())
+    if not evals or len(loss) < REG_MIN_STEPS:
+        return NOT_CHECKED
+    first = statistics.fmean(loss[:max(3, len(loss) // 20)])
+    last = statistics.fmean(loss[-max(3, len(loss) // 10):])
+    if first <= 0 or last > REG_FIT * first:
+        return []
+    ratios = {name: min(r["mse"] / max(r["baseline"], 1e-12) for r in rs)
+              for name, rs in evals.items()}
+    if any(v < REG_NO_GAIN for v in ratios.values()):
+        return []              # one held-out set does improve: the targets carry over
+    return [Finding(
+        check="label-mismatch", point=10, severity="problem",
+        title="Targets do not match the samples",
+        message=(f"The training loss fell to {last / first:.2%} of its start, but on "
+                 f"{', '.join(ratios)} the squared error never beat predicting the mean "
+                 f"(best {min(ratios.values()):.0%} of the targets' variance). Ordinary "
+                 "overfitting first improves the held-out error; here the net memorised "
+                 "targets that do not belong to their samples."),
+        fix=("Check how samples and targets are paired: the same index and permutation for "
+             "both, the target column, and a few (sample, target) pairs by eye."),
+        where=next(iter(ratios)), evidence={
+            "first_loss": first, "last_loss": last,
+            "heldout_mse_over_variance": {k: round(v, 4) for k, v in ratios.items()}})]
+
+
 @check("label-mismatch", point=10, phase="end")
 def label_mismatch(obs: Observations) -> list[Finding] | str:
-    """Training accuracy high while held-out accuracy stays at chance."""
+    """Training accuracy high while held-out accuracy stays at chance (classification), or
+    training loss near 0 while the held-out error never beats the mean (regression)."""
+    c = classes(obs)
+    if c is None:
+        return _regression_mismatch(obs)
     evals = rounds(obs)
     acc = obs.timelines.get("train_acc")
-    c = classes(obs)
     if not evals or acc is None or len(acc) < 3 or c is None:
         return NOT_CHECKED
     tail = finite(acc.values[-window(len(acc)) // 2:] if len(acc) >= 10 else acc.values[-3:])
