@@ -69,11 +69,17 @@ def test_dashboard_updates_live_and_leaves_the_report(lab, page):
         live = page.query_selector(dash)
         if live is None:
             break                                  # replaced by the static report
-        state = page.inner_text(f"{dash} .nbd-state") if page.query_selector(
-            f"{dash} .nbd-state") else ""
+        try:   # the cell may end (and the widget be replaced) between two reads
+            state_el = live.query_selector(".nbd-state")
+            state = state_el.inner_text() if state_el else ""
+            if state == "running":
+                src = live.query_selector("img").get_attribute("src")
+                step = live.query_selector(".nbd-step").inner_text()
+        except Exception:
+            if page.query_selector(dash) is None:
+                break
+            raise
         if state == "running":
-            src = page.get_attribute(f"{dash} img", "src")
-            step = page.inner_text(f"{dash} .nbd-step")
             images.add(src)
             steps.add(int(step))
             if len(images) >= 2 and src not in shot_of:
