@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pathlib
 import threading
 import time
 
@@ -14,31 +15,11 @@ from nbdebug.frontend.bridge import Bridge
 from nbdebug.session import WATCHERS
 
 from conftest import diagnose_cell, run_cell
+from test_corpus import parse_case
 
-NAN_TRAINING = """
-    import torch
-    from torch import nn
-    torch.manual_seed(0)
-    X = torch.randn(256, 10)
-    y = (X.sum(1) > 0).long()
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1 = nn.Linear(10, 32)
-            self.act = nn.ReLU()
-            self.fc2 = nn.Linear(32, 2)
-        def forward(self, x):
-            return self.fc2(torch.log(self.act(self.fc1(x))))
-    net = Net()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-"""
-NAN_LOOP = """
-    for i in range(0, 256, 32):
-        loss = nn.functional.cross_entropy(net(X[i:i + 32]), y[i:i + 32])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-"""
+# the corpus's NaN story (a log of a ReLU output), set-up and diagnosed loop
+_NAN_CASE = parse_case(pathlib.Path(__file__).parent / "cases" / "nan_log_in_forward.py")
+NAN_TRAINING, NAN_LOOP = _NAN_CASE["setup"], _NAN_CASE["body"]
 SMALL_MODEL = """
     import time
     import torch
