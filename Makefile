@@ -40,7 +40,7 @@ $(BENCH)/.installed: pyproject.toml requirements-dev.txt benchmarks/requirements
 
 bench: $(BENCH)/.installed
 	mkdir -p build
-	$(BENCH)/bin/python benchmarks/overhead.py --memory | tee build/bench.md
+	$(BENCH)/bin/python benchmarks/overhead.py --memory --short | tee build/bench.md
 
 clean:
 	rm -rf $(VENV) $(BENCH) build nbdebug/labextension labextension/lib labextension/node_modules

@@ -7,4 +7,4 @@ PY=${PY:-.venv/bin/python}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
 "$PY" benchmarks/gpu_sync_check.py
-"$PY" benchmarks/overhead.py --device cuda --repeats 5 --epochs 2
+"$PY" benchmarks/overhead.py --device cuda --repeats 5 --steps 600 --short

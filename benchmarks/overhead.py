@@ -3,7 +3,11 @@
 Runs A (bare) and B (a configuration) interleaved, A B A B ..., so that drift of the
 machine hits both alike, and reports the median and min/max of the per-pair ratios B/A.
 
-    python benchmarks/overhead.py [--repeats 7] [--epochs 2] [--models mlp,cnn,gru,transformer]
+    python benchmarks/overhead.py [--repeats 5] [--steps 600] [--models mlp,cnn,gru,transformer]
+
+Each run trains for whole epochs until it has taken at least ``--steps`` optimizer steps;
+``--short`` adds a row per model for the default on runs of 100 steps, where the
+before-training audits of the first steps weigh most.
 """
 
 from __future__ import annotations
@@ -168,7 +172,7 @@ def cnn_without_bn() -> nn.Module:
 DEVICE = torch.device("cpu")
 
 
-def train(name: str, epochs: int, config: Config, no_bn: bool = False) -> float:
+def train(name: str, steps: int, config: Config, no_bn: bool = False) -> float:
     torch.manual_seed(0)
     model, X, y = make(name)
     if no_bn:
@@ -177,6 +181,7 @@ def train(name: str, epochs: int, config: Config, no_bn: bool = False) -> float:
     X, y = X.to(DEVICE), y.to(DEVICE)
     loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    epochs = -(-steps // len(loader))
     _sync()
     t0 = time.perf_counter()
     step = 0
@@ -231,8 +236,9 @@ def _rss() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=600, help="at least this many steps per run")
+    ap.add_argument("--short", action="store_true", help="also the default on 100-step runs")
     ap.add_argument("--models", default="mlp,cnn,gru,transformer")
     ap.add_argument("--memory", action="store_true", help="also measure 1k vs 50k MLP steps")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -246,15 +252,18 @@ def main(argv: list[str] | None = None) -> int:
         configs.append(cockpit)
     print(f"nbdebug {nbdebug.__version__}, torch {torch.__version__}, Python "
           f"{platform.python_version()}, {platform.machine()}, {DEVICE}, 1 CPU thread, "
-          f"{args.repeats} interleaved pairs x {args.epochs} epochs, batch 32\n")
+          f"{args.repeats} interleaved pairs, runs of at least {args.steps} steps, batch 32\n")
     if why:
         print(f"Cockpit not measured: {why}\n")
     print("| model | configuration | bare s (median) | ratio median | ratio min | ratio max |")
     print("|---|---|---|---|---|---|")
     for name in args.models.split(","):
-        train(name, 1, Config())                                   # warm-up, imports too
-        train(name, 1, Nbdebug())
-        for config in configs:
+        train(name, 50, Config())                                  # warm-up, imports too
+        train(name, 50, Nbdebug())
+        runs = [(config, args.steps) for config in configs]
+        if args.short:
+            runs.insert(1, (Nbdebug(), 100))
+        for config, steps in runs:
             if config.models is not None and name not in config.models:
                 print(f"| {name} | {config.name} | - | not supported by BackPACK | | |",
                       flush=True)
@@ -262,11 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             no_bn = name == "cnn" and isinstance(config, CockpitEconomy)
             bare, ratios = [], []
             for _ in range(args.repeats):
-                a = train(name, args.epochs, Config(), no_bn=no_bn)
-                b = train(name, args.epochs, config, no_bn=no_bn)
+                a = train(name, steps, Config(), no_bn=no_bn)
+                b = train(name, steps, config, no_bn=no_bn)
                 bare.append(a)
                 ratios.append(b / a)
-            print(f"| {name}{' (no BN)' if no_bn else ''} | {config.name} | "
+            label = config.name + (f", {steps}-step runs" if steps != args.steps else "")
+            print(f"| {name}{' (no BN)' if no_bn else ''} | {label} | "
                   f"{statistics.median(bare):.3f} | {statistics.median(ratios):.3f} | "
                   f"{min(ratios):.3f} | {max(ratios):.3f} |", flush=True)
     if args.memory:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from .options import DEFAULT_EVERY, Settings
+from .options import Settings
 from .session import Session, last_report
 
 
-def diagnose(*, every: int = DEFAULT_EVERY, checks: str = "default", save: str | None = None,
+def diagnose(*, every: int | None = None, checks: str = "default", save: str | None = None,
              quiet: bool = False, model: Any = None, optimizer: Any = None,
              loaders: Iterable[Any] = (), namespace: dict[str, Any] | None = None) -> Session:
     """Watch the training run inside the ``with`` block and report on it at the end.

@@ -37,9 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", metavar="PATH", default=None,
                    help="write the report as JSON (schema nbdebug.report/1) to PATH "
                         "(under torchrun: rank 0 writes the merged report)")
-    p.add_argument("--every", metavar="N", default=str(DEFAULT_EVERY),
-                   help=f"take activation and update statistics every N steps (default "
-                        f"{DEFAULT_EVERY}); the NaN guard runs every step")
+    p.add_argument("--every", metavar="N", default=None,
+                   help=f"take activation and update statistics every N steps (default: "
+                        f"{DEFAULT_EVERY}, stretched while they would cost over 1%% of a "
+                        f"step); the NaN guard runs every step")
     p.add_argument("--checks", metavar="PRESET_OR_LIST", default="default",
                    help="which checks run: a preset (default, all, setup, dynamics, none), "
                         "check ids or point numbers, comma-separated; '-id' removes one")
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if script is None and module is None:
         parser.error("give the script to run (nbdebug train.py) or a module (-m package.train)")
     try:                                  # flag mistakes first: before torch is imported
-        positive_int(args.every)
+        if args.every is not None:
+            positive_int(args.every)
         validate_checks(args.checks)
     except OptionError as exc:
         parser.error(str(exc))

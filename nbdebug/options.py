@@ -18,7 +18,8 @@ class OptionError(ValueError):
 
 @dataclass
 class Settings:
-    every: int = DEFAULT_EVERY
+    #: None: DEFAULT_EVERY, stretched by nbdebug when sampled steps cost too much
+    every: int | None = None
     checks: str = "default"
     save: str | None = None
     quiet: bool = False

@@ -7,7 +7,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from .options import OptionError, Settings, positive_int, resolve, validate_checks
+from .options import DEFAULT_EVERY, OptionError, Settings, positive_int, resolve, validate_checks
 from .report import Report
 
 _LAST: list[Report] = []
@@ -36,7 +36,8 @@ class Session:
 
         self.settings = settings
         self.namespace = namespace if namespace is not None else {}
-        settings.every = positive_int(settings.every)
+        self.adaptive = settings.every is None
+        settings.every = DEFAULT_EVERY if self.adaptive else positive_int(settings.every)
         self.check_ids = validate_checks(settings.checks)
         ns = self.namespace
         model = resolve(settings.model, ns, "--model", torch.nn.Module, "model")
@@ -65,7 +66,7 @@ class Session:
         from .observations import Observations
 
         model, opt, loaders = self._capture_args
-        options = Options(every=self.settings.every, models=[model] if model is not None else [],
+        options = Options(every=self.settings.every, adaptive=self.adaptive, models=[model] if model is not None else [],
                           optimizers=[opt] if opt is not None else [],
                           loaders=[ld for ld in loaders if _is_dataloader(ld)])
         self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
@@ -133,6 +134,7 @@ class Session:
             "seconds": round(time.perf_counter() - self._t0, 4),
             "backward_calls": obs.backward_calls, "every": obs.every,
             "overhead": self.capture.overhead(),
+            "sampling": self.capture.sampling(),
             "models": [{"name": m.name, "type": m.type,
                         "parameters": sum(p.numel for p in m.params)} for m in obs.models],
             "optimizers": [{"name": o.name, "type": o.type, "steps": o.steps}

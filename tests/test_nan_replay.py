@@ -77,3 +77,47 @@ def test_nan_in_the_data_is_said_to_come_from_the_data(ip):
     f = report.finding("nan-origin")
     assert f.step == 1 and f.evidence["replay"]["data_nonfinite"] == 1
     assert "came from the data" in f.message
+
+
+LATE_NAN = """
+import torch
+from torch import nn
+
+
+class Root(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 16)
+        self.fc2 = nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(torch.sqrt(x))))
+
+
+torch.manual_seed(0)
+X = torch.rand(40 * 8, 4) + 0.1
+X[33 * 8 + 3, 2] = -1.0 if BAD else 0.5      # one negative value in the batch of step 33
+y = (X[:, 0] > 0.6).long()
+net = Root()
+opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+for i in range(40):
+    opt.zero_grad()
+    nn.functional.cross_entropy(net(X[i * 8:(i + 1) * 8]), y[i * 8:(i + 1) * 8]).backward()
+    opt.step()
+"""
+
+
+def test_a_nan_on_a_lean_step_is_caught_at_its_step_and_named_by_the_replay(ip):
+    """Step 33 is neither one of the first steps nor sampled: only the model's output is
+    guarded there, and the replay of the batch names the operation."""
+    run_cell(ip, "BAD = True")
+    _, report = diagnose_cell(ip, LATE_NAN)
+    ev = report.finding("nan-origin").evidence
+    assert ev["step"] == 33 and ev["phase"] == "forward" and ev["output_only"]
+    assert ev["replay"]["op"] == "sqrt" and ev["replay"]["inputs"][0]["negatives"] == 1
+    _, every_step = diagnose_cell(ip, LATE_NAN, flags="--quiet --every 1")
+    ev1 = every_step.finding("nan-origin").evidence
+    assert ev1["step"] == 33 and "output_only" not in ev1 and ev1["replay"]["op"] == "sqrt"
+    run_cell(ip, "BAD = False")
+    _, healthy = diagnose_cell(ip, LATE_NAN)
+    assert healthy.finding("nan-origin") is None

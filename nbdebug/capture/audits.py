@@ -53,12 +53,16 @@ class AuditRecorder:
         if sum(sizes.values()) > FINGERPRINT_BATCHES or x.numel() == 0:
             return
         v = x.detach()
-        if v.dtype == torch.bool or v.is_complex():
+        if v.dtype == torch.bool or v.is_complex() or v.layout != torch.strided:
             return
-        fp = torch.stack([v.sum(dtype=torch.float64), v.abs().sum(dtype=torch.float64),
-                          v[0].sum(dtype=torch.float64)])
+        # one reduction on the device: each sample's sum; the host keeps four numbers
+        per_sample = (v.sum(dim=tuple(range(1, v.dim()))) if v.dim() > 1
+                      else v.to(torch.float64))
         out = self.obs.input_fingerprints
-        self.pending.put(step, fp, lambda s, a, n=n: out.append([float(n), *a.tolist()]))
+
+        def sink(s: int, a: np.ndarray, n: int = n) -> None:
+            out.append([float(n), float(a.sum()), float(np.abs(a).sum()), float(a[0])])
+        self.pending.put(step, per_sample, sink)
 
     def binary_labels(self, input: torch.Tensor, target: Any, step: int) -> None:
         """Per-batch 0/1 label counts of a single-output binary loss (points 6 and 7)."""

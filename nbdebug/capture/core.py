@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader
 from torch.utils.data.dataloader import _BaseDataLoaderIter
 
 from ..observations import LoaderInfo, LossCall, ModelInfo, NanEvent, Observations  # noqa: F401
-from ..stats import Pending, Unsupported, feature_moments, guard, label_histogram, summarize
+from ..stats import (Pending, Unsupported, feature_moments, guard, label_histogram, summarize,
+                     summary_row)
 from ..stats.summary import SUMMARY
 from . import structure
 from .audits import AuditRecorder
@@ -53,6 +54,8 @@ INPUT_BATCHES = 20        # training batches whose per-feature input moments are
 DETAIL_CALLS = 20         # loss calls whose input/target ranges are always recorded
 LABEL_STEPS = 20          # training steps whose label histograms are always recorded
 MAX_ACCUMULATION = 64     # backward calls without an optimizer step before each counts as one
+SAMPLED_BUDGET = 0.01     # adaptive sampling: sampled steps' extra cost, share of a step's time
+MAX_INTERVAL = 100        # adaptive sampling never samples less often than this
 
 
 class StopTraining(KeyboardInterrupt):
@@ -62,6 +65,9 @@ class StopTraining(KeyboardInterrupt):
 @dataclass
 class Options:
     every: int = 10
+    #: stretch the sampling interval when sampled steps cost more than SAMPLED_BUDGET
+    #: of the training's own time (the default; an explicit ``--every`` is kept as given)
+    adaptive: bool = False
     models: list[nn.Module] = field(default_factory=list)
     optimizers: list[torch.optim.Optimizer] = field(default_factory=list)
     loaders: list[Any] = field(default_factory=list)
@@ -92,6 +98,8 @@ class _Step:
     backward: bool = False
     grads: bool = False
     last_guarded: Any = None
+    #: per-parameter rows (key, names, 0-d values) copied with the step's loss and guards
+    rows: list[tuple[str, list[str], list[torch.Tensor]]] = field(default_factory=list)
 
 
 class Capture:
@@ -143,15 +151,27 @@ class Capture:
         self.stop_requested = False
         self.watch = DynamicsWatch(self)
         self.replay = Replay(self)
+        #: sampling: statistics on steps that are multiples of ``interval``
+        self.interval = options.every
+        self.sampled = True
+        #: "full" steps run global module hooks (discovery, per-layer guards and
+        #: statistics); the others hook only the known models' roots ("lean" steps)
+        self.full = False
+        self._mode_handles: list[Any] = []
+        self._sampled_seconds = 0.0       # own time on sampled steps, and their count
+        self._sampled_steps = 0
+        self._lean_seconds = 0.0          # own time on lean steps, and their count
+        self._lean_steps = 0
+        self._step_own0 = 0.0
 
     # -- lifecycle ---------------------------------------------------------------
     def attach(self) -> None:
-        self._t0 = self._last_flush = time.perf_counter()
-        mod = torch.nn.modules.module
+        self._t0 = self._last_flush = self._step_t0 = time.perf_counter()
         p = self.patches
-        p.handle(mod.register_module_forward_pre_hook(self._guarded(self._pre_forward)))
-        p.handle(mod.register_module_forward_hook(self._guarded(self._post_forward),
-                                                  always_call=True))
+        self._pre_hook = self._guarded(self._pre_forward)
+        self._post_hook = self._guarded(self._post_forward)
+        self._bn_hook = self._guarded(self._bn_forward)
+        self._set_full(True)
         p.handle(register_optimizer_step_pre_hook(self._guarded(self._pre_step)))
         p.handle(register_optimizer_step_post_hook(self._guarded(self._post_step)))
         p.patch(torch.Tensor, "backward", self._wrap_backward(torch.Tensor.backward))
@@ -164,7 +184,39 @@ class Capture:
         for m in self.opts.models:
             self._add_model(m)
 
+    def _set_full(self, full: bool) -> None:
+        """Swap the module hooks between full steps (global) and lean steps (roots only)."""
+        for h in self._mode_handles:
+            self.patches.remove(h)
+        self._mode_handles = []
+        self.full = full
+        p = self.patches
+        if full:
+            mod = torch.nn.modules.module
+            hs = [mod.register_module_forward_pre_hook(self._pre_hook),
+                  mod.register_module_forward_hook(self._post_hook, always_call=True)]
+        else:
+            hs = []
+            pre, post, bn = (_ModuleHook(h) for h in (self._pre_hook, self._post_hook,
+                                                       self._bn_hook))
+            for entry in self.models.values():
+                m = entry.module()
+                if m is None:
+                    continue
+                hs.append(m.register_forward_pre_hook(pre))
+                hs.append(m.register_forward_hook(post, always_call=True))
+                for sub in m.modules():      # point 12 sees every batch a BatchNorm gets
+                    if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                        hs.append(sub.register_forward_pre_hook(bn))
+        self._mode_handles = [p.handle(h) for h in hs]
+
+    def _bn_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        entry = self._owner.get(id(module))
+        if entry is not None and torch.is_grad_enabled():
+            self.audit.module_input(entry.names, module, args)
+
     def detach(self) -> None:
+        self._mode_handles = []
         for err in self.patches.remove_all():
             self.errors.append({"where": "detach", "error": err, "traceback": ""})
 
@@ -318,7 +370,7 @@ class Capture:
                 self._record_train_accuracy(t)
 
     def _sampled(self) -> bool:
-        return self.step % self.opts.every == 0
+        return self.sampled
 
     def _put_summary(self, key: str, t: torch.Tensor) -> None:
         try:
@@ -328,7 +380,9 @@ class Capture:
             return
         series = self.obs.series(key)
         series.columns = list(SUMMARY)
-        self.pending.put(self.step, value, lambda step, arr: series.add(step, arr.tolist()))
+        n = t.numel()
+        self.pending.put(self.step, value,
+                         lambda step, arr: series.add(step, summary_row(arr, n)))
 
     def _record_init(self, entry: _Model, module: nn.Module) -> None:
         by_name = {p.name: p for p in entry.info.params}
@@ -343,15 +397,17 @@ class Capture:
                 continue
 
             def sink(step: int, arr: np.ndarray, info: Any = info) -> None:
-                info.mean, info.std, info.min, info.max, info.absmax = (
-                    float(v) for v in arr[:5])
+                info.mean, info.std, info.min, info.max, info.absmax = summary_row(
+                    arr, 1)[:5]
             self.pending.put(self.step, value, sink)
 
     def _record_input(self, entry: _Model, x: torch.Tensor) -> None:
         if entry.input_dtype is None:
             entry.input_dtype = str(x.dtype).replace("torch.", "")
             entry.input_ndim = x.dim()
-        if x.is_floating_point() and x.layout == torch.strided:
+        if self.full and x.is_floating_point() and x.layout == torch.strided:
+            # (on lean steps the model's output guards the step, and a replay of the
+            # batch tells a NaN that came with the data)
             self.cur.guards.append(guard(x))
             self.cur.guard_names.append("<input>")
         if entry.input_batches >= INPUT_BATCHES or not x.is_floating_point() or x.dim() < 2:
@@ -488,16 +544,19 @@ class Capture:
             self.note("gradient norms skipped for sparse gradients")
         if not with_grad:
             return
-        norms = torch.stack(torch._foreach_norm([p.grad.detach() for p in with_grad]))
+        norms = torch._foreach_norm([p.grad for p in with_grad])
         key = tuple(id(p) for p in with_grad)
         names = self._grad_names.get(key)
         if names is None:
             names = self._grad_names[key] = [self._param_name(p) for p in with_grad]
-        self._put_row("grad_norm", names, norms)
+        self.cur.rows.append(("grad_norm", names, list(norms)))   # copied with the step
         self.cur.grads = True
 
     def _put_row(self, key: str, names: list[str], values: torch.Tensor) -> None:
         """A per-parameter row; columns grow as parameters appear, missing ones are NaN."""
+        self.pending.put(self.step, values, self._row_sink(key, names))
+
+    def _row_sink(self, key: str, names: list[str]) -> Callable[[int, np.ndarray], None]:
         series = self.obs.series(key)
         if series.columns is None:
             series.columns = []
@@ -520,7 +579,7 @@ class Capture:
             if key == "grad_norm" and not np.isfinite(arr).all():
                 bad = [names[i] for i in np.flatnonzero(~np.isfinite(arr.reshape(-1)))]
                 self._nan_candidate(NanEvent(step, "backward", bad[0], detail={"params": bad}))
-        self.pending.put(step, values, sink)
+        return sink
 
     # -- steps -------------------------------------------------------------------
     def flush(self) -> None:
@@ -561,31 +620,22 @@ class Capture:
         if final and self.primary is not None:
             # backward calls after the last optimizer step: not a step, but still guarded
             cur.losses = []
+        # the step's loss, NaN guards and gradient norms go to the host as one tensor
+        values: list[torch.Tensor] = []
+        parts: list[tuple[int, int, Callable[[int, np.ndarray], None]]] = []
         if cur.losses:
             loss = cur.losses[0] if len(cur.losses) == 1 else torch.stack(cur.losses).mean()
-            series = self.obs.series("loss")
-
-            def loss_sink(s: int, arr: np.ndarray) -> None:
-                v = float(arr)
-                series.add(s, v)
-                if not math.isfinite(v):
-                    self._nan_candidate(NanEvent(s, "loss", None, _kind(v)))
-            self.pending.put(step, loss.float(), loss_sink)
+            parts.append((len(values), 0, self._loss_sink))
+            values.append(loss.float())
         if cur.guards:
-            names = list(cur.guard_names)
-
-            def guard_sink(s: int, arr: np.ndarray) -> None:
-                bad = np.flatnonzero(~np.isfinite(arr.reshape(-1)))
-                if bad.size:
-                    i = int(bad[0])
-                    phase = "input" if names[i] == "<input>" else "forward"
-                    detail = {"nonfinite_outputs": [names[j] for j in bad[:10]]}
-                    if i > 0 and names[i - 1] != "<input>":
-                        detail["last_finite_output"] = names[i - 1]
-                    self._nan_candidate(NanEvent(
-                        s, phase, None if phase == "input" else names[i],
-                        _kind(float(arr.reshape(-1)[i])), detail=detail))
-            self.pending.put(step, torch.stack(cur.guards), guard_sink)
+            parts.append((len(values), len(cur.guards),
+                          self._guard_sink(cur.guard_names, lean=not self.full)))
+            values.extend(cur.guards)
+        for key, names, norms in cur.rows:
+            parts.append((len(values), len(norms), self._row_sink(key, names)))
+            values.extend(norms)
+        if values:
+            self.pending.put(step, _stack(values), _split(parts))
         if final and self.primary is not None:
             return
         if self.last_loader is not None:
@@ -599,10 +649,74 @@ class Capture:
             return
         if self.step % FLUSH_EVERY == 0 or (
                 self.live and time.perf_counter() - self._last_flush > FLUSH_SECONDS):
+            t0 = time.perf_counter()
             self.flush()
+            self._step_t0 += time.perf_counter() - t0     # not a step's cost
+        self._next_step()
         if self.stop_requested:
             self.stop_requested = False
             raise StopTraining("stopped by user")
+
+    def _next_step(self) -> None:
+        """Time the step that ended, then choose the next one's kind: sampled or not, full
+        or lean. Full steps (the first LABEL_STEPS, sampled ones, and any step while no
+        optimizer has stepped) run the global module hooks; lean steps guard the model's
+        output only, so the module calls of the user's model run hook-free."""
+        now = time.perf_counter()
+        if self.step > LABEL_STEPS:
+            took = now - self._step_t0
+            if self.sampled:
+                self._sampled_seconds += took
+                self._sampled_steps += 1
+            else:
+                self._lean_seconds += took
+                self._lean_steps += 1
+        self._step_t0 = now
+        if self.opts.adaptive and self.step % FLUSH_EVERY == 0:
+            self._adapt()
+        self.sampled = self.step % self.interval == 0
+        full = self.sampled or self.step < LABEL_STEPS or self.primary is None
+        if full != self.full and self.depth == 0:
+            self._set_full(full)
+
+    def _adapt(self) -> None:
+        """Sample less often while sampled steps cost more than SAMPLED_BUDGET of a step."""
+        if self._sampled_steps < 2 or self._lean_steps < 5:
+            return
+        lean = self._lean_seconds / self._lean_steps
+        extra = self._sampled_seconds / self._sampled_steps - lean
+        base = self.opts.every
+        need = extra / (SAMPLED_BUDGET * lean) if lean > 0 else MAX_INTERVAL
+        # never fewer than about ten samples over the run so far: short runs keep theirs
+        cap = max(base, min(MAX_INTERVAL, self.step // 10) // base * base)
+        self.interval = int(min(cap, max(base, base * math.ceil(need / base))))
+
+    def sampling(self) -> dict[str, Any]:
+        """How statistics were sampled: the base interval, and the one nbdebug settled on."""
+        return {"every": self.opts.every, "adaptive": self.opts.adaptive,
+                "interval": self.interval}
+
+    def _loss_sink(self, s: int, arr: np.ndarray) -> None:
+        v = float(arr)
+        self.obs.series("loss").add(s, v)
+        if not math.isfinite(v):
+            self._nan_candidate(NanEvent(s, "loss", None, _kind(v)))
+
+    def _guard_sink(self, names: list[str], lean: bool) -> Callable[[int, np.ndarray], None]:
+        def sink(s: int, arr: np.ndarray) -> None:
+            bad = np.flatnonzero(~np.isfinite(arr))
+            if not bad.size:
+                return
+            i = int(bad[0])
+            phase = "input" if names[i] == "<input>" else "forward"
+            detail: dict[str, Any] = {"nonfinite_outputs": [names[j] for j in bad[:10]]}
+            if i > 0 and names[i - 1] != "<input>":
+                detail["last_finite_output"] = names[i - 1]
+            if lean:
+                detail["output_only"] = True     # a lean step guards the model's output
+            self._nan_candidate(NanEvent(s, phase, None if phase == "input" else names[i],
+                                         _kind(float(arr[i])), detail=detail))
+        return sink
 
     def _replay_nan(self) -> None:
         try:
@@ -837,6 +951,50 @@ class Capture:
 
 
 _ORIGINAL = {name: getattr(F, name) for name in LOSS_FUNCTIONS}
+
+
+class _ModuleHook:
+    """A hook on the user's own module (lean steps). A copy of the model made while it
+    trains (``copy.deepcopy`` of the best model, ``torch.save(model)``) gets a hook that
+    does nothing, so copying and pickling work as they do without nbdebug."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> None:
+        return self.fn(*args)
+
+    def __deepcopy__(self, memo: dict) -> Callable[..., None]:
+        return _inert_hook
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_inert, ())
+
+
+def _inert_hook(*args: Any) -> None:
+    return None
+
+
+def _inert() -> Callable[..., None]:
+    return _inert_hook
+
+
+def _stack(values: list[torch.Tensor]) -> torch.Tensor:
+    """One 1-D tensor of 0-d values (promoted to a common dtype) on one device."""
+    device = values[0].device
+    if any(v.device != device for v in values):
+        device = next((v.device for v in values if v.device.type != "cpu"), device)
+        values = [v.to(device, non_blocking=True) for v in values]
+    return torch.stack(values)
+
+
+def _split(parts: list[tuple[int, int, Callable[[int, np.ndarray], None]]]
+           ) -> Callable[[int, np.ndarray], None]:
+    """A sink handing each part its slice of the fused row (n == 0: one scalar)."""
+    def sink(step: int, arr: np.ndarray) -> None:
+        for start, n, part in parts:
+            part(step, arr[start] if n == 0 else arr[start:start + n])
+    return sink
 
 
 def _kind(v: float) -> str:

@@ -149,9 +149,10 @@ class DynamicsWatch:
         """First backward of a step: the norm of what the gradients already hold."""
         if not self.cap._sampled():
             return
+        # (a frozen model, a distillation's teacher say, may keep old gradients: not stale)
         grads = [p.grad.detach() for entry in self.cap.models.values()
                  if (m := entry.module()) is not None for p in m.parameters()
-                 if p.grad is not None and p.grad.layout == torch.strided]
+                 if p.requires_grad and p.grad is not None and p.grad.layout == torch.strided]
         series = self.obs.series("stale_grad")
         if not grads:
             series.add(self.cap.step, 0.0)

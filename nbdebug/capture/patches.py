@@ -18,6 +18,14 @@ class Patches:
         self._handles.append(h)
         return h
 
+    def remove(self, h: Any) -> None:
+        """Remove one hook handle now (hooks swapped while the cell runs)."""
+        for i, mine in enumerate(self._handles):
+            if mine is h:
+                del self._handles[i]
+                break
+        h.remove()
+
     def patch(self, owner: Any, name: str, value: Any) -> None:
         had = name in vars(owner)
         self._patches.append((owner, name, vars(owner).get(name), had))

@@ -116,7 +116,9 @@ class Replay:
             ev = self.cap.obs.nan
             if ev is not None and not self.done and ev.phase in ("input", "forward", "loss"):
                 self.done = True
-                ev.detail["replay"] = self._replay(ev.step)
+                ev.detail["replay"] = replay = self._replay(ev.step)
+                if replay.get("data_nonfinite") and ev.phase == "forward":
+                    ev.phase, ev.where = "input", None     # the batch brought it
         finally:
             self._inputs, self._bytes = [], 0
             self._want_snapshot = not self.done

@@ -82,7 +82,10 @@ def nan_origin(obs: Observations) -> list[Finding] | str:
             "loss": "the loss", "backward": f"the gradient of {where}"}[ev.phase]
     rank = f" on rank {ev.detail['rank']}" if "rank" in ev.detail else ""
     message = f"{ev.kind.upper()} first appeared at step {ev.step}{rank} in {what}."
-    if ev.phase == "forward":
+    if ev.phase == "forward" and ev.detail.get("output_only"):
+        message += (" On that step nbdebug guarded the model's output only (per-layer guards "
+                    "run on sampled steps).")
+    elif ev.phase == "forward":
         before = ev.detail.get("last_finite_output")
         message += " It is the first module in execution order whose output was not finite"
         message += (f"; the module that ran before it, {before}, gave a finite output, so the "

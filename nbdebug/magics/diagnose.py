@@ -24,9 +24,10 @@ class DiagnoseMagics(Magics):
     @magic_arguments()
     @argument("--save", metavar="PATH", default=None,
               help="write the report as JSON (schema nbdebug.report/1) to PATH")
-    @argument("--every", metavar="N", default=str(DEFAULT_EVERY),
-              help=f"take activation and update statistics every N steps "
-                   f"(default {DEFAULT_EVERY}); the NaN guard runs every step")
+    @argument("--every", metavar="N", default=None,
+              help=f"take activation and update statistics every N steps (default: "
+                   f"{DEFAULT_EVERY}, stretched while they would cost over 1%% of a step); "
+                   f"the NaN guard runs every step")
     @argument("--quiet", action="store_true", help="do not print the report at the end")
     @argument("--keep-live", action="store_true",
               help="in a notebook, keep the live dashboard widget at the end instead of "

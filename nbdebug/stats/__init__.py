@@ -2,7 +2,7 @@
 
 from .buffers import Pending
 from .summary import (SUMMARY, Unsupported, feature_moments, guard, label_histogram,
-                      summarize)
+                      summarize, summary_row)
 
 __all__ = ["Pending", "SUMMARY", "Unsupported", "feature_moments", "guard",
-           "label_histogram", "summarize"]
+           "label_histogram", "summarize", "summary_row"]

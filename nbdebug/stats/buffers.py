@@ -43,19 +43,40 @@ class Pending:
             by_device.setdefault(value.device, []).append(i)
         host: list[Any] = [None] * len(items)
         for device, idx in by_device.items():
-            flat = [items[i][1].detach().reshape(-1).to(torch.float64) for i in idx]
-            joined = torch.cat(flat)
-            if device.type == "cuda":
-                buf = torch.empty(joined.shape, dtype=joined.dtype, pin_memory=True)
-                buf.copy_(joined, non_blocking=True)
-                torch.cuda.current_stream(device).synchronize()
-                arr = buf.numpy()
-            else:
-                arr = joined.cpu().numpy()
+            vectors = [i for i in idx if items[i][1].dim()]
+            scalars = [i for i in idx if not items[i][1].dim()]
+            arr = _to_host(device, [items[i][1] for i in vectors],
+                           [items[i][1] for i in scalars])
             offset = 0
-            for i, t in zip(idx, flat):
-                n = t.numel()
+            for i in vectors:
+                n = items[i][1].numel()
                 host[i] = arr[offset:offset + n].copy()
                 offset += n
+            for k, i in enumerate(scalars):
+                host[i] = arr[offset + k:offset + k + 1].copy()
         for (step, value, sink), arr in zip(items, host):
             sink(step, arr if value.dim() else arr.reshape(()))
+
+
+def _to_host(device: torch.device, vectors: list[torch.Tensor],
+             scalars: list[torch.Tensor]) -> np.ndarray:
+    """The values of one device as one float64 array: the vectors flattened in order, then
+    the 0-d values; one concatenation and one copy to the host."""
+    flat = [v if v.dim() == 1 else v.reshape(-1) for v in vectors]
+    if scalars:
+        flat.append(torch.stack(scalars))
+    joined = (flat[0] if len(flat) == 1 else torch.cat(flat)).detach()
+    if device.type == "cuda":
+        joined = joined.to(torch.float64)
+        buf = torch.empty(joined.shape, dtype=joined.dtype, pin_memory=True)
+        buf.copy_(joined, non_blocking=True)
+        torch.cuda.current_stream(device).synchronize()
+        return buf.numpy()
+    if joined.device.type != "cpu" or not _numpy_ok(joined.dtype):
+        joined = joined.to("cpu", torch.float64)
+    return joined.numpy().astype(np.float64)
+
+
+def _numpy_ok(dtype: torch.dtype) -> bool:
+    return dtype in (torch.float32, torch.float64, torch.float16, torch.int64, torch.int32,
+                     torch.bool, torch.uint8, torch.int16, torch.int8)

@@ -6,9 +6,11 @@ Nothing here reads a value back to the host: no ``.item()``, ``.cpu()``, ``.toli
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-#: columns of ``summarize``'s result, in order
+#: the columns of a summary timeline (``summary_row``), in order
 SUMMARY = ("mean", "std", "min", "max", "absmax", "zero_frac", "nonfinite")
 
 
@@ -35,17 +37,24 @@ def as_float(t: torch.Tensor) -> torch.Tensor:
 
 
 def summarize(t: torch.Tensor) -> torch.Tensor:
-    """A 1-D float32 tensor of ``SUMMARY`` on ``t``'s device."""
+    """A 1-D float32 tensor on ``t``'s device: mean, std, min, max, the count of non-zero
+    values and the count of non-finite ones; ``summary_row`` turns it into ``SUMMARY``.
+
+    Five reductions: NaN and Inf are counted as the non-zero entries of ``x - x``.
+    """
     check_supported(t)
     x = as_float(t)
-    finite = torch.isfinite(x)
     std, mean = torch.std_mean(x, correction=0)
     lo, hi = torch.aminmax(x)
-    n = x.numel()
-    return torch.stack([
-        mean, std, lo, hi, torch.maximum(hi.abs(), lo.abs()),
-        (x == 0).sum() / n, (~finite).sum(),
-    ]).float()
+    return torch.stack([mean, std, lo, hi, torch.count_nonzero(x),
+                        torch.count_nonzero(x.sub(x))]).float()
+
+
+def summary_row(arr: Any, n: int) -> list[float]:
+    """The host values of ``SUMMARY`` from ``summarize``'s result for a tensor of ``n``."""
+    mean, std, lo, hi, nonzero, nonfinite = (float(v) for v in arr[:6])
+    return [mean, std, lo, hi, max(abs(lo), abs(hi)), (n - nonzero) / n if n else 0.0,
+            nonfinite]
 
 
 def guard(t: torch.Tensor) -> torch.Tensor:
