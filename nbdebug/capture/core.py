@@ -163,6 +163,7 @@ class Capture:
         self._lean_seconds = 0.0          # own time on lean steps, and their count
         self._lean_steps = 0
         self._step_own0 = 0.0
+        self._step_sinks: dict[tuple[Any, ...], StepSink] = {}
 
     # -- lifecycle ---------------------------------------------------------------
     def attach(self) -> None:
@@ -171,9 +172,19 @@ class Capture:
         self._pre_hook = self._guarded(self._pre_forward)
         self._post_hook = self._guarded(self._post_forward)
         self._bn_hook = self._guarded(self._bn_forward)
+        self._lean_hook = self._guarded(self._lean_forward)
         self._set_full(True)
-        p.handle(register_optimizer_step_pre_hook(self._guarded(self._pre_step)))
-        p.handle(register_optimizer_step_post_hook(self._guarded(self._post_step)))
+        pre_step, post_step = self._guarded(self._pre_step), self._guarded(self._post_step)
+        lean_step = self._guarded(self._lean_step)
+
+        def step_pre_hook(opt: Any, args: Any, kwargs: Any) -> None:
+            if self.full:                   # lean steps need nothing before the update
+                pre_step(opt, args, kwargs)
+
+        def step_post_hook(opt: Any, args: Any, kwargs: Any) -> None:
+            (post_step if self.full else lean_step)(opt, args, kwargs)
+        p.handle(register_optimizer_step_pre_hook(step_pre_hook))
+        p.handle(register_optimizer_step_post_hook(step_post_hook))
         p.patch(torch.Tensor, "backward", self._wrap_backward(torch.Tensor.backward))
         p.patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
         p.patch(DataLoader, "__iter__", self._wrap_iter(DataLoader.__iter__))
@@ -197,18 +208,53 @@ class Capture:
                   mod.register_module_forward_hook(self._post_hook, always_call=True)]
         else:
             hs = []
-            pre, post, bn = (_ModuleHook(h) for h in (self._pre_hook, self._post_hook,
-                                                       self._bn_hook))
+            post, bn = _ModuleHook(self._lean_hook), _ModuleHook(self._bn_hook)
             for entry in self.models.values():
                 m = entry.module()
                 if m is None:
                     continue
-                hs.append(m.register_forward_pre_hook(pre))
-                hs.append(m.register_forward_hook(post, always_call=True))
+                hs.append(m.register_forward_hook(post))
                 for sub in m.modules():      # point 12 sees every batch a BatchNorm gets
                     if isinstance(sub, nn.modules.batchnorm._BatchNorm):
                         hs.append(sub.register_forward_pre_hook(bn))
         self._mode_handles = [p.handle(h) for h in hs]
+
+    def _lean_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        """A lean step's view of a model's forward (one hook, after it): what
+        ``_pre_forward`` and ``_post_forward`` record for a root, without the per-layer
+        guards and statistics."""
+        entry = self.models.get(id(module))
+        if entry is None:
+            return
+        x = structure.first_tensor(args)
+        if not (torch.is_grad_enabled() and module.training):
+            self.watch.eval_forward(module, x)
+            entry.info.eval_forwards += 1
+            if self.last_loader is not None and self.last_loader.role != "train":
+                self.last_loader.eval_passes += 1
+            self._record_eval_output(output)
+            return
+        entry.info.training_forwards += 1
+        self.replay.remember(entry, module, args)
+        if x is not None:
+            self._record_input(entry, x)
+            self.audit.model_input(id(entry), x, self.step)
+        t = structure.first_tensor(output)
+        if t is not None and t.is_floating_point() and t is not self.cur.last_guarded:
+            self.cur.guards.append(guard(t))
+            self.cur.guard_names.append(entry.labels[id(module)])
+            self.cur.last_guarded = t
+
+    def _lean_step(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        """A lean step's optimizer step (one hook, after it): the gradients are unchanged
+        by the update, so their norms are taken here, then the step ends."""
+        if id(opt) not in self.optimizers and not self._watch_optimizer(opt):
+            return
+        self._opt_steps[id(opt)] = self._opt_steps.get(id(opt), 0) + 1
+        self._record_grads(self._opt_params(opt))
+        if id(opt) == self.primary:
+            self.watch.on_step()
+            self._end_step()
 
     def _bn_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         entry = self._owner.get(id(module))
@@ -554,31 +600,29 @@ class Capture:
 
     def _put_row(self, key: str, names: list[str], values: torch.Tensor) -> None:
         """A per-parameter row; columns grow as parameters appear, missing ones are NaN."""
-        self.pending.put(self.step, values, self._row_sink(key, names))
+        self.pending.put(self.step, values, self._sink_for([("row", key, tuple(names))]))
 
-    def _row_sink(self, key: str, names: list[str]) -> Callable[[int, np.ndarray], None]:
-        series = self.obs.series(key)
-        if series.columns is None:
-            series.columns = []
-        cols = series.columns
-        step = self.step
-        idx = self._row_index.get((key, tuple(names)))
+    def _row_columns(self, key: str, names: tuple[str, ...]) -> list[int]:
+        """The column of each name in the ``key`` timeline; new names add columns."""
+        idx = self._row_index.get((key, names))
         if idx is None:
+            series = self.obs.series(key)
+            if series.columns is None:
+                series.columns = []
+            cols = series.columns
             at = {n: i for i, n in enumerate(cols)}
             for n in names:
                 if n not in at:
                     at[n] = len(cols)
                     cols.append(n)
-            idx = self._row_index[(key, tuple(names))] = [at[n] for n in names]
+            idx = self._row_index[(key, names)] = [at[n] for n in names]
+        return idx
 
-        def sink(s: int, arr: np.ndarray) -> None:
-            row = [math.nan] * len(cols)
-            for i, v in zip(idx, arr.reshape(-1).tolist()):
-                row[i] = v
-            series.add(s, row)
-            if key == "grad_norm" and not np.isfinite(arr).all():
-                bad = [names[i] for i in np.flatnonzero(~np.isfinite(arr.reshape(-1)))]
-                self._nan_candidate(NanEvent(step, "backward", bad[0], detail={"params": bad}))
+    def _sink_for(self, layout: list[tuple[Any, ...]]) -> StepSink:
+        key = tuple(layout)
+        sink = self._step_sinks.get(key)
+        if sink is None:
+            sink = self._step_sinks[key] = StepSink(self, layout)
         return sink
 
     # -- steps -------------------------------------------------------------------
@@ -622,20 +666,19 @@ class Capture:
             cur.losses = []
         # the step's loss, NaN guards and gradient norms go to the host as one tensor
         values: list[torch.Tensor] = []
-        parts: list[tuple[int, int, Callable[[int, np.ndarray], None]]] = []
+        layout: list[tuple[Any, ...]] = []
         if cur.losses:
             loss = cur.losses[0] if len(cur.losses) == 1 else torch.stack(cur.losses).mean()
-            parts.append((len(values), 0, self._loss_sink))
+            layout.append(("loss",))
             values.append(loss.float())
         if cur.guards:
-            parts.append((len(values), len(cur.guards),
-                          self._guard_sink(cur.guard_names, lean=not self.full)))
+            layout.append(("guards", tuple(cur.guard_names), not self.full))
             values.extend(cur.guards)
         for key, names, norms in cur.rows:
-            parts.append((len(values), len(norms), self._row_sink(key, names)))
+            layout.append(("row", key, tuple(names)))
             values.extend(norms)
         if values:
-            self.pending.put(step, _stack(values), _split(parts))
+            self.pending.put(step, values, self._sink_for(layout))   # stacked at the flush
         if final and self.primary is not None:
             return
         if self.last_loader is not None:
@@ -695,28 +738,6 @@ class Capture:
         """How statistics were sampled: the base interval, and the one nbdebug settled on."""
         return {"every": self.opts.every, "adaptive": self.opts.adaptive,
                 "interval": self.interval}
-
-    def _loss_sink(self, s: int, arr: np.ndarray) -> None:
-        v = float(arr)
-        self.obs.series("loss").add(s, v)
-        if not math.isfinite(v):
-            self._nan_candidate(NanEvent(s, "loss", None, _kind(v)))
-
-    def _guard_sink(self, names: list[str], lean: bool) -> Callable[[int, np.ndarray], None]:
-        def sink(s: int, arr: np.ndarray) -> None:
-            bad = np.flatnonzero(~np.isfinite(arr))
-            if not bad.size:
-                return
-            i = int(bad[0])
-            phase = "input" if names[i] == "<input>" else "forward"
-            detail: dict[str, Any] = {"nonfinite_outputs": [names[j] for j in bad[:10]]}
-            if i > 0 and names[i - 1] != "<input>":
-                detail["last_finite_output"] = names[i - 1]
-            if lean:
-                detail["output_only"] = True     # a lean step guards the model's output
-            self._nan_candidate(NanEvent(s, phase, None if phase == "input" else names[i],
-                                         _kind(float(arr[i])), detail=detail))
-        return sink
 
     def _replay_nan(self) -> None:
         try:
@@ -807,6 +828,8 @@ class Capture:
         call.input_shape = tuple(input.shape)
         if isinstance(target, torch.Tensor):
             call.target_is_index = not target.is_floating_point()
+        if not self.full and call.calls > DETAIL_CALLS:
+            return            # a lean step: ranges, labels and KL audits are done or sampled
         if call.calls == 1:
             call.input_chain = structure.grad_chain(input)
         if call.calls <= DETAIL_CALLS or self._sampled():
@@ -979,22 +1002,65 @@ def _inert() -> Callable[..., None]:
     return _inert_hook
 
 
-def _stack(values: list[torch.Tensor]) -> torch.Tensor:
-    """One 1-D tensor of 0-d values (promoted to a common dtype) on one device."""
-    device = values[0].device
-    if any(v.device != device for v in values):
-        device = next((v.device for v in values if v.device.type != "cpu"), device)
-        values = [v.to(device, non_blocking=True) for v in values]
-    return torch.stack(values)
+class StepSink:
+    """Where a step's fused row goes on the host: the loss, the NaN guards and per-parameter
+    rows, laid out as in ``layout``. One object per layout; ``batch`` takes the rows of
+    many steps at once (the flush hands it a window's rows in one call)."""
 
+    def __init__(self, capture: Capture, layout: list[tuple[Any, ...]]) -> None:
+        self.cap = capture
+        self.parts: list[tuple[tuple[Any, ...], int, int]] = []
+        at = 0
+        for part in layout:
+            n = {"loss": 1, "guards": len(part[1]) if part[0] == "guards" else 0,
+                 "row": len(part[2]) if part[0] == "row" else 0}[part[0]]
+            self.parts.append((part, at, n))
+            at += n
 
-def _split(parts: list[tuple[int, int, Callable[[int, np.ndarray], None]]]
-           ) -> Callable[[int, np.ndarray], None]:
-    """A sink handing each part its slice of the fused row (n == 0: one scalar)."""
-    def sink(step: int, arr: np.ndarray) -> None:
-        for start, n, part in parts:
-            part(step, arr[start] if n == 0 else arr[start:start + n])
-    return sink
+    def __call__(self, step: int, arr: np.ndarray) -> None:
+        self.batch([step], arr.reshape(1, -1))
+
+    def batch(self, steps: list[int], rows: np.ndarray) -> None:
+        cap = self.cap
+        for part, at, n in self.parts:
+            block = rows[:, at:at + n]
+            finite = np.isfinite(block)
+            ok = bool(finite.all())
+            if part[0] == "loss":
+                series = cap.obs.series("loss")
+                for s, v in zip(steps, block[:, 0].tolist()):
+                    series.add(s, v)
+                    if not ok and not math.isfinite(v):
+                        cap._nan_candidate(NanEvent(s, "loss", None, _kind(v)))
+            elif part[0] == "guards":
+                if not ok:
+                    i = int(np.flatnonzero(~finite.all(1))[0])
+                    self._guard_event(steps[i], part[1], part[2], block[i])
+            else:
+                key, names = part[1], part[2]
+                idx = cap._row_columns(key, names)
+                series = cap.obs.series(key)
+                full = np.full((len(steps), len(series.columns or ())), math.nan)
+                full[:, idx] = block
+                for s, row in zip(steps, full.tolist()):
+                    series.add(s, row)
+                if not ok and key == "grad_norm":
+                    i = int(np.flatnonzero(~finite.all(1))[0])
+                    bad = [names[j] for j in np.flatnonzero(~finite[i])]
+                    cap._nan_candidate(NanEvent(steps[i], "backward", bad[0],
+                                                detail={"params": bad}))
+
+    def _guard_event(self, s: int, names: tuple[str, ...], lean: bool, arr: np.ndarray) -> None:
+        bad = np.flatnonzero(~np.isfinite(arr))
+        i = int(bad[0])
+        phase = "input" if names[i] == "<input>" else "forward"
+        detail: dict[str, Any] = {"nonfinite_outputs": [names[j] for j in bad[:10]]}
+        if i > 0 and names[i - 1] != "<input>":
+            detail["last_finite_output"] = names[i - 1]
+        if lean:
+            detail["output_only"] = True         # a lean step guards the model's output
+        self.cap._nan_candidate(NanEvent(s, phase, None if phase == "input" else names[i],
+                                         _kind(float(arr[i])), detail=detail))
 
 
 def _kind(v: float) -> str:

@@ -28,8 +28,12 @@ class Pending:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, step: int, value: torch.Tensor, sink: Sink) -> None:
-        """Keep ``value`` (on its device) until the next flush, then call ``sink(step, array)``."""
+    def put(self, step: int, value: torch.Tensor | list[torch.Tensor], sink: Sink) -> None:
+        """Keep ``value`` (on its device) until the next flush, then call ``sink(step, array)``.
+
+        ``value`` may be a list of 0-d tensors (a row): they are stacked at the flush with
+        every other scalar, so a row costs no operation when it is put.
+        """
         self._items.append((step, value, sink))
         if len(self._items) >= self.limit:
             self.flush()
@@ -40,22 +44,44 @@ class Pending:
             return
         by_device: dict[torch.device, list[int]] = {}
         for i, (_, value, _) in enumerate(items):
-            by_device.setdefault(value.device, []).append(i)
+            device = value[0].device if isinstance(value, list) else value.device
+            by_device.setdefault(device, []).append(i)
         host: list[Any] = [None] * len(items)
         for device, idx in by_device.items():
-            vectors = [i for i in idx if items[i][1].dim()]
-            scalars = [i for i in idx if not items[i][1].dim()]
-            arr = _to_host(device, [items[i][1] for i in vectors],
-                           [items[i][1] for i in scalars])
+            vectors = [i for i in idx if not isinstance(items[i][1], list) and items[i][1].dim()]
+            scalars = [i for i in idx if isinstance(items[i][1], list) or not items[i][1].dim()]
+            flat: list[torch.Tensor] = []
+            for i in scalars:
+                v = items[i][1]
+                flat.extend(v) if isinstance(v, list) else flat.append(v)
+            if any(t.device != device for t in flat):      # a row spread over devices
+                flat = [t.to(device) for t in flat]
+            arr = _to_host(device, [items[i][1] for i in vectors], flat)
             offset = 0
             for i in vectors:
                 n = items[i][1].numel()
                 host[i] = arr[offset:offset + n].copy()
                 offset += n
-            for k, i in enumerate(scalars):
-                host[i] = arr[offset + k:offset + k + 1].copy()
+            for i in scalars:
+                v = items[i][1]
+                n = len(v) if isinstance(v, list) else 1
+                host[i] = arr[offset:offset + n].copy()
+                offset += n
+        # a sink with a ``batch`` method takes its consecutive rows at once (one call per
+        # run of steps instead of one per step); the others get each value in order
+        runs: list[tuple[Any, list[int], list[np.ndarray]]] = []
         for (step, value, sink), arr in zip(items, host):
-            sink(step, arr if value.dim() else arr.reshape(()))
+            batch = getattr(sink, "batch", None)
+            if batch is None:
+                scalar = not isinstance(value, list) and not value.dim()
+                sink(step, arr.reshape(()) if scalar else arr)
+            elif runs and runs[-1][0] is sink and runs[-1][2][-1].shape == arr.shape:
+                runs[-1][1].append(step)
+                runs[-1][2].append(arr)
+            else:
+                runs.append((sink, [step], [arr]))
+        for sink, steps, arrs in runs:
+            sink.batch(steps, np.stack(arrs))
 
 
 def _to_host(device: torch.device, vectors: list[torch.Tensor],
