@@ -53,6 +53,7 @@ FLUSH_SECONDS = 0.5       # with listeners (live views), flush at least this oft
 INPUT_BATCHES = 20        # training batches whose per-feature input moments are kept
 DETAIL_CALLS = 20         # loss calls whose input/target ranges are always recorded
 LABEL_STEPS = 20          # training steps whose label histograms are always recorded
+FULL_STEPS = 2            # first steps with every module hooked (discovery, execution order)
 MAX_ACCUMULATION = 64     # backward calls without an optimizer step before each counts as one
 SAMPLED_BUDGET = 0.01     # adaptive sampling: sampled steps' extra cost, share of a step's time
 MAX_INTERVAL = 100        # adaptive sampling never samples less often than this
@@ -702,9 +703,10 @@ class Capture:
 
     def _next_step(self) -> None:
         """Time the step that ended, then choose the next one's kind: sampled or not, full
-        or lean. Full steps (the first LABEL_STEPS, sampled ones, and any step while no
-        optimizer has stepped) run the global module hooks; lean steps guard the model's
-        output only, so the module calls of the user's model run hook-free."""
+        or lean. Full steps (the first FULL_STEPS, sampled ones, and any step while no
+        optimizer has stepped) run the global module hooks; lean steps hook each model's
+        root only and guard its output, so the user's layers run hook-free. The audits of
+        the first LABEL_STEPS steps (labels, input ranges, loss inputs) run on both."""
         now = time.perf_counter()
         if self.step > LABEL_STEPS:
             took = now - self._step_t0
@@ -718,7 +720,7 @@ class Capture:
         if self.opts.adaptive and self.step % FLUSH_EVERY == 0:
             self._adapt()
         self.sampled = self.step % self.interval == 0
-        full = self.sampled or self.step < LABEL_STEPS or self.primary is None
+        full = self.sampled or self.step < FULL_STEPS or self.primary is None
         if full != self.full and self.depth == 0:
             self._set_full(full)
 
