@@ -118,6 +118,8 @@ class Capture:
         self.optimizers: dict[int, tuple[weakref.ref, int]] = {}
         self.loaders: dict[int, tuple[weakref.ref, LoaderInfo]] = {}
         self._iter_loader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._last_iter: Callable[[], Any] = lambda: None
+        self._last_iter_info: LoaderInfo | None = None
         self.primary: int | None = None
         self.step = 0
         self.cur = _Step()
@@ -586,16 +588,26 @@ class Capture:
         return f"param{id(p) % 100000}"
 
     def _record_grads(self, params: list[torch.Tensor]) -> None:
-        with_grad = [p for p in params if p.grad is not None and p.grad.layout == torch.strided]
-        if len(with_grad) < sum(1 for p in params if p.grad is not None):
-            self.note("gradient norms skipped for sparse gradients")
-        if not with_grad:
+        grads: list[torch.Tensor] = []
+        ids: list[int] = []
+        strided = torch.strided
+        for p in params:
+            g = p.grad
+            if g is None:
+                continue
+            if g.layout != strided:
+                self.note("gradient norms skipped for sparse gradients")
+                continue
+            grads.append(g)
+            ids.append(id(p))
+        if not grads:
             return
-        norms = torch._foreach_norm([p.grad for p in with_grad])
-        key = tuple(id(p) for p in with_grad)
+        norms = torch._foreach_norm(grads)
+        key = tuple(ids)
         names = self._grad_names.get(key)
         if names is None:
-            names = self._grad_names[key] = [self._param_name(p) for p in with_grad]
+            by_id = {id(p): p for p in params}
+            names = self._grad_names[key] = [self._param_name(by_id[i]) for i in ids]
         self.cur.rows.append(("grad_norm", names, list(norms)))   # copied with the step
         self.cur.grads = True
 
@@ -901,7 +913,11 @@ class Capture:
             batch = original(it)
             t0 = time.perf_counter()
             try:
-                info = capture._iter_loader.get(it)
+                if capture._last_iter() is it:        # the same iterator as the last batch
+                    info = capture._last_iter_info
+                else:
+                    info = capture._iter_loader.get(it)
+                    capture._last_iter, capture._last_iter_info = weakref.ref(it), info
                 if info is not None:
                     info.batches += 1
                     capture.last_loader = info

@@ -104,8 +104,11 @@ class Replay:
                 self._entry = entry
             else:
                 self._snapshot = None
-        size = sum(t.numel() * t.element_size() for t in _tensors(args))
-        self._inputs.append((self.cap.step, args, dict(kwargs or {}), size))
+        if len(args) == 1 and isinstance(args[0], torch.Tensor):
+            size = args[0].numel() * args[0].element_size()
+        else:
+            size = sum(t.numel() * t.element_size() for t in _tensors(args))
+        self._inputs.append((self.cap.step, args, dict(kwargs) if kwargs else {}, size))
         self._bytes += size
         while self._bytes > REPLAY_BYTES and len(self._inputs) > 1:
             self._bytes -= self._inputs.pop(0)[3]
