@@ -54,6 +54,9 @@ class Session:
         #: callables given the Observations at every flush (live views)
         self.listeners: list[Callable[[Any], None]] = []
         self.report: Report | None = None
+        #: internal errors met outside the capture (watchers, the live view's set-up, the
+        #: renderers of the report): listed in ``report.errors`` like the capture's own
+        self.errors: list[dict[str, str]] = []
         self._capture_args = (model, opt, loaders)
         self.capture: Any = None
         self.merger: Any = None           # nbdebug.distributed.Merger under torchrun / DDP
@@ -106,17 +109,20 @@ class Session:
         self._deliver()
         return False
 
+    def internal_error(self, where: str) -> None:
+        """Record the exception being handled as an internal error (call from ``except``)."""
+        error = _error_entry(where)
+        if self.report is not None:
+            self.report.errors.append(error)
+        else:
+            self.errors.append(error)
+
     def _tell(self, event: str) -> None:
         for watcher in list(WATCHERS):
             try:
                 getattr(watcher, event)(self)
             except Exception:
-                error = {"where": f"watcher {event}", "error": traceback.format_exc(
-                    ).strip().splitlines()[-1], "traceback": traceback.format_exc()}
-                if self.report is not None:
-                    self.report.errors.append(error)
-                else:
-                    self.capture.errors.append(error)
+                self.internal_error(f"watcher {event}")
 
     def _build(self, status: str, exc: BaseException | None) -> Report:
         from .checks import checklist, run_checks
@@ -152,7 +158,12 @@ class Session:
         if not obs.models and not obs.trained:
             report.notes.insert(0, "nothing to diagnose: the cell ran no forward pass of a "
                                    "model with parameters and called no .backward()")
-        report.errors = list(self.capture.errors) + run.errors
+        report.errors = list(self.errors) + list(self.capture.errors) + run.errors
+        tracebacks = getattr(self.capture.patches, "tracebacks", {})
+        for error in report.errors:          # every entry carries its traceback
+            if not error.get("traceback"):
+                error["traceback"] = tracebacks.get(error.get("error", ""), "") or str(
+                    error.get("error", ""))
         return report
 
     def observations(self) -> Any:
@@ -162,31 +173,62 @@ class Session:
         return self._obs
 
     def _deliver(self) -> None:
+        """Save, show, then one line about nbdebug's own errors: a failure in any of them
+        (a renderer included) is recorded and never reaches the cell."""
         report = self.report
         assert report is not None
         if self.merger is not None and not self.merger.leader:
             return                        # rank 0 prints and saves the merged report
-        if self.settings.save:
-            try:
-                report.save(self.settings.save)
-            except Exception as exc:
-                print(f"nbdebug: could not save the report to {self.settings.save}: {exc}",
-                      file=sys.stderr)
+        self._save(report)                # first: the file exists whatever happens next
+        if not self.settings.quiet:
+            before = len(report.errors)
+            self._render(report)
+            if len(report.errors) > before and self.settings.save:
+                self._save(report, quiet=True)   # the saved report lists the render error
         if report.errors:
-            print(f"nbdebug: {len(report.errors)} internal error(s) while watching (training "
-                  f"unaffected; first: {report.errors[0]['error']}); see report.errors",
-                  file=sys.stderr)
-        if self.settings.quiet:
+            n = len(report.errors)
+            print(f"nbdebug: {n} internal error{'s' * (n != 1)} while watching (training "
+                  f"unaffected; first: {_one_line(report.errors[0].get('error', ''))}); "
+                  "see nbdebug.last_report().errors", file=sys.stderr)
+
+    def _save(self, report: Report, quiet: bool = False) -> None:
+        if not self.settings.save:
             return
         try:
-            if self._show is not None:
-                self._show(report)
-            else:
-                from .ui.text import render_text
-                print(render_text(report))
+            report.save(self.settings.save)
         except Exception as exc:
-            print(f"nbdebug: could not show the report ({type(exc).__name__}: {exc}); "
-                  "nbdebug.last_report() has it", file=sys.stderr)
+            if not quiet:
+                print(f"nbdebug: could not save the report to {self.settings.save}: "
+                      f"{_one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+
+    def _render(self, report: Report) -> None:
+        """Show the report (live view hand-over, or text); the text is the fallback."""
+        if self._show is not None:
+            try:
+                self._show(report)
+                return
+            except Exception:
+                self.internal_error("show the report")
+        try:
+            from .ui.text import render_text
+            text = render_text(report)
+        except Exception:
+            self.internal_error("text report")
+            return
+        print(text)
+
+
+def _error_entry(where: str) -> dict[str, str]:
+    """An internal error entry for the exception being handled, with its traceback."""
+    exc = sys.exc_info()[1]
+    text = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+    return {"where": where, "error": _one_line(text), "traceback": traceback.format_exc()}
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """``text`` on one line of at most ``limit`` characters (messages may hold newlines)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _is_dataloader(obj: Any) -> bool:

@@ -2,7 +2,8 @@
 
 Hooks ``put`` small device tensors (0-d or 1-d) under a key; nothing is read back until
 ``flush``, which concatenates everything per device, makes one (non-blocking, pinned on
-CUDA) copy to the host and hands out numpy arrays. Between flushes memory is bounded by
+CUDA) copy to the host and hands out numpy arrays; every sink runs even when another
+one fails (the first failure is raised after them). Between flushes memory is bounded by
 the number of steps in a flush window times the values per step.
 """
 
@@ -57,5 +58,11 @@ class Pending:
                 n = t.numel()
                 host[i] = arr[offset:offset + n].copy()
                 offset += n
+        failed: Exception | None = None
         for (step, value, sink), arr in zip(items, host):
-            sink(step, arr if value.dim() else arr.reshape(()))
+            try:
+                sink(step, arr if value.dim() else arr.reshape(()))
+            except Exception as exc:      # one bad sink must not drop the others' values
+                failed = failed or exc
+        if failed is not None:
+            raise failed                  # the caller records it as an internal error
