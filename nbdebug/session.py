@@ -57,6 +57,8 @@ class Session:
         #: internal errors met outside the capture (watchers, the live view's set-up, the
         #: renderers of the report): listed in ``report.errors`` like the capture's own
         self.errors: list[dict[str, str]] = []
+        #: False when nbdebug could not start watching: the cell then runs undiagnosed
+        self.watching = True
         self._capture_args = (model, opt, loaders)
         self.capture: Any = None
         self.merger: Any = None           # nbdebug.distributed.Merger under torchrun / DDP
@@ -68,10 +70,16 @@ class Session:
         from .observations import Observations
 
         model, opt, loaders = self._capture_args
-        options = Options(every=self.settings.every, models=[model] if model is not None else [],
-                          optimizers=[opt] if opt is not None else [],
-                          loaders=[ld for ld in loaders if _is_dataloader(ld)])
-        self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
+        self._t0 = time.perf_counter()
+        try:
+            options = Options(every=self.settings.every,
+                              models=[model] if model is not None else [],
+                              optimizers=[opt] if opt is not None else [],
+                              loaders=[ld for ld in loaders if _is_dataloader(ld)])
+            self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
+        except Exception:
+            self._not_watching()
+            return self
         self._tell("started")
         self.capture.listeners.extend(self.listeners)
         self.capture.live = bool(self.listeners)
@@ -80,17 +88,33 @@ class Session:
             self.capture.attach()
             from .distributed import attach
             self.merger = attach(self)
+        except Exception:
+            # invariant 3: nbdebug could not start watching; the cell runs as without it
+            self._not_watching()
         except BaseException:
-            self.capture.detach()
-            if self.merger is not None:
-                self.merger.close()
+            self._unwatch()
             raise
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        self.capture.detach()
+    def _unwatch(self) -> None:
+        """Remove every hook and patch (idempotent)."""
+        if self.capture is not None:
+            self.capture.detach()
         if self.merger is not None:
-            self.merger.close()
+            merger, self.merger = self.merger, None
+            merger.close()
+
+    def _not_watching(self) -> None:
+        """Starting the diagnosis failed: undo it, record why; the cell runs undiagnosed."""
+        self.internal_error("attach")
+        self.watching = False
+        try:
+            self._unwatch()
+        except Exception:
+            self.internal_error("detach")
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self._unwatch()
         from .capture.core import StopTraining
         status = "done"
         if exc_type is not None:
@@ -101,13 +125,37 @@ class Session:
             else:
                 status = "exited" if issubclass(exc_type, SystemExit) else "failed"
         try:
-            self.report = self._build(status, exc)
+            self.report = self._build(status, exc) if self.watching else self._unwatched(
+                status, exc)
         except Exception:
             self.report = _broken_report(status)
         _LAST[:] = [self.report]
         self._tell("ended")
         self._deliver()
         return False
+
+    def _unwatched(self, status: str, exc: BaseException | None) -> Report:
+        """The report of a cell nbdebug could not watch: how it ended, and why not."""
+        report = Report(run={"status": status, "steps": 0, "epochs": 0,
+                             "seconds": round(time.perf_counter() - self._t0, 4),
+                             "checks": self.check_ids})
+        if exc is not None:
+            report.run["exception"] = f"{type(exc).__name__}: {exc}"[:500]
+        report.notes = ["not watched: nbdebug could not start (an internal error, listed in "
+                        "errors); the cell ran as it does without %%diagnose"]
+        report.errors = list(self.errors)
+        if self.capture is not None:
+            report.errors += list(self.capture.errors)
+        self._with_tracebacks(report.errors)
+        return report
+
+    def _with_tracebacks(self, errors: list[dict[str, str]]) -> None:
+        """Every entry carries a traceback (the capture's clean-up gives only a message)."""
+        tracebacks = getattr(getattr(self.capture, "patches", None), "tracebacks", {})
+        for error in errors:
+            if not error.get("traceback"):
+                error["traceback"] = tracebacks.get(error.get("error", ""), "") or str(
+                    error.get("error", ""))
 
     def internal_error(self, where: str) -> None:
         """Record the exception being handled as an internal error (call from ``except``)."""
@@ -159,11 +207,7 @@ class Session:
             report.notes.insert(0, "nothing to diagnose: the cell ran no forward pass of a "
                                    "model with parameters and called no .backward()")
         report.errors = list(self.errors) + list(self.capture.errors) + run.errors
-        tracebacks = getattr(self.capture.patches, "tracebacks", {})
-        for error in report.errors:          # every entry carries its traceback
-            if not error.get("traceback"):
-                error["traceback"] = tracebacks.get(error.get("error", ""), "") or str(
-                    error.get("error", ""))
+        self._with_tracebacks(report.errors)
         return report
 
     def observations(self) -> Any:
@@ -180,7 +224,7 @@ class Session:
         if self.merger is not None and not self.merger.leader:
             return                        # rank 0 prints and saves the merged report
         self._save(report)                # first: the file exists whatever happens next
-        if not self.settings.quiet:
+        if not self.settings.quiet and self.watching:   # (unwatched: the line below says it)
             before = len(report.errors)
             self._render(report)
             if len(report.errors) > before and self.settings.save:

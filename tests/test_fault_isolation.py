@@ -143,6 +143,35 @@ def test_a_fault_is_listed_and_said_in_one_line_and_training_is_unchanged(
         assert len(report.timelines["grad_norm"]["steps"]) == STEPS
 
 
+@pytest.mark.parametrize("fault", ["capture", "capture.attach", "distributed.attach"])
+def test_a_diagnosis_that_cannot_start_lets_the_cell_run_as_without_it(
+        ip, capsys, monkeypatch, tmp_path, fault):
+    """Starting fails (building the capture, midway through its hooks, or the torchrun
+    merger): everything is undone and the cell runs undiagnosed, never failed."""
+    from nbdebug import distributed
+    from nbdebug.capture import core, dynamics
+    from test_invariants import _nbdebug_leftovers
+    bare = _train(ip, None)
+    capsys.readouterr()
+    owner, name = {"capture": (core.Capture, "__init__"),
+                   "capture.attach": (dynamics.DynamicsWatch, "attach"),   # hooks are in
+                   "distributed.attach": (distributed, "attach")}[fault]
+    monkeypatch.setattr(owner, name, _boom)
+    saved = tmp_path / "report.json"
+    diagnosed = _train(ip, f"--save {saved}")
+    monkeypatch.undo()
+    assert _nbdebug_leftovers() == []
+    _same_training(bare, diagnosed)
+    report = diagnosed[2]
+    assert report.run["status"] == "done" and report.notes[0].startswith("not watched")
+    _listed_with_traceback(report.errors)
+    assert report.errors[0]["where"] == "attach"
+    _listed_with_traceback(json.loads(saved.read_text())["errors"])
+    out, err = capsys.readouterr()
+    _one_line_about_it(err)
+    assert out == ""
+
+
 @pytest.mark.parametrize("fault", ["render.html", "render.plots", "render.checklist"])
 def test_a_broken_dashboard_renderer_falls_back_to_text_in_one_line(
         ip, capsys, monkeypatch, tmp_path, notebook_frontend, fault):
