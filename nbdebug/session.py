@@ -65,12 +65,30 @@ class Session:
         self._obs: Any = None
         self._t0 = 0.0
 
+    @classmethod
+    def unstarted(cls, settings: Settings, namespace: dict[str, Any] | None = None,
+                  show: Callable[[Report], None] | None = None) -> Session:
+        """The Session of a cell nbdebug failed to prepare (call it from the ``except`` of
+        that failure, not of a usage error): it watches nothing, lets the cell run as
+        without it, and its report lists the error."""
+        self = cls.__new__(cls)
+        self.settings, self.namespace, self._show = settings, namespace or {}, show
+        self.check_ids, self.listeners, self.report = [], [], None
+        self.errors, self.watching = [], False
+        self._capture_args = (None, None, [])
+        self.capture = self.merger = self._obs = None
+        self._t0 = time.perf_counter()
+        self.internal_error("set-up")
+        return self
+
     def __enter__(self) -> Session:
         from .capture import Capture, Options
         from .observations import Observations
 
         model, opt, loaders = self._capture_args
         self._t0 = time.perf_counter()
+        if not self.watching:
+            return self
         try:
             options = Options(every=self.settings.every,
                               models=[model] if model is not None else [],

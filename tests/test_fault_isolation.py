@@ -45,6 +45,7 @@ def _boom(*args, **kwargs):
 
 
 def _inject(monkeypatch, fault: str) -> None:
+    import nbdebug.checks
     from nbdebug.capture import core
     from nbdebug.checks.registry import REGISTRY
     from nbdebug.stats import buffers, summary
@@ -57,6 +58,8 @@ def _inject(monkeypatch, fault: str) -> None:
         "stats.summary": (summary, "check_supported"),
         "stats.label_histogram": (core, "label_histogram"),
         "stats.flush": (buffers.Pending, "flush"),
+        # building the report from what was seen
+        "report": (nbdebug.checks, "checklist"),
         # (c) the renderers
         "render.text": (text, "render_text"),
         "render.html": (html, "render_html"),
@@ -115,7 +118,7 @@ def notebook_frontend(monkeypatch):
 
 
 @pytest.mark.parametrize("fault", ["check", "stats.summary", "stats.label_histogram",
-                                   "stats.flush", "render.text"])
+                                   "stats.flush", "report", "render.text"])
 def test_a_fault_is_listed_and_said_in_one_line_and_training_is_unchanged(
         ip, capsys, monkeypatch, tmp_path, fault):
     bare = _train(ip, None)
@@ -126,7 +129,8 @@ def test_a_fault_is_listed_and_said_in_one_line_and_training_is_unchanged(
     monkeypatch.undo()
     _same_training(bare, diagnosed)
     report = diagnosed[2]
-    assert report.run["steps"] == STEPS and report.run["status"] == "done"
+    assert report.run["status"] == "done"
+    assert report.run.get("steps") == (None if fault == "report" else STEPS)
     _listed_with_traceback(report.errors)
     _listed_with_traceback(json.loads(saved.read_text())["errors"])
     out, err = capsys.readouterr()
@@ -134,7 +138,7 @@ def test_a_fault_is_listed_and_said_in_one_line_and_training_is_unchanged(
     if fault == "render.text":
         assert "nbdebug: 56 steps" not in out       # nothing else could be shown
         assert report.errors[-1]["where"] == "text report"
-    else:
+    elif fault != "report":
         assert out.startswith("nbdebug: 56 steps")  # the report itself is still shown
     if fault == "check":
         assert report.status(8) == "not_checked" and report.status(6) == "ok"
@@ -143,17 +147,20 @@ def test_a_fault_is_listed_and_said_in_one_line_and_training_is_unchanged(
         assert len(report.timelines["grad_norm"]["steps"]) == STEPS
 
 
-@pytest.mark.parametrize("fault", ["capture", "capture.attach", "distributed.attach"])
+@pytest.mark.parametrize("fault", ["set-up", "capture", "capture.attach",
+                                   "distributed.attach"])
 def test_a_diagnosis_that_cannot_start_lets_the_cell_run_as_without_it(
         ip, capsys, monkeypatch, tmp_path, fault):
-    """Starting fails (building the capture, midway through its hooks, or the torchrun
-    merger): everything is undone and the cell runs undiagnosed, never failed."""
-    from nbdebug import distributed
+    """Starting fails (preparing the session, building the capture, midway through its
+    hooks, or the torchrun merger): everything is undone and the cell runs undiagnosed,
+    never failed."""
+    from nbdebug import distributed, session
     from nbdebug.capture import core, dynamics
     from test_invariants import _nbdebug_leftovers
     bare = _train(ip, None)
     capsys.readouterr()
-    owner, name = {"capture": (core.Capture, "__init__"),
+    owner, name = {"set-up": (session, "validate_checks"),
+                   "capture": (core.Capture, "__init__"),
                    "capture.attach": (dynamics.DynamicsWatch, "attach"),   # hooks are in
                    "distributed.attach": (distributed, "attach")}[fault]
     monkeypatch.setattr(owner, name, _boom)
@@ -165,7 +172,7 @@ def test_a_diagnosis_that_cannot_start_lets_the_cell_run_as_without_it(
     report = diagnosed[2]
     assert report.run["status"] == "done" and report.notes[0].startswith("not watched")
     _listed_with_traceback(report.errors)
-    assert report.errors[0]["where"] == "attach"
+    assert report.errors[0]["where"] == ("set-up" if fault == "set-up" else "attach")
     _listed_with_traceback(json.loads(saved.read_text())["errors"])
     out, err = capsys.readouterr()
     _one_line_about_it(err)
@@ -287,3 +294,20 @@ def test_a_clean_up_that_fails_is_listed_with_its_traceback(capsys):
     assert error["where"] == "detach"
     assert error["traceback"].startswith("Traceback") and "__delattr__" in error["traceback"]
     _one_line_about_it(capsys.readouterr().err)
+
+
+def test_the_python_api_runs_the_block_when_the_diagnosis_cannot_start(monkeypatch, capsys):
+    import nbdebug
+    from nbdebug import session
+    monkeypatch.setattr(session, "validate_checks", _boom)
+    ran = []
+    with nbdebug.diagnose(quiet=True):
+        ran.append(True)
+    assert ran == [True]
+    report = nbdebug.last_report()
+    assert report.run["status"] == "done" and report.errors[0]["where"] == "set-up"
+    _listed_with_traceback(report.errors)
+    _one_line_about_it(capsys.readouterr().err)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="unknown check"):   # a usage error is still one
+        nbdebug.diagnose(checks="no-such-check")

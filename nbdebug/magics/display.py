@@ -39,7 +39,7 @@ def attach_dashboard(session: Any, shell: Any, keep_live: bool) -> Any:
     Returns the Dashboard, or None outside a notebook front end, with ``--quiet``, or
     when ipywidgets cannot be used (then the text report is printed as before).
     """
-    if session.settings.quiet or not in_notebook(shell):
+    if session.settings.quiet or not session.watching or not in_notebook(shell):
         return None
     try:
         from ..ui.dashboard import Dashboard
