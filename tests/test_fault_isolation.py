@@ -230,11 +230,31 @@ def test_nbdebug_report_and_explain_fall_back_to_text_when_html_fails(
         assert out.startswith(first)
 
 
-@pytest.mark.slow
-def test_a_broken_html_renderer_in_a_real_kernel():
-    """The same fault where users meet it: a Jupyter kernel, the live widget, its hand-over."""
-    from notebook_util import REPORT_MIME, display_outputs, execute, notebook
+SIDEBAR_TROUBLE = """
+from nbdebug.frontend import _BRIDGES
+bridge = next(iter(_BRIDGES.values()))
 
+class GoneComm:                      # a page reloaded: its data comm is dead
+    comm_id = "stale"
+    def send(self, msg):
+        raise OSError("socket gone")
+    def close(self):
+        pass
+
+bridge.data_comms.append(GoneComm())
+bridge.on_control(None, {"type": "reboot"})
+bridge.on_control(None, {"type": "hello", "version": 999})
+bridge.on_control(None, "__import__('os').system('true')")
+bridge._send({"type": "done"})
+print(len(bridge.ignored), any(isinstance(c, GoneComm) for c in bridge.data_comms))
+"""
+
+
+@pytest.fixture(scope="module")
+def kernel_run():
+    """One real kernel (nbclient): a bare run, the same run with the HTML renderer broken
+    under %%diagnose, then trouble from the sidebar's side."""
+    from notebook_util import execute, notebook
     setup = "%load_ext nbdebug\n" + SETUP["mlp"]
     bare = TRAIN + "\nbare = [float(v) for v in losses]"
     inject = ("import nbdebug.ui.html\n"
@@ -244,19 +264,38 @@ def test_a_broken_html_renderer_in_a_real_kernel():
     check = ("import json, nbdebug\nr = nbdebug.last_report()\n"
              "print(json.dumps({'same': bare == [float(v) for v in losses], "
              "'errors': r.errors, 'steps': r.run['steps']}))")
-    nb = execute(notebook(setup, bare, setup, inject, "%%diagnose\n" + TRAIN, check))
-    cell = nb.cells[4]
+    return execute(notebook(setup, bare, setup, inject, "%%diagnose\n" + TRAIN, check,
+                            SIDEBAR_TROUBLE))
+
+
+def _streams(cell, name: str) -> str:
+    return "".join(o.text for o in cell.outputs
+                   if o.output_type == "stream" and o.name == name)
+
+
+@pytest.mark.slow
+def test_a_broken_html_renderer_in_a_real_kernel(kernel_run):
+    """The same fault where users meet it: a Jupyter kernel, the live widget, its hand-over."""
+    from notebook_util import REPORT_MIME, display_outputs
+    cell = kernel_run.cells[4]
     assert not [o for o in cell.outputs if o.output_type == "error"]
-    err = "".join(o.text for o in cell.outputs
-                  if o.output_type == "stream" and o.name == "stderr")
-    _one_line_about_it(err)
-    out = "".join(o.text for o in cell.outputs
-                  if o.output_type == "stream" and o.name == "stdout")
-    assert out.startswith("nbdebug: 56 steps")      # the text report instead of the HTML
+    _one_line_about_it(_streams(cell, "stderr"))
+    # the text report instead of the HTML one
+    assert _streams(cell, "stdout").startswith("nbdebug: 56 steps")
     assert not any(REPORT_MIME in o.data for o in display_outputs(cell))
-    facts = json.loads(nb.cells[5].outputs[0].text)
+    facts = json.loads(kernel_run.cells[5].outputs[0].text)
     assert facts["same"] and facts["steps"] == STEPS
     _listed_with_traceback(facts["errors"])
+
+
+@pytest.mark.slow
+def test_sidebar_trouble_stays_out_of_the_users_cell(kernel_run):
+    """A dead data comm and rejected control messages are logged to the kernel's log, not
+    printed (with tracebacks) under whatever cell is running."""
+    cell = kernel_run.cells[6]
+    assert not [o for o in cell.outputs if o.output_type == "error"]
+    assert _streams(cell, "stdout") == "3 False\n"     # rejected, and the dead comm dropped
+    assert _streams(cell, "stderr") == ""
 
 
 def test_one_failing_sink_does_not_drop_the_other_values_of_a_flush():
