@@ -158,3 +158,34 @@ def test_the_html_check_catches_unescaped_names():
         _only_text("attribute", f'<div title="{EVIL["attr"]}">x</div>', [])
     import html as std_html
     _only_text("escaped", f"<div>{std_html.escape(evil)}</div>", [evil])
+
+
+def test_names_the_plot_font_lacks_draw_without_a_warning_in_the_cell(
+        ip, notebook_frontend):
+    """CJK, emoji and right-to-left names (common in real notebooks): the plots draw them
+    (as boxes where the font has no glyph) without putting a warning per glyph under the
+    user's cell at every redraw; the HTML report shows them as they are."""
+    import warnings
+    names = ["编码器", "🔥层", "\u202etxet"]
+    run_cell(ip, f"""
+        import torch
+        from torch import nn
+        torch.manual_seed(0)
+        X = torch.randn(64, 8); y = (X[:, 0] > 0).long()
+        net = nn.Sequential()
+        for i, name in enumerate({names!r}):
+            net.add_module(name, nn.Linear(8 if i == 0 else 16, 16 if i < 2 else 2))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    """)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        result, report = diagnose_cell(ip, """
+            for step in range(60):
+                loss = nn.functional.cross_entropy(net(X), y)
+                opt.zero_grad(); loss.backward(); opt.step()
+        """, flags="--keep-live")
+    assert result.success and report.errors == []
+    dash = notebook_frontend.LAST_DASHBOARD[0]
+    assert dash.redraws >= 1 and dash.image.value[:4] == b"\x89PNG"
+    assert [str(w.message) for w in seen] == []
+    assert all(f"net.{n}.weight" in report.timelines["grad_norm"]["columns"] for n in names)
