@@ -62,6 +62,7 @@ class Session:
         self._capture_args = (model, opt, loaders)
         self.capture: Any = None
         self.merger: Any = None           # nbdebug.distributed.Merger under torchrun / DDP
+        self._merger_closed = False
         self._obs: Any = None
         self._t0 = 0.0
 
@@ -77,6 +78,7 @@ class Session:
         self.errors, self.watching = [], False
         self._capture_args = (None, None, [])
         self.capture = self.merger = self._obs = None
+        self._merger_closed = False
         self._t0 = time.perf_counter()
         self.internal_error("set-up")
         return self
@@ -118,9 +120,9 @@ class Session:
         """Remove every hook and patch (idempotent)."""
         if self.capture is not None:
             self.capture.detach()
-        if self.merger is not None:
-            merger, self.merger = self.merger, None
-            merger.close()
+        if self.merger is not None and not self._merger_closed:
+            self._merger_closed = True    # (kept: the report is merged through it)
+            self.merger.close()
 
     def _not_watching(self) -> None:
         """Starting the diagnosis failed: undo it, record why; the cell runs undiagnosed."""
@@ -130,6 +132,7 @@ class Session:
             self._unwatch()
         except Exception:
             self.internal_error("detach")
+        self.merger = None                # nothing to merge: every rank reports alone
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         self._unwatch()
