@@ -150,6 +150,8 @@ class Session:
                 status, exc)
         except Exception:
             self.report = _broken_report(status)
+            self.report.errors += list(self.errors) + list(getattr(self.capture, "errors", []))
+            self._with_tracebacks(self.report.errors)
         _LAST[:] = [self.report]
         self._tell("ended")
         self._deliver()
