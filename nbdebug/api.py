@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from .options import Settings
+from .options import OptionError, Settings
 from .session import Session, last_report
 
 
@@ -24,7 +24,12 @@ def diagnose(*, every: int | None = None, checks: str = "default", save: str | N
         namespace = {**frame.f_globals, **frame.f_locals}
     settings = Settings(every=every, checks=checks, save=save, quiet=quiet, model=model,
                         optimizer=optimizer, loaders=list(loaders))
-    return Session(settings, namespace)
+    try:
+        return Session(settings, namespace)
+    except OptionError:
+        raise                             # the caller's mistake: say so
+    except Exception:                     # a bug of nbdebug's: run the block undiagnosed
+        return Session.unstarted(settings, namespace)
 
 
 __all__ = ["diagnose", "last_report"]

@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         session = Session(settings, main_module.__dict__, show=shown.append)
     except OptionError as exc:
         parser.error(str(exc))
+    except Exception:                     # a bug of nbdebug's: the script runs undiagnosed
+        session = Session.unstarted(settings, main_module.__dict__, show=shown.append)
     sys.argv[:] = [main_module.__file__ or "", *script_args]
     return _run(code, main_module, session, shown)
 

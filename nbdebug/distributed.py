@@ -107,7 +107,8 @@ class Merger:
 
     def close(self) -> None:
         for err in self.patches.remove_all():
-            self.capture.errors.append({"where": "distributed", "error": err, "traceback": ""})
+            self.capture.errors.append({"where": "distributed", "error": err,
+                                        "traceback": self.patches.tracebacks.get(err, err)})
 
     # -- flush points ----------------------------------------------------------------
     def on_flush(self, obs: Observations) -> None:

@@ -118,13 +118,21 @@ class NanEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+#: points a timeline keeps at most (then it keeps every other one, and so on)
+SERIES_LIMIT = 2048
+
+
+def _series_limit() -> int:
+    return SERIES_LIMIT
+
+
 @dataclass
 class Series:
     """A bounded host timeline: at most ``limit`` points, decimated by two when full."""
     steps: list[int] = field(default_factory=list)
     values: list[Any] = field(default_factory=list)
     columns: list[str] | None = None
-    limit: int = 2048
+    limit: int = field(default_factory=_series_limit)
     stride: int = 1
     _seen: int = 0
 

@@ -55,21 +55,52 @@ class Session:
         #: callables given the Observations at every flush (live views)
         self.listeners: list[Callable[[Any], None]] = []
         self.report: Report | None = None
+        #: internal errors met outside the capture (watchers, the live view's set-up, the
+        #: renderers of the report): listed in ``report.errors`` like the capture's own
+        self.errors: list[dict[str, str]] = []
+        #: False when nbdebug could not start watching: the cell then runs undiagnosed
+        self.watching = True
         self._capture_args = (model, opt, loaders)
         self.capture: Any = None
         self.merger: Any = None           # nbdebug.distributed.Merger under torchrun / DDP
+        self._merger_closed = False
         self._obs: Any = None
         self._t0 = 0.0
+
+    @classmethod
+    def unstarted(cls, settings: Settings, namespace: dict[str, Any] | None = None,
+                  show: Callable[[Report], None] | None = None) -> Session:
+        """The Session of a cell nbdebug failed to prepare (call it from the ``except`` of
+        that failure, not of a usage error): it watches nothing, lets the cell run as
+        without it, and its report lists the error."""
+        self = cls.__new__(cls)
+        self.settings, self.namespace, self._show = settings, namespace or {}, show
+        self.check_ids, self.listeners, self.report = [], [], None
+        self.errors, self.watching, self.adaptive = [], False, False
+        self._capture_args = (None, None, [])
+        self.capture = self.merger = self._obs = None
+        self._merger_closed = False
+        self._t0 = time.perf_counter()
+        self.internal_error("set-up")
+        return self
 
     def __enter__(self) -> Session:
         from .capture import Capture, Options
         from .observations import Observations
 
         model, opt, loaders = self._capture_args
-        options = Options(every=self.settings.every, adaptive=self.adaptive, models=[model] if model is not None else [],
-                          optimizers=[opt] if opt is not None else [],
-                          loaders=[ld for ld in loaders if _is_dataloader(ld)])
-        self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
+        self._t0 = time.perf_counter()
+        if not self.watching:
+            return self
+        try:
+            options = Options(every=self.settings.every, adaptive=self.adaptive,
+                              models=[model] if model is not None else [],
+                              optimizers=[opt] if opt is not None else [],
+                              loaders=[ld for ld in loaders if _is_dataloader(ld)])
+            self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
+        except Exception:
+            self._not_watching()
+            return self
         self._tell("started")
         self.capture.listeners.extend(self.listeners)
         self.capture.live = bool(self.listeners)
@@ -78,17 +109,34 @@ class Session:
             self.capture.attach()
             from .distributed import attach
             self.merger = attach(self)
+        except Exception:
+            # invariant 3: nbdebug could not start watching; the cell runs as without it
+            self._not_watching()
         except BaseException:
-            self.capture.detach()
-            if self.merger is not None:
-                self.merger.close()
+            self._unwatch()
             raise
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        self.capture.detach()
-        if self.merger is not None:
+    def _unwatch(self) -> None:
+        """Remove every hook and patch (idempotent)."""
+        if self.capture is not None:
+            self.capture.detach()
+        if self.merger is not None and not self._merger_closed:
+            self._merger_closed = True    # (kept: the report is merged through it)
             self.merger.close()
+
+    def _not_watching(self) -> None:
+        """Starting the diagnosis failed: undo it, record why; the cell runs undiagnosed."""
+        self.internal_error("attach")
+        self.watching = False
+        try:
+            self._unwatch()
+        except Exception:
+            self.internal_error("detach")
+        self.merger = None                # nothing to merge: every rank reports alone
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self._unwatch()
         from .capture.core import StopTraining
         status = "done"
         if exc_type is not None:
@@ -99,25 +147,54 @@ class Session:
             else:
                 status = "exited" if issubclass(exc_type, SystemExit) else "failed"
         try:
-            self.report = self._build(status, exc)
+            self.report = self._build(status, exc) if self.watching else self._unwatched(
+                status, exc)
         except Exception:
             self.report = _broken_report(status)
+            self.report.errors += list(self.errors) + list(getattr(self.capture, "errors", []))
+            self._with_tracebacks(self.report.errors)
         _LAST[:] = [self.report]
         self._tell("ended")
         self._deliver()
         return False
+
+    def _unwatched(self, status: str, exc: BaseException | None) -> Report:
+        """The report of a cell nbdebug could not watch: how it ended, and why not."""
+        report = Report(run={"status": status, "steps": 0, "epochs": 0,
+                             "seconds": round(time.perf_counter() - self._t0, 4),
+                             "checks": self.check_ids})
+        if exc is not None:
+            report.run["exception"] = f"{type(exc).__name__}: {exc}"[:500]
+        report.notes = ["not watched: nbdebug could not start (an internal error, listed in "
+                        "errors); the cell ran as it does without %%diagnose"]
+        report.errors = list(self.errors)
+        if self.capture is not None:
+            report.errors += list(self.capture.errors)
+        self._with_tracebacks(report.errors)
+        return report
+
+    def _with_tracebacks(self, errors: list[dict[str, str]]) -> None:
+        """Every entry carries a traceback (the capture's clean-up gives only a message)."""
+        tracebacks = getattr(getattr(self.capture, "patches", None), "tracebacks", {})
+        for error in errors:
+            if not error.get("traceback"):
+                error["traceback"] = tracebacks.get(error.get("error", ""), "") or str(
+                    error.get("error", ""))
+
+    def internal_error(self, where: str) -> None:
+        """Record the exception being handled as an internal error (call from ``except``)."""
+        error = _error_entry(where)
+        if self.report is not None:
+            self.report.errors.append(error)
+        else:
+            self.errors.append(error)
 
     def _tell(self, event: str) -> None:
         for watcher in list(WATCHERS):
             try:
                 getattr(watcher, event)(self)
             except Exception:
-                error = {"where": f"watcher {event}", "error": traceback.format_exc(
-                    ).strip().splitlines()[-1], "traceback": traceback.format_exc()}
-                if self.report is not None:
-                    self.report.errors.append(error)
-                else:
-                    self.capture.errors.append(error)
+                self.internal_error(f"watcher {event}")
 
     def _build(self, status: str, exc: BaseException | None) -> Report:
         from .checks import checklist, run_checks
@@ -154,7 +231,8 @@ class Session:
         if not obs.models and not obs.trained:
             report.notes.insert(0, "nothing to diagnose: the cell ran no forward pass of a "
                                    "model with parameters and called no .backward()")
-        report.errors = list(self.capture.errors) + run.errors
+        report.errors = list(self.errors) + list(self.capture.errors) + run.errors
+        self._with_tracebacks(report.errors)
         return report
 
     def observations(self) -> Any:
@@ -164,31 +242,62 @@ class Session:
         return self._obs
 
     def _deliver(self) -> None:
+        """Save, show, then one line about nbdebug's own errors: a failure in any of them
+        (a renderer included) is recorded and never reaches the cell."""
         report = self.report
         assert report is not None
         if self.merger is not None and not self.merger.leader:
             return                        # rank 0 prints and saves the merged report
-        if self.settings.save:
-            try:
-                report.save(self.settings.save)
-            except Exception as exc:
-                print(f"nbdebug: could not save the report to {self.settings.save}: {exc}",
-                      file=sys.stderr)
+        self._save(report)                # first: the file exists whatever happens next
+        if not self.settings.quiet and self.watching:   # (unwatched: the line below says it)
+            before = len(report.errors)
+            self._render(report)
+            if len(report.errors) > before and self.settings.save:
+                self._save(report, quiet=True)   # the saved report lists the render error
         if report.errors:
-            print(f"nbdebug: {len(report.errors)} internal error(s) while watching (training "
-                  f"unaffected; first: {report.errors[0]['error']}); see report.errors",
-                  file=sys.stderr)
-        if self.settings.quiet:
+            n = len(report.errors)
+            print(f"nbdebug: {n} internal error{'s' * (n != 1)} while watching (training "
+                  f"unaffected; first: {_one_line(report.errors[0].get('error', ''))}); "
+                  "see nbdebug.last_report().errors", file=sys.stderr)
+
+    def _save(self, report: Report, quiet: bool = False) -> None:
+        if not self.settings.save:
             return
         try:
-            if self._show is not None:
-                self._show(report)
-            else:
-                from .ui.text import render_text
-                print(render_text(report))
+            report.save(self.settings.save)
         except Exception as exc:
-            print(f"nbdebug: could not show the report ({type(exc).__name__}: {exc}); "
-                  "nbdebug.last_report() has it", file=sys.stderr)
+            if not quiet:
+                print(f"nbdebug: could not save the report to {self.settings.save}: "
+                      f"{_one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+
+    def _render(self, report: Report) -> None:
+        """Show the report (live view hand-over, or text); the text is the fallback."""
+        if self._show is not None:
+            try:
+                self._show(report)
+                return
+            except Exception:
+                self.internal_error("show the report")
+        try:
+            from .ui.text import render_text
+            text = render_text(report)
+        except Exception:
+            self.internal_error("text report")
+            return
+        print(text)
+
+
+def _error_entry(where: str) -> dict[str, str]:
+    """An internal error entry for the exception being handled, with its traceback."""
+    exc = sys.exc_info()[1]
+    text = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+    return {"where": where, "error": _one_line(text), "traceback": traceback.format_exc()}
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """``text`` on one line of at most ``limit`` characters (messages may hold newlines)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _is_dataloader(obj: Any) -> bool:

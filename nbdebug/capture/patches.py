@@ -6,6 +6,7 @@ never raises: it runs in ``finally`` however the cell ends.
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 
@@ -13,6 +14,8 @@ class Patches:
     def __init__(self) -> None:
         self._handles: list[Any] = []
         self._patches: list[tuple[Any, str, Any, bool]] = []
+        #: the traceback of each error ``remove_all`` returned, by its message
+        self.tracebacks: dict[str, str] = {}
 
     def handle(self, h: Any) -> Any:
         self._handles.append(h)
@@ -45,12 +48,14 @@ class Patches:
                     setattr(owner, name, original)
                 else:
                     delattr(owner, name)
-            except Exception as exc:  # pragma: no cover - defensive
+            except Exception as exc:
                 errors.append(f"restoring {owner!r}.{name}: {exc}")
+                self.tracebacks[errors[-1]] = traceback.format_exc()
         while self._handles:
             h = self._handles.pop()
             try:
                 h.remove()
-            except Exception as exc:  # pragma: no cover - defensive
+            except Exception as exc:
                 errors.append(f"removing hook {h!r}: {exc}")
+                self.tracebacks[errors[-1]] = traceback.format_exc()
         return errors

@@ -17,12 +17,38 @@ __all__ = ["Bridge", "PROTOCOL_VERSION", "attach", "detach"]
 
 log = logging.getLogger("nbdebug.frontend")
 _BRIDGES: dict[int, Bridge] = {}
+_HANDLERS: dict[int, logging.Handler] = {}
+
+
+class _KernelLog(logging.Handler):
+    """Hands nbdebug's sidebar records to the kernel's own log (the Jupyter server's
+    console). Without a handler, logging's last resort prints them to ``sys.stderr``,
+    which in a kernel is the running cell's output: a stale comm or a rejected control
+    message would put warnings and tracebacks under the user's training."""
+
+    def __init__(self, target: logging.Logger) -> None:
+        super().__init__()
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.target.handle(record)
+        except Exception:
+            pass
 
 
 def attach(shell: Any) -> Bridge | None:
     """Register the control target, announce nbdebug to the sidebar and hook the Session."""
     if id(shell) in _BRIDGES or getattr(shell, "kernel", None) is None:
         return _BRIDGES.get(id(shell))
+    if id(shell) not in _HANDLERS:
+        target = getattr(shell.kernel, "log", None)
+        if isinstance(target, logging.LoggerAdapter):
+            target = target.logger
+        handler = _KernelLog(target) if isinstance(target, logging.Logger) else \
+            logging.NullHandler()
+        log.addHandler(handler)
+        _HANDLERS[id(shell)] = handler
     try:
         import comm
 
@@ -44,6 +70,9 @@ def attach(shell: Any) -> Bridge | None:
 
 
 def detach(shell: Any) -> None:
+    handler = _HANDLERS.pop(id(shell), None)
+    if handler is not None:
+        log.removeHandler(handler)
     bridge = _BRIDGES.pop(id(shell), None)
     if bridge is None:
         return

@@ -126,6 +126,15 @@ class Bridge:
             self.on_control(comm, data)
 
     def on_control(self, comm: Any, data: Any) -> None:
+        """A message from the sidebar: data to validate, never code; whatever it holds, it
+        is acted on (stop, hello) or ignored and logged, and nothing raises from here."""
+        try:
+            self._on_control(comm, data)
+        except Exception:
+            self.ignored.append("internal error while handling it")
+            log.warning("nbdebug: a sidebar control message failed; ignored", exc_info=True)
+
+    def _on_control(self, comm: Any, data: Any) -> None:
         msg, why = P.parse_control(data)
         if msg is None:
             self.ignored.append(why or "invalid")

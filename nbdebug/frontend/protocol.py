@@ -25,6 +25,8 @@ CONTROL_TYPES = ("hello", "stop")
 
 #: a control message is a few short fields; anything bigger is not from the sidebar
 MAX_CONTROL_BYTES = 1024
+#: nesting of a control message (the sidebar's are flat objects); deeper is rejected
+MAX_CONTROL_DEPTH = 4
 #: snapshots at most twice a second: live enough for a chart, cheap for the socket
 SNAPSHOT_SECONDS = 0.5
 #: points per live chart; the whole run is decimated to this many
@@ -97,10 +99,18 @@ def total_norm(row: Any) -> float | None:
 
 
 def parse_control(data: Any) -> tuple[dict | None, str | None]:
-    """(message, None) for a valid control message, or (None, why it is ignored)."""
+    """(message, None) for a valid control message, or (None, why it is ignored).
+
+    The message is data only: it is measured, type-checked and compared, never evaluated,
+    imported or unpickled. Its size and depth are bounded before anything walks it whole,
+    so a huge or deeply nested payload costs a bounded amount of work and cannot raise.
+    """
+    why = _too_big(data)
+    if why is not None:
+        return None, why
     try:
         size = len(json.dumps(data))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None, "not JSON"
     if size > MAX_CONTROL_BYTES:
         return None, f"oversized ({size} bytes > {MAX_CONTROL_BYTES})"
@@ -123,6 +133,39 @@ def parse_control(data: Any) -> tuple[dict | None, str | None]:
         if run is not None and (not isinstance(run, int) or isinstance(run, bool)):
             return None, "stop with a non-integer run"
     return data, None
+
+
+def _too_big(data: Any) -> str | None:
+    """Why ``data`` is no control message by its shape alone: too deep, too big, or not
+    JSON types; None when it is small plain data. Iterative, and stops at the first bound:
+    its cost never depends on how large the payload is."""
+    budget = MAX_CONTROL_BYTES
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_CONTROL_DEPTH:
+            return f"nested deeper than {MAX_CONTROL_DEPTH} levels"
+        if isinstance(value, str):
+            budget -= len(value) + 2
+        elif value is None or isinstance(value, (bool, int, float)):
+            budget -= 5
+        elif isinstance(value, (list, tuple)):
+            budget -= 2 + len(value)
+            if budget >= 0:
+                stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, dict):
+            budget -= 2 + 2 * len(value)
+            if budget >= 0:
+                for k, v in value.items():
+                    if not isinstance(k, str):
+                        return "not JSON"
+                    budget -= len(k) + 2
+                    stack.append((v, depth + 1))
+        else:
+            return "not JSON"
+        if budget < 0:
+            return f"oversized (more than {MAX_CONTROL_BYTES} bytes)"
+    return None
 
 
 def _number(v: Any) -> float | None:

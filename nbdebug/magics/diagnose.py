@@ -62,6 +62,8 @@ class DiagnoseMagics(Magics):
             session = Session(settings, self.shell.user_ns)
         except OptionError as exc:
             raise UsageError(str(exc)) from None
+        except Exception:                 # a bug of nbdebug's: the cell runs undiagnosed
+            session = Session.unstarted(settings, self.shell.user_ns)
         code, last = self._compile(cell)
         from .display import attach_dashboard
         attach_dashboard(session, self.shell, keep_live=args.keep_live)

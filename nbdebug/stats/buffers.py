@@ -2,7 +2,8 @@
 
 Hooks ``put`` small device tensors (0-d or 1-d) under a key; nothing is read back until
 ``flush``, which concatenates everything per device, makes one (non-blocking, pinned on
-CUDA) copy to the host and hands out numpy arrays. Between flushes memory is bounded by
+CUDA) copy to the host and hands out numpy arrays; every sink runs even when another
+one fails (the first failure is raised after them). Between flushes memory is bounded by
 the number of steps in a flush window times the values per step.
 """
 
@@ -70,18 +71,27 @@ class Pending:
         # a sink with a ``batch`` method takes its consecutive rows at once (one call per
         # run of steps instead of one per step); the others get each value in order
         runs: list[tuple[Any, list[int], list[np.ndarray]]] = []
+        failed: Exception | None = None
         for (step, value, sink), arr in zip(items, host):
             batch = getattr(sink, "batch", None)
             if batch is None:
                 scalar = not isinstance(value, list) and not value.dim()
-                sink(step, arr.reshape(()) if scalar else arr)
+                try:
+                    sink(step, arr.reshape(()) if scalar else arr)
+                except Exception as exc:  # one bad sink must not drop the others' values
+                    failed = failed or exc
             elif runs and runs[-1][0] is sink and runs[-1][2][-1].shape == arr.shape:
                 runs[-1][1].append(step)
                 runs[-1][2].append(arr)
             else:
                 runs.append((sink, [step], [arr]))
         for sink, steps, arrs in runs:
-            sink.batch(steps, np.stack(arrs))
+            try:
+                sink.batch(steps, np.stack(arrs))
+            except Exception as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed                  # the caller records it as an internal error
 
 
 def _to_host(device: torch.device, vectors: list[torch.Tensor],

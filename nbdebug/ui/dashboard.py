@@ -93,14 +93,15 @@ class Dashboard:
     # -- the end -------------------------------------------------------------
     def finish(self, report: Report) -> None:
         """Show the final report: the static bundle in place of the widget, or the widget."""
-        png = plots.render_png(report.timelines, report.findings)
         run = report.run
-        overhead = run.get("overhead")
+        # the final state first: if a renderer below fails, the live view (kept, with the
+        # text report printed under it) does not go on saying "running"
+        self.header.value = html.render_header(
+            _state(run.get("status", "done")), run.get("steps", 0), run.get("epochs", 0),
+            run.get("seconds", 0.0), run.get("overhead"))
+        png = plots.render_png(report.timelines, report.findings)
         if self.keep_live or self.handle is None:
             self.image.value = png
-            self.header.value = html.render_header(
-                _state(run.get("status", "done")), run.get("steps", 0), run.get("epochs", 0),
-                run.get("seconds", 0.0), overhead)
             self.checklist.value = html.render_html(report, None)
             if self.handle is None:
                 self.open()

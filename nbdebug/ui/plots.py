@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -270,8 +271,12 @@ def render_png(timelines: dict[str, Any], findings: Iterable[Any] = ()) -> bytes
     """All panels as one PNG; user strings are drawn as plain text (see ``_short``)."""
     import matplotlib
     marks = finding_marks(findings)
-    with matplotlib.rc_context({"axes.titlesize": 10, "xtick.labelsize": 7,
-                                "ytick.labelsize": 7}):
+    # a name in a script the font lacks (CJK layer names, emoji) makes matplotlib warn once
+    # per missing glyph: lines of noise under the user's cell at every redraw; the PNG
+    # shows boxes for them and the HTML report has the names as text
+    with warnings.catch_warnings(), matplotlib.rc_context({
+            "axes.titlesize": 10, "xtick.labelsize": 7, "ytick.labelsize": 7}):
+        warnings.simplefilter("ignore")
         # a fixed layout: constrained layout measures every label and doubles the cost
         fig = Figure(figsize=FIGSIZE, dpi=DPI)
         fig.subplots_adjust(left=0.11, right=0.97, bottom=0.07, top=0.95, wspace=0.6,
