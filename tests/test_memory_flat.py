@@ -105,10 +105,6 @@ def test_host_memory_is_flat_over_four_times_the_steps(low_caps):
     assert after_4n <= 1.15 * after_n, (after_n, after_4n)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "breach in nbdebug/capture/core.py: Capture._eval / _eval_reg keep one entry per "
-    "held-out round and flush() rebuilds obs.extra['eval_running'] from all of them, so a "
-    "held-out pass every step grows memory (and flush time) with the number of steps"))
 def test_host_memory_is_flat_with_a_held_out_pass_every_step(low_caps):
     peak_n, _, _ = _train(N // 2, eval_every_step=True)
     peak_4n, _, _ = _train(2 * N, eval_every_step=True)

@@ -10,6 +10,7 @@ autograd graph alive.
 from __future__ import annotations
 
 import math
+import sys
 import time
 import traceback
 import weakref
@@ -271,23 +272,28 @@ class Capture:
 
     def finish(self) -> Observations:
         """Close the last step, flush the device buffers and fill in the names."""
-        try:
-            if self.cur.backward or self.cur.losses:
-                self._end_step(final=True)
-            self.watch.finish()
-            self.pending.flush()
-            self._replay_nan()
-            self._finish_observations()
-        except Exception:
-            self._error("finish")
+        stages = [("finish step", self._end_last_step), ("finish dynamics", self.watch.finish),
+                  ("finish flush", self.pending.flush), ("nan replay", self._replay_nan),
+                  ("finish", self._finish_observations)]
+        for where, stage in stages:          # one failing stage does not skip the others
+            try:
+                stage()
+            except Exception:
+                self._error(where)
         return self.obs
+
+    def _end_last_step(self) -> None:
+        if self.cur.backward or self.cur.losses:
+            self._end_step(final=True)
 
     # -- safety ------------------------------------------------------------------
     def _error(self, where: str) -> None:
         tb = traceback.format_exc()
+        exc = sys.exc_info()[1]
         if len(self.errors) < 20:
-            self.errors.append({"where": where, "error": tb.strip().splitlines()[-1],
-                                "traceback": tb})
+            self.errors.append({"where": where, "traceback": tb,
+                                "error": f"{type(exc).__name__}: {exc}" if exc is not None
+                                else tb.strip().splitlines()[-1]})
 
     def note(self, text: str) -> None:
         if text not in self._notes:
@@ -648,6 +654,8 @@ class Capture:
         self.obs.extra["overhead"] = self.overhead()
         self.obs.extra["nbdebug_seconds"] = self.own_seconds
         #: held-out rounds so far (loader, step, mean loss, accuracy): the live plots
+        self._close_rounds()
+        #: held-out rounds still open (the closed ones are in the eval/ timelines)
         self.obs.extra["eval_running"] = [(name, int(a[3]), a[1] / a[2], a[0] / a[2])
                                           for (name, _), a in self._eval.items() if a[2]]
         for listener in list(self.listeners):
@@ -658,6 +666,30 @@ class Capture:
                 self.listeners.remove(listener)
         # (its time, listeners included, counts in own_seconds through the hook that called it)
         self._last_flush = time.perf_counter()
+
+    def _close_rounds(self, everything: bool = False) -> None:
+        """Move finished held-out rounds into their bounded timelines: a round ends when its
+        loader starts the next one (or the run ends). Memory stays flat however many
+        rounds a run makes."""
+        current = {info.name: info.epochs for _, info in self.loaders.values()}
+        obs = self.obs
+        for key in sorted(self._eval_reg):
+            name, rnd = key
+            if everything or rnd < current.get(name, rnd + 1):
+                sq, tot, tot_sq, n, step = self._eval_reg.pop(key)
+                if n:
+                    mean = tot / n
+                    obs.series(f"heldout_mse/{name}").add(int(step), {
+                        "round": rnd, "mse": sq / n,
+                        "baseline": max(tot_sq / n - mean * mean, 0.0), "n": n})
+        for key in sorted(self._eval):
+            name, rnd = key
+            if everything or rnd < current.get(name, rnd + 1):
+                correct, loss_sum, count, step = self._eval.pop(key)
+                if count:
+                    obs.series(f"eval/{name}").add(int(step), {
+                        "round": rnd, "acc": correct / count, "loss": loss_sum / count,
+                        "n": count})
 
     def overhead(self) -> float | None:
         """nbdebug's own host time as a share of the watched code's time so far."""
@@ -977,17 +1009,7 @@ class Capture:
         for info in obs.loaders:
             if info.role == "unknown" and info.eval_passes:
                 info.role = "eval"
-        for (loader_name, rnd), (sq, tot, tot_sq, n, step) in sorted(self._eval_reg.items()):
-            if n:
-                mean = tot / n
-                obs.series(f"heldout_mse/{loader_name}").add(int(step), {
-                    "round": rnd, "mse": sq / n, "baseline": max(tot_sq / n - mean * mean, 0.0),
-                    "n": n})
-        for (loader_name, rnd), (correct, loss_sum, count, step) in sorted(self._eval.items()):
-            if count:
-                obs.series(f"eval/{loader_name}").add(int(step), {
-                    "round": rnd, "acc": correct / count, "loss": loss_sum / count,
-                    "n": count})
+        self._close_rounds(everything=True)
         obs.epochs = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)
 
 

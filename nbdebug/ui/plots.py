@@ -34,10 +34,11 @@ def timelines_of(obs: Any) -> dict[str, dict[str, Any]]:
     out = {k: {"steps": s.steps, "values": s.values, "columns": s.columns}
            for k, s in list(obs.timelines.items())}
     for name, step, loss, acc in obs.extra.get("eval_running", []):
-        key = f"eval/{name}"
-        if key in obs.timelines:          # the final series exists: it has every round
-            continue
-        s = out.setdefault(key, {"steps": [], "values": [], "columns": None})
+        key = f"eval/{name}"              # closed rounds are in the series, open ones here
+        s = out.get(key)
+        s = out[key] = ({"steps": list(s["steps"]), "values": list(s["values"]),
+                         "columns": s["columns"]} if s else
+                        {"steps": [], "values": [], "columns": None})
         s["steps"].append(step)
         s["values"].append({"loss": loss, "acc": acc})
     return out
