@@ -228,6 +228,20 @@ def memory(steps_list: tuple[int, ...] = (1000, 50000)) -> list[tuple[int, float
     return rows
 
 
+def device_memory(names: list[str], steps: int) -> list[tuple[str, int, int]]:
+    """Peak CUDA memory allocated by a run, bare and under the default ``%%diagnose``."""
+    rows = []
+    for name in names:
+        peaks = []
+        for config in (Config(), Nbdebug()):
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            train(name, steps, config)
+            peaks.append(torch.cuda.max_memory_allocated())
+        rows.append((name, peaks[0], peaks[1]))
+    return rows
+
+
 def _rss() -> int:
     import os
     with open("/proc/self/statm") as fh:
@@ -279,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name}{' (no BN)' if no_bn else ''} | {label} | "
                   f"{statistics.median(bare):.3f} | {statistics.median(ratios):.3f} | "
                   f"{min(ratios):.3f} | {max(ratios):.3f} |", flush=True)
+    if DEVICE.type == "cuda":
+        print("\n| model | peak CUDA MiB, bare | peak CUDA MiB, nbdebug default | overhead MiB |")
+        print("|---|---|---|---|")
+        for name, bare, diag in device_memory(args.models.split(","), args.steps):
+            print(f"| {name} | {bare / 2**20:.1f} | {diag / 2**20:.1f} | "
+                  f"{(diag - bare) / 2**20:.1f} |", flush=True)
     if args.memory:
         print("\n| MLP steps under nbdebug | traced Python peak MiB | RSS growth MiB |")
         print("|---|---|---|")

@@ -275,3 +275,48 @@ def test_pending_values_are_bounded_without_steps():
     for i in range(25):
         p.put(i, torch.tensor(float(i)), lambda s, a: seen.append(float(a)))
     assert len(p) == 5 and seen == [float(i) for i in range(20)]
+
+
+def _sampling_run(steps: int, **kw):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    X, y = torch.randn(64, 8), torch.randint(0, 2, (64,))
+    with nbdebug.diagnose(quiet=True, **kw) as session:
+        for i in range(steps):
+            b = slice((i % 8) * 8, (i % 8 + 1) * 8)
+            loss = nn.functional.cross_entropy(net(X[b]), y[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return session
+
+
+def test_an_explicit_every_is_kept_and_the_default_keeps_ten_samples_over_the_run():
+    fixed = _sampling_run(60, every=7)
+    assert fixed.report.run["sampling"] == {"every": 7, "adaptive": False, "interval": 7}
+    assert fixed.report.timelines["update_ratio"]["steps"] == list(range(0, 60, 7))
+    auto = _sampling_run(300)
+    sampling = auto.report.run["sampling"]
+    assert sampling["adaptive"] and sampling["every"] == 10
+    assert sampling["interval"] % 10 == 0 and sampling["interval"] <= 30   # <= steps / 10
+    assert len(auto.report.timelines["update_ratio"]["steps"]) >= 10
+
+
+def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
+    """Unit test of the rule: sampled steps' extra time <= 1% of a step, interval a
+    multiple of --every, at most steps/10 and 100."""
+    from nbdebug.capture.core import Capture, Observations, Options
+    cap = Capture(Options(every=10, adaptive=True), Observations())
+
+    def interval(step, lean, sampled):
+        cap.step = step
+        cap._lean_seconds, cap._lean_steps = lean * 100, 100
+        cap._sampled_seconds, cap._sampled_steps = sampled * 10, 10
+        cap._adapt()
+        return cap.interval
+    assert interval(5000, lean=1e-3, sampled=1.05e-3) == 10     # 5% of a step: cheap
+    assert interval(5000, lean=1e-3, sampled=1.25e-3) == 30     # 25%: every 30th step
+    assert interval(5000, lean=1e-3, sampled=3e-3) == 100       # capped at 100
+    assert interval(150, lean=1e-3, sampled=3e-3) == 10         # ten samples so far
+    assert interval(400, lean=1e-3, sampled=3e-3) == 40

@@ -350,3 +350,23 @@ def test_the_python_api_runs_the_block_when_the_diagnosis_cannot_start(monkeypat
     monkeypatch.undo()
     with pytest.raises(ValueError, match="unknown check"):   # a usage error is still one
         nbdebug.diagnose(checks="no-such-check")
+
+
+def test_a_report_is_written_atomically(tmp_path, monkeypatch):
+    """A save that fails half-way leaves the previous report whole and no stray file."""
+    import os
+
+    from nbdebug.report import Report
+    target = tmp_path / "report.json"
+    Report().save(target)
+    before = target.read_text()
+
+    def broken(src, dst):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", broken)
+    report = Report()
+    report.run = {"status": "done", "steps": 12345}
+    with pytest.raises(OSError):
+        report.save(target)
+    assert target.read_text() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["report.json"]

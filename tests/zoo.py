@@ -12,7 +12,7 @@ def _loader(X, y, bs=16):
     return DataLoader(TensorDataset(X, y), batch_size=bs, shuffle=True)
 
 
-def _loop(model, opt, loader, epochs=2, sched=None, accumulate=1, autocast=False):
+def _loop(model, opt, loader, epochs=4, sched=None, accumulate=1, autocast=False):
     losses = []
     for _ in range(epochs):
         for k, (xb, yb) in enumerate(loader):

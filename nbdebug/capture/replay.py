@@ -122,6 +122,8 @@ class Replay:
                 ev.detail["replay"] = replay = self._replay(ev.step)
                 if replay.get("data_nonfinite") and ev.phase == "forward":
                     ev.phase, ev.where = "input", None     # the batch brought it
+                elif ev.detail.get("output_only") and replay.get("module"):
+                    ev.where = replay["module"]     # the layer the replay found it in
         finally:
             self._inputs, self._bytes = [], 0
             self._want_snapshot = not self.done
