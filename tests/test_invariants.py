@@ -169,3 +169,23 @@ def test_copying_and_pickling_the_model_mid_training_work_as_without_nbdebug(ip)
         assert copy_(ns["X"]).shape == (64, 2)
     assert ns["best"](ns["X"]).equal(ns["loaded"](ns["X"]))
     assert _nbdebug_leftovers() == [] and not ns["net"]._forward_hooks
+
+
+def test_a_loss_bound_before_the_cell_is_watched_and_given_back_unchanged(ip):
+    run_cell(ip, "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
+                 "from torch.nn.functional import mse_loss\nloss_fn = F.cross_entropy\n"
+                 "original = (loss_fn, mse_loss)")
+    result, report = diagnose_cell(ip, """
+torch.manual_seed(0)
+net = nn.Linear(4, 3)
+opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+X, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+for _ in range(5):
+    opt.zero_grad(); loss_fn(net(X), y).backward(); opt.step()
+""")
+    assert result.error_in_exec is None and not report.errors
+    assert report.run["losses"] == ["cross_entropy"]
+    ns = ip.user_ns
+    assert ns["loss_fn"] is ns["original"][0] and ns["mse_loss"] is ns["original"][1]
+    assert ns["loss_fn"] is torch.nn.functional.cross_entropy
+    assert _nbdebug_leftovers() == []

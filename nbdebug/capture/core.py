@@ -193,11 +193,27 @@ class Capture:
         p.patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
         p.patch(DataLoader, "__iter__", self._wrap_iter(DataLoader.__iter__))
         p.patch(_BaseDataLoaderIter, "__next__", self._wrap_next(_BaseDataLoaderIter.__next__))
+        wrapped = {}
         for name in LOSS_FUNCTIONS:
-            p.patch(F, name, self._wrap_loss(name, getattr(F, name)))
+            original = getattr(F, name)
+            wrapped[id(original)] = self._wrap_loss(name, original)
+            p.patch(F, name, wrapped[id(original)])
+        self._rebind_losses(wrapped)
         self.watch.attach()
         for m in self.opts.models:
             self._add_model(m)
+
+    def _rebind_losses(self, wrapped: dict[int, Callable[..., Any]]) -> None:
+        """The cell's own names for a loss function bound before the diagnosis
+        (``loss_fn = F.cross_entropy``, ``from torch.nn.functional import cross_entropy``)
+        point at the watched one while the cell runs; ``detach`` puts them back."""
+        try:
+            namespace = self._namespace()
+            for key, value in list(namespace.items()):
+                if callable(value) and id(value) in wrapped and not str(key).startswith("__"):
+                    self.patches.patch_item(namespace, key, wrapped[id(value)])
+        except Exception:
+            self._error("names")
 
     def _set_full(self, full: bool) -> None:
         """Swap the module hooks between full steps (global) and lean steps (roots only)."""

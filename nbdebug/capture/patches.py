@@ -14,6 +14,7 @@ class Patches:
     def __init__(self) -> None:
         self._handles: list[Any] = []
         self._patches: list[tuple[Any, str, Any, bool]] = []
+        self._items: list[tuple[dict, Any, Any, Any]] = []
         #: the traceback of each error ``remove_all`` returned, by its message
         self.tracebacks: dict[str, str] = {}
 
@@ -34,13 +35,27 @@ class Patches:
         self._patches.append((owner, name, vars(owner).get(name), had))
         setattr(owner, name, value)
 
+    def patch_item(self, mapping: dict, key: Any, value: Any) -> None:
+        """Set ``mapping[key]`` until ``remove_all``, which restores it unless the user has
+        rebound the key meanwhile."""
+        self._items.append((mapping, key, mapping[key], value))
+        mapping[key] = value
+
     @property
     def active(self) -> int:
-        return len(self._handles) + len(self._patches)
+        return len(self._handles) + len(self._patches) + len(self._items)
 
     def remove_all(self) -> list[str]:
         """Undo everything in reverse order; returns the errors met (never raises)."""
         errors: list[str] = []
+        while self._items:
+            mapping, key, original, value = self._items.pop()
+            try:
+                if mapping.get(key) is value:
+                    mapping[key] = original
+            except Exception as exc:
+                errors.append(f"restoring {key!r}: {exc}")
+                self.tracebacks[errors[-1]] = traceback.format_exc()
         while self._patches:
             owner, name, original, had = self._patches.pop()
             try:
