@@ -467,9 +467,9 @@ class Capture:
                 self.note(f"{info.name}: initial statistics skipped ({exc})")
                 continue
 
-            def sink(step: int, arr: np.ndarray, info: Any = info) -> None:
+            def sink(step: int, arr: np.ndarray, info: Any = info, n: int = p.numel()) -> None:
                 info.mean, info.std, info.min, info.max, info.absmax = summary_row(
-                    arr, 1)[:5]
+                    arr, n)[:5]
             self.pending.put(self.step, value, sink)
 
     def _record_input(self, entry: _Model, x: torch.Tensor) -> None:

@@ -6,6 +6,7 @@ Nothing here reads a value back to the host: no ``.item()``, ``.cpu()``, ``.toli
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -37,24 +38,33 @@ def as_float(t: torch.Tensor) -> torch.Tensor:
 
 
 def summarize(t: torch.Tensor) -> torch.Tensor:
-    """A 1-D float32 tensor on ``t``'s device: mean, std, min, max, the count of non-zero
-    values and the count of non-finite ones; ``summary_row`` turns it into ``SUMMARY``.
+    """A 1-D float tensor on ``t``'s device, to be read by ``summary_row``: a pivot ``c``
+    (the first value), the sum and the sum of squares of ``x - c``, the min, the max, the
+    count of non-zero values and the count of non-finite ones.
 
-    Five reductions: NaN and Inf are counted as the non-zero entries of ``x - x``.
+    Shifting by a value of the tensor keeps the variance exact in floating point (no
+    cancellation when the mean is far from 0), and the sums are plain reductions: several
+    times cheaper than ``std_mean`` on a CPU. Non-finite values are counted as the non-zero
+    entries of ``d - d``.
     """
     check_supported(t)
     x = as_float(t)
-    std, mean = torch.std_mean(x, correction=0)
-    lo, hi = torch.aminmax(x)
-    return torch.stack([mean, std, lo, hi, torch.count_nonzero(x),
-                        torch.count_nonzero(x.sub(x))]).float()
+    flat = x.reshape(-1)
+    c = flat[0]
+    d = flat - c
+    lo, hi = torch.aminmax(flat)
+    return torch.stack([c, d.sum(), torch.dot(d, d), lo, hi, flat.bool().sum(),
+                        (d - d).bool().sum()]).to(x.dtype)
 
 
 def summary_row(arr: Any, n: int) -> list[float]:
     """The host values of ``SUMMARY`` from ``summarize``'s result for a tensor of ``n``."""
-    mean, std, lo, hi, nonzero, nonfinite = (float(v) for v in arr[:6])
-    return [mean, std, lo, hi, max(abs(lo), abs(hi)), (n - nonzero) / n if n else 0.0,
-            nonfinite]
+    c, s1, s2, lo, hi, nonzero, nonfinite = (float(v) for v in arr[:7])
+    m1 = s1 / n
+    mean = c + m1
+    var = s2 / n - m1 * m1
+    std = math.sqrt(var) if var > 0 else (0.0 if var == var else math.nan)
+    return [mean, std, lo, hi, max(abs(lo), abs(hi)), (n - nonzero) / n, nonfinite]
 
 
 def guard(t: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,39 @@
+"""The device summaries against float64 references computed on the host."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nbdebug.stats import SUMMARY, summarize, summary_row
+
+
+def _row(x: torch.Tensor) -> dict[str, float]:
+    return dict(zip(SUMMARY, summary_row(summarize(x).double().numpy(), x.numel())))
+
+
+@pytest.mark.parametrize("x", [
+    torch.randn(32, 16, 8, 8).relu(),                    # a conv activation
+    torch.randn(1000) * 0.01 + 100.0,                    # mean far from 0, tiny spread
+    torch.randn(7, 5).to(torch.bfloat16),
+    torch.randn(9, dtype=torch.float64),
+    torch.randn(6, 4).t(),                               # not contiguous
+    torch.zeros(10),
+], ids=["conv-relu", "offset", "bfloat16", "float64", "transposed", "zeros"])
+def test_summary_matches_float64_reference(x):
+    row, ref = _row(x), x.double()
+    assert row["mean"] == pytest.approx(float(ref.mean()), rel=1e-5, abs=1e-6)
+    assert row["std"] == pytest.approx(float(ref.std(correction=0)), rel=1e-3, abs=1e-6)
+    assert (row["min"], row["max"]) == (float(ref.min()), float(ref.max()))
+    assert row["absmax"] == float(ref.abs().max())
+    assert row["zero_frac"] == pytest.approx(float((ref == 0).double().mean()))
+    assert row["nonfinite"] == 0
+
+
+def test_non_finite_values_are_counted():
+    x = torch.tensor([0.0, 1.0, math.nan, math.inf, -math.inf, -3.0])
+    row = _row(x)
+    assert row["nonfinite"] == 3 and math.isnan(row["mean"])
+    assert row["zero_frac"] == pytest.approx(1 / 6)
