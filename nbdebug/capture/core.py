@@ -166,7 +166,6 @@ class Capture:
         self._sampled_steps = 0
         self._lean_seconds = 0.0          # own time on lean steps, and their count
         self._lean_steps = 0
-        self._step_own0 = 0.0
         self._step_sinks: dict[tuple[Any, ...], StepSink] = {}
 
     # -- lifecycle ---------------------------------------------------------------
@@ -246,21 +245,34 @@ class Capture:
         entry = self.models.get(id(module))
         if entry is None:
             return
-        x = structure.first_tensor(args)
         if not (torch.is_grad_enabled() and module.training):
-            self.watch.eval_forward(module, x)
-            entry.info.eval_forwards += 1
-            if self.last_loader is not None and self.last_loader.role != "train":
-                self.last_loader.eval_passes += 1
+            self._eval_input(entry, module, args)
             self._record_eval_output(output)
             return
         entry.info.training_forwards += 1
+        self._training_input(entry, module, args)
+        t = structure.first_tensor(output)
+        if t is not None and t.is_floating_point():
+            self._guard_output(entry, module, t)
+
+    def _eval_input(self, entry: _Model, module: nn.Module, args: tuple[Any, ...]) -> None:
+        """A forward of a model outside training: a held-out pass."""
+        self.watch.eval_forward(module, structure.first_tensor(args))
+        entry.info.eval_forwards += 1
+        if self.last_loader is not None and self.last_loader.role != "train":
+            self.last_loader.eval_passes += 1
+
+    def _training_input(self, entry: _Model, module: nn.Module, args: tuple[Any, ...]) -> None:
+        """A training forward of a model: its inputs for the replay and the audits."""
+        x = structure.first_tensor(args)
         self.replay.remember(entry, module, args)
         if x is not None:
             self._record_input(entry, x)
             self.audit.model_input(id(entry), x, self.step)
-        t = structure.first_tensor(output)
-        if t is not None and t.is_floating_point() and t is not self.cur.last_guarded:
+
+    def _guard_output(self, entry: _Model, module: nn.Module, t: torch.Tensor) -> None:
+        """The NaN guard of one output (a Sequential's output is its last layer's: once)."""
+        if t is not self.cur.last_guarded:
             self.cur.guards.append(guard(t))
             self.cur.guard_names.append(entry.labels[id(module)])
             self.cur.last_guarded = t
@@ -384,21 +396,14 @@ class Capture:
         training = torch.is_grad_enabled() and module.training
         self.active_training = training
         if not training:
-            self.watch.eval_forward(module, structure.first_tensor(args))
-            entry.info.eval_forwards += 1
-            if self.last_loader is not None and self.last_loader.role != "train":
-                self.last_loader.eval_passes += 1
+            self._eval_input(entry, module, args)
             return
         entry.info.training_forwards += 1
         if not entry.initialised:
             entry.initialised = True
             self.recording_order = True
             self._record_init(entry, module)
-        x = structure.first_tensor(args)
-        self.replay.remember(entry, module, args)
-        if x is not None:
-            self._record_input(entry, x)
-            self.audit.model_input(id(entry), x, self.step)
+        self._training_input(entry, module, args)
 
     def _post_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         self.depth = max(0, self.depth - 1)
@@ -422,14 +427,11 @@ class Capture:
         t = structure.first_tensor(output)
         if t is None or not t.is_floating_point():
             return
-        if id(module) not in entry.unguarded and t is not self.cur.last_guarded:
+        if id(module) not in entry.unguarded:
             try:
-                g = guard(t)
+                self._guard_output(entry, module, t)
             except Exception:
                 return
-            self.cur.guards.append(g)
-            self.cur.guard_names.append(entry.labels[id(module)])
-            self.cur.last_guarded = t       # a Sequential's output is its last layer's
         if self.recording_order and not root:
             entry.info.exec_order.append(name)
         if self._sampled():
@@ -1067,9 +1069,8 @@ class StepSink:
         self.cap = capture
         self.parts: list[tuple[tuple[Any, ...], int, int]] = []
         at = 0
-        for part in layout:
-            n = {"loss": 1, "guards": len(part[1]) if part[0] == "guards" else 0,
-                 "row": len(part[2]) if part[0] == "row" else 0}[part[0]]
+        for part in layout:         # ("loss",), ("guards", names, lean), ("row", key, names)
+            n = 1 if part[0] == "loss" else len(part[1] if part[0] == "guards" else part[2])
             self.parts.append((part, at, n))
             at += n
 
