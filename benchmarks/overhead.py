@@ -232,6 +232,7 @@ def device_memory(names: list[str], steps: int) -> list[tuple[str, int, int]]:
     """Peak CUDA memory allocated by a run, bare and under the default ``%%diagnose``."""
     rows = []
     for name in names:
+        train(name, 50, Config())                  # cuBLAS/cuDNN workspaces before the peaks
         peaks = []
         for config in (Config(), Nbdebug()):
             torch.cuda.empty_cache()
@@ -269,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.repeats} interleaved pairs, runs of at least {args.steps} steps, batch 32\n")
     if why:
         print(f"Cockpit not measured: {why}\n")
+    if DEVICE.type == "cuda":
+        print("| model | peak CUDA MiB, bare | peak CUDA MiB, nbdebug default | overhead MiB |")
+        print("|---|---|---|---|")
+        for name, bare, diag in device_memory(args.models.split(","), args.steps):
+            print(f"| {name} | {bare / 2**20:.1f} | {diag / 2**20:.1f} | "
+                  f"{(diag - bare) / 2**20:.1f} |", flush=True)
+        print()
     print("| model | configuration | bare s (median) | ratio median | ratio min | ratio max |")
     print("|---|---|---|---|---|---|")
     for name in args.models.split(","):
@@ -293,12 +301,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name}{' (no BN)' if no_bn else ''} | {label} | "
                   f"{statistics.median(bare):.3f} | {statistics.median(ratios):.3f} | "
                   f"{min(ratios):.3f} | {max(ratios):.3f} |", flush=True)
-    if DEVICE.type == "cuda":
-        print("\n| model | peak CUDA MiB, bare | peak CUDA MiB, nbdebug default | overhead MiB |")
-        print("|---|---|---|---|")
-        for name, bare, diag in device_memory(args.models.split(","), args.steps):
-            print(f"| {name} | {bare / 2**20:.1f} | {diag / 2**20:.1f} | "
-                  f"{(diag - bare) / 2**20:.1f} |", flush=True)
     if args.memory:
         print("\n| MLP steps under nbdebug | traced Python peak MiB | RSS growth MiB |")
         print("|---|---|---|")
