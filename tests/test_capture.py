@@ -320,3 +320,44 @@ def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     assert interval(5000, lean=1e-3, sampled=3e-3) == 100       # capped at 100
     assert interval(150, lean=1e-3, sampled=3e-3) == 10         # ten samples so far
     assert interval(400, lean=1e-3, sampled=3e-3) == 40
+
+
+class _FixedBatches(torch.utils.data.Sampler):
+    """The same batches in the same order every epoch: a custom sampler nbdebug cannot
+    read the order from, so the order fingerprints must tell."""
+
+    def __init__(self, n, size):
+        self.batches = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
+def _fixed_order_run(n, size, epochs):
+    torch.manual_seed(0)
+    X = torch.randn(n, 5)
+    y = torch.arange(n) * 3 // n                 # sorted: each batch holds one label
+    loader = DataLoader(TensorDataset(X, y), batch_sampler=_FixedBatches(n, size))
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with nbdebug.diagnose(quiet=True) as session:
+        for _ in range(epochs):
+            for xb, yb in loader:
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                opt.zero_grad(); loss.backward(); opt.step()
+    return session.capture.obs.input_fingerprints, nbdebug.last_report()
+
+
+def test_order_fingerprints_stop_after_two_epochs_of_a_loader_of_known_length():
+    """Two epochs (and one batch) show a repeated order; later batches cost nothing."""
+    fps, report = _fixed_order_run(n=120, size=12, epochs=5)
+    assert len(fps) == 2 * 10 + 2
+    assert report.status(6) == "problem"
+    assert report.finding("shuffle").evidence["batches_per_epoch"] == 10
+    # an epoch longer than half the fingerprint budget could never show a repeat: none taken
+    from nbdebug.capture.audits import FINGERPRINT_BATCHES
+    fps, report = _fixed_order_run(n=2 * (FINGERPRINT_BATCHES // 2 + 1), size=2, epochs=1)
+    assert fps == [] and not report.errors

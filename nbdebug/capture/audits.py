@@ -28,6 +28,7 @@ class AuditRecorder:
         self.obs = obs
         self.pending = pending
         self._model: int | None = None    # the first model that trained: its inputs count
+        self._inputs = 0                  # training inputs of that model seen so far
 
     def module_input(self, names: dict[int, str], module: nn.Module, args: tuple) -> None:
         """A submodule starts a training forward: note the batch size a BatchNorm gets."""
@@ -41,8 +42,14 @@ class AuditRecorder:
         n = int(x.shape[0])
         sizes[n] = sizes.get(n, 0) + 1
 
-    def model_input(self, model: int, x: torch.Tensor, step: int) -> None:
-        """A training input of the root model: its batch size and an order fingerprint."""
+    def model_input(self, model: int, x: torch.Tensor, step: int,
+                    epoch_batches: int | None = None) -> None:
+        """A training input of the root model: its batch size and an order fingerprint.
+
+        ``epoch_batches``, the length of the loader the batch came from when known, bounds
+        the fingerprints: two epochs show a repeated order, and an epoch longer than half
+        of FINGERPRINT_BATCHES could not show one at all.
+        """
         if self._model is None:
             self._model = model
         if model != self._model or x.dim() == 0:
@@ -50,7 +57,11 @@ class AuditRecorder:
         n = int(x.shape[0])
         sizes = self.obs.train_batch_sizes
         sizes[n] = sizes.get(n, 0) + 1
-        if sum(sizes.values()) > FINGERPRINT_BATCHES or x.numel() == 0:
+        self._inputs += 1
+        limit = FINGERPRINT_BATCHES
+        if epoch_batches:
+            limit = 2 * epoch_batches + 2 if 2 * epoch_batches <= FINGERPRINT_BATCHES else 0
+        if self._inputs > limit or x.numel() == 0:
             return
         v = x.detach()
         if v.dtype == torch.bool or v.is_complex() or v.layout != torch.strided:

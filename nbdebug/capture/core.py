@@ -118,6 +118,7 @@ class Capture:
         self._owner: dict[int, _Model] = {}
         self.optimizers: dict[int, tuple[weakref.ref, int]] = {}
         self.loaders: dict[int, tuple[weakref.ref, LoaderInfo]] = {}
+        self._epoch_batches: dict[int, int | None] = {}     # id(LoaderInfo) -> len(loader)
         self._iter_loader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._last_iter: Callable[[], Any] = lambda: None
         self._last_iter_info: LoaderInfo | None = None
@@ -129,7 +130,8 @@ class Capture:
         self.active_training = False
         self.recording_order = False
         self.last_loader: LoaderInfo | None = None
-        self.batch_labels: torch.Tensor | None = None
+        self._batch: Any = None                 # the last training batch, split when needed
+        self._labels: torch.Tensor | None = None
         self.backward_step_pending = False
         self._in_backward = False
         self._clones: dict[int, list[torch.Tensor]] = {}
@@ -268,7 +270,9 @@ class Capture:
         self.replay.remember(entry, module, args)
         if x is not None:
             self._record_input(entry, x)
-            self.audit.model_input(id(entry), x, self.step)
+            loader = self.last_loader
+            self.audit.model_input(id(entry), x, self.step, None if loader is None
+                                   else self._epoch_batches.get(id(loader)))
 
     def _guard_output(self, entry: _Model, module: nn.Module, t: torch.Tensor) -> None:
         """The NaN guard of one output (a Sequential's output is its last layer's: once)."""
@@ -475,6 +479,8 @@ class Capture:
             self.pending.put(self.step, value, sink)
 
     def _record_input(self, entry: _Model, x: torch.Tensor) -> None:
+        if not self.full and entry.input_batches >= INPUT_BATCHES:
+            return                              # a lean step after the first batches
         if entry.input_dtype is None:
             entry.input_dtype = str(x.dtype).replace("torch.", "")
             entry.input_ndim = x.dim()
@@ -504,6 +510,14 @@ class Capture:
         entry.input_batches += 1
 
     # -- accuracy ----------------------------------------------------------------
+    @property
+    def batch_labels(self) -> torch.Tensor | None:
+        """The labels of the last batch a watched loader gave (split on first use)."""
+        if self._batch is not None:
+            self._labels = structure.split_batch(self._batch)[1]
+            self._batch = None
+        return self._labels
+
     def _labels_for(self, out: torch.Tensor) -> torch.Tensor | None:
         y = self.batch_labels
         if (y is None or out.dim() != 2 or out.shape[1] < 2 or y.dim() != 1
@@ -888,12 +902,12 @@ class Capture:
             call = self._losses[name] = LossCall(fn=name)
             self.obs.losses.append(call)
         call.calls += 1
+        if not self.full and call.calls > DETAIL_CALLS:
+            return            # a lean step: ranges, labels and KL audits are done or sampled
         call.reduction = kwargs.get("reduction", call.reduction or "mean")
         call.input_shape = tuple(input.shape)
         if isinstance(target, torch.Tensor):
             call.target_is_index = not target.is_floating_point()
-        if not self.full and call.calls > DETAIL_CALLS:
-            return            # a lean step: ranges, labels and KL audits are done or sampled
         if call.calls == 1:
             call.input_chain = structure.grad_chain(input)
         if call.calls <= DETAIL_CALLS or self._sampled():
@@ -935,6 +949,10 @@ class Capture:
             info = structure.describe_loader(
                 self._name_of(loader, f"loader{len(self.loaders)}"), loader)
             self.loaders[id(loader)] = (weakref.ref(loader), info)
+            try:
+                self._epoch_batches[id(info)] = len(loader)
+            except Exception:                  # an iterable data set has no length
+                self._epoch_batches[id(info)] = None
             self.obs.loaders.append(info)
             return info
         return entry[1]
@@ -971,7 +989,7 @@ class Capture:
                 if info is not None:
                     info.batches += 1
                     capture.last_loader = info
-                    capture.batch_labels = structure.split_batch(batch)[1]
+                    capture._batch, capture._labels = batch, None
             except Exception:
                 capture._error("loader next")
             capture.own_seconds += time.perf_counter() - t0

@@ -55,9 +55,11 @@ class Pending:
             for i in scalars:
                 v = items[i][1]
                 flat.extend(v) if isinstance(v, list) else flat.append(v)
-            if any(t.device != device for t in flat):      # a row spread over devices
-                flat = [t.to(device) for t in flat]
-            arr = _to_host(device, [items[i][1] for i in vectors], flat)
+            vecs = [items[i][1] for i in vectors]
+            try:
+                arr = _to_host(device, vecs, flat)
+            except RuntimeError:                         # a row spread over devices
+                arr = _to_host(device, vecs, [t.to(device) for t in flat])
             offset = 0
             for i in vectors:
                 n = items[i][1].numel()
