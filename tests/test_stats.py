@@ -11,7 +11,7 @@ from nbdebug.stats import SUMMARY, summarize, summary_row
 
 
 def _row(x: torch.Tensor) -> dict[str, float]:
-    return dict(zip(SUMMARY, summary_row(summarize(x).double().numpy(), x.numel())))
+    return dict(zip(SUMMARY, summary_row(torch.stack(summarize(x)).double().numpy(), x.numel())))
 
 
 @pytest.mark.parametrize("x", [
@@ -37,3 +37,26 @@ def test_non_finite_values_are_counted():
     row = _row(x)
     assert row["nonfinite"] == 3 and math.isnan(row["mean"])
     assert row["zero_frac"] == pytest.approx(1 / 6)
+
+
+def test_the_summary_sum_is_a_nan_guard():
+    """Sampled steps use the summary's shifted sum as the layer's NaN guard."""
+    x = torch.randn(64, 8)
+    assert math.isfinite(float(summarize(x)[1]))
+    for bad in (math.nan, math.inf, -math.inf):
+        for at in (0, 5):                                  # the pivot itself, or another
+            y = x.clone()
+            y.view(-1)[at] = bad
+            assert not math.isfinite(float(summarize(y)[1]))
+
+
+def test_held_counts_stay_exact_beside_half_precision_values():
+    """0-d values of a window are stacked at the flush; bfloat16 ones must not round the
+    counts held beside them (bfloat16 holds integers exactly only up to 256)."""
+    from nbdebug.stats import Pending
+    got = []
+    pending = Pending()
+    pending.put(0, [torch.tensor(1.5, dtype=torch.bfloat16), torch.tensor(1001)],
+                lambda s, a: got.append(a.tolist()))
+    pending.flush()
+    assert got == [[1.5, 1001.0]]

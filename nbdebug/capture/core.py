@@ -274,10 +274,12 @@ class Capture:
             self.audit.model_input(id(entry), x, self.step, None if loader is None
                                    else self._epoch_batches.get(id(loader)))
 
-    def _guard_output(self, entry: _Model, module: nn.Module, t: torch.Tensor) -> None:
-        """The NaN guard of one output (a Sequential's output is its last layer's: once)."""
+    def _guard_output(self, entry: _Model, module: nn.Module, t: torch.Tensor,
+                      value: torch.Tensor | None = None) -> None:
+        """The NaN guard of one output (a Sequential's output is its last layer's: once);
+        ``value``, when given, is a guard of ``t`` already computed (its summary's sum)."""
         if t is not self.cur.last_guarded:
-            self.cur.guards.append(guard(t))
+            self.cur.guards.append(guard(t) if value is None else value)
             self.cur.guard_names.append(entry.labels[id(module)])
             self.cur.last_guarded = t
 
@@ -431,16 +433,16 @@ class Capture:
         t = structure.first_tensor(output)
         if t is None or not t.is_floating_point():
             return
+        sampled = self._sampled()
+        parts = self._put_summary("output" if root else f"act/{name}", t) if sampled else None
         if id(module) not in entry.unguarded:
             try:
-                self._guard_output(entry, module, t)
+                self._guard_output(entry, module, t, parts[1] if parts else None)
             except Exception:
                 return
         if self.recording_order and not root:
             entry.info.exec_order.append(name)
-        if self._sampled():
-            key = "output" if root else f"act/{name}"
-            self._put_summary(key, t)
+        if sampled:
             if not root:
                 self.watch.activation(module, name, t)
             if root:
@@ -449,17 +451,21 @@ class Capture:
     def _sampled(self) -> bool:
         return self.sampled
 
-    def _put_summary(self, key: str, t: torch.Tensor) -> None:
+    def _put_summary(self, key: str, t: torch.Tensor) -> list[torch.Tensor] | None:
+        """Hold the summary of ``t`` for the ``key`` timeline; the parts, or None."""
         try:
-            value = summarize(t)
+            parts = summarize(t)
         except Unsupported as exc:
             self.note(f"{key}: statistics skipped ({exc})")
-            return
+            return None
         series = self.obs.series(key)
         series.columns = list(SUMMARY)
         n = t.numel()
-        self.pending.put(self.step, value,
+        # one vector per summary: a window's vectors reach the host in one concatenation,
+        # cheaper there than as many 0-d values
+        self.pending.put(self.step, torch.stack(parts),
                          lambda step, arr: series.add(step, summary_row(arr, n)))
+        return parts
 
     def _record_init(self, entry: _Model, module: nn.Module) -> None:
         by_name = {p.name: p for p in entry.info.params}
@@ -468,7 +474,7 @@ class Capture:
             if info is None:
                 continue
             try:
-                value = summarize(p)
+                value = torch.stack(summarize(p))
             except Unsupported as exc:
                 self.note(f"{info.name}: initial statistics skipped ({exc})")
                 continue
@@ -608,13 +614,13 @@ class Capture:
         self._opt_steps[id(opt)] = self._opt_steps.get(id(opt), 0) + 1
         clones = self._clones.pop(id(opt), None)
         if clones:
-            originals = self._opt_params(opt)
-            params = [p.detach() for p in originals]
-            delta = torch._foreach_sub(params, clones)
-            ratio = (torch.stack(torch._foreach_norm(delta))
-                     / (torch.stack(torch._foreach_norm(clones)) + 1e-12))
-            names = [self._param_name(p) for p in originals]   # detach() has a new id
-            self._put_row("update_ratio", names, ratio)
+            params = self._opt_params(opt)
+            with torch.no_grad():
+                delta = torch._foreach_sub(params, clones)
+                # the norms of the updates, then of the weights: divided on the host
+                norms = [*torch._foreach_norm(delta), *torch._foreach_norm(clones)]
+            names = tuple(self._param_name(p) for p in params)
+            self.pending.put(self.step, norms, self._sink_for([("ratio", "update_ratio", names)]))
         if id(opt) == self.primary:
             self._end_step()
 
@@ -648,10 +654,6 @@ class Capture:
             names = self._grad_names[key] = [self._param_name(by_id[i]) for i in ids]
         self.cur.rows.append(("grad_norm", names, list(norms)))   # copied with the step
         self.cur.grads = True
-
-    def _put_row(self, key: str, names: list[str], values: torch.Tensor) -> None:
-        """A per-parameter row; columns grow as parameters appear, missing ones are NaN."""
-        self.pending.put(self.step, values, self._sink_for([("row", key, tuple(names))]))
 
     def _row_columns(self, key: str, names: tuple[str, ...]) -> list[int]:
         """The column of each name in the ``key`` timeline; new names add columns."""
@@ -926,10 +928,9 @@ class Capture:
             self.pending.put(self.step, hist, lambda s, a: series.add(s, a.tolist()))
 
     def _record_loss_ranges(self, call: LossCall, input: torch.Tensor, target: Any) -> None:
-        parts = [input.detach().float().amin(), input.detach().float().amax()]
+        parts = list(torch.aminmax(input.detach().float()))
         if isinstance(target, torch.Tensor) and target.numel():
-            tf = target.detach().float()
-            parts += [tf.amin(), tf.amax()]
+            parts += torch.aminmax(target.detach().float())
 
         def sink(step: int, arr: np.ndarray) -> None:
             v = arr.tolist()
@@ -938,7 +939,7 @@ class Capture:
             if len(v) == 4:
                 call.target_min = v[2] if call.target_min is None else min(call.target_min, v[2])
                 call.target_max = v[3] if call.target_max is None else max(call.target_max, v[3])
-        self.pending.put(self.step, torch.stack(parts), sink)
+        self.pending.put(self.step, parts, sink)
 
     # -- loaders -----------------------------------------------------------------
     def _watch_loader(self, loader: Any) -> LoaderInfo | None:
@@ -1087,8 +1088,11 @@ class StepSink:
         self.cap = capture
         self.parts: list[tuple[tuple[Any, ...], int, int]] = []
         at = 0
-        for part in layout:         # ("loss",), ("guards", names, lean), ("row", key, names)
+        # ("loss",), ("guards", names, lean), ("row", key, names), ("ratio", key, names):
+        # a ratio part holds the numerators, then the denominators, of a per-name row
+        for part in layout:
             n = 1 if part[0] == "loss" else len(part[1] if part[0] == "guards" else part[2])
+            n *= 2 if part[0] == "ratio" else 1
             self.parts.append((part, at, n))
             at += n
 
@@ -1113,6 +1117,11 @@ class StepSink:
                     self._guard_event(steps[i], part[1], part[2], block[i])
             else:
                 key, names = part[1], part[2]
+                if part[0] == "ratio":
+                    half = len(names)
+                    block = block[:, :half] / (block[:, half:] + 1e-12)
+                    finite = np.isfinite(block)
+                    ok = bool(finite.all())
                 idx = cap._row_columns(key, names)
                 series = cap.obs.series(key)
                 full = np.full((len(steps), len(series.columns or ())), math.nan)

@@ -157,13 +157,9 @@ class DynamicsWatch:
         if not grads:
             series.add(self.cap.step, 0.0)
             return
-        by_device: dict[torch.device, list[torch.Tensor]] = {}
-        for g in grads:
-            by_device.setdefault(g.device, []).append(g)
-        total = [torch.stack(torch._foreach_norm(gs)).float().norm() for gs in by_device.values()]
-        value = total[0] if len(total) == 1 else torch.stack(
-            [t.to(total[0].device) for t in total]).norm()
-        self.cap.pending.put(self.cap.step, value, lambda s, a: series.add(s, float(a)))
+        # one norm per gradient (one operation); the host adds their squares
+        self.cap.pending.put(self.cap.step, list(torch._foreach_norm(grads)),
+                             lambda s, a: series.add(s, float(np.sqrt(np.sum(np.square(a))))))
 
     def on_step(self) -> None:
         """An optimizer step: was each watched model in train mode?"""

@@ -102,7 +102,10 @@ def _to_host(device: torch.device, vectors: list[torch.Tensor],
     the 0-d values; one concatenation and one copy to the host."""
     flat = [v if v.dim() == 1 else v.reshape(-1) for v in vectors]
     if scalars:
-        flat.append(torch.stack(scalars))
+        joined = torch.stack(scalars)       # promoted to the widest dtype held
+        if joined.dtype in (torch.float16, torch.bfloat16):   # counts need float32 at least
+            joined = torch.stack([v.float() for v in scalars])
+        flat.append(joined)
     joined = (flat[0] if len(flat) == 1 else torch.cat(flat)).detach()
     if device.type == "cuda":
         joined = joined.to(torch.float64)

@@ -37,15 +37,17 @@ def as_float(t: torch.Tensor) -> torch.Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
-def summarize(t: torch.Tensor) -> torch.Tensor:
-    """A 1-D float tensor on ``t``'s device, to be read by ``summary_row``: a pivot ``c``
+def summarize(t: torch.Tensor) -> list[torch.Tensor]:
+    """Seven 0-d tensors on ``t``'s device, to be read by ``summary_row``: a pivot ``c``
     (the first value), the sum and the sum of squares of ``x - c``, the min, the max, the
-    count of non-zero values and the count of non-finite ones.
+    count of non-zero values and the count of non-finite ones (``torch.stack`` joins them
+    in the float dtype of the sums).
 
     Shifting by a value of the tensor keeps the variance exact in floating point (no
     cancellation when the mean is far from 0), and the sums are plain reductions: several
     times cheaper than ``std_mean`` on a CPU. Non-finite values are counted as the non-zero
-    entries of ``d - d``.
+    entries of ``d - d``. The sum of ``d`` is non-finite exactly when ``t`` holds a NaN or
+    an Inf (or overflows), so it doubles as the NaN guard of ``t`` (``guard``).
     """
     check_supported(t)
     x = as_float(t)
@@ -53,8 +55,8 @@ def summarize(t: torch.Tensor) -> torch.Tensor:
     c = flat[0]
     d = flat - c
     lo, hi = torch.aminmax(flat)
-    return torch.stack([c, d.sum(), torch.dot(d, d), lo, hi, flat.bool().sum(),
-                        (d - d).bool().sum()]).to(x.dtype)
+    return [c, d.sum(), torch.dot(d, d), lo, hi, torch.count_nonzero(flat),
+            torch.count_nonzero(d - d)]
 
 
 def summary_row(arr: Any, n: int) -> list[float]:
@@ -98,9 +100,7 @@ def feature_moments(x: torch.Tensor) -> torch.Tensor:
 
 def label_histogram(target: torch.Tensor, classes: int) -> torch.Tensor:
     """Counts of each class index in ``target`` (ignored / out-of-range indices dropped)."""
-    t = target.detach().reshape(-1).long()
-    bad = (t < 0) | (t >= classes)
-    t = torch.where(bad, torch.full_like(t, classes), t)
-    hist = torch.zeros(classes + 1, dtype=torch.float32, device=t.device)
-    hist.scatter_add_(0, t, torch.ones_like(t, dtype=torch.float32))
-    return hist[:classes]
+    t = target.detach().reshape(-1).long().clamp(-1, classes) + 1   # 0 and classes+1: dropped
+    hist = torch.zeros(classes + 2, dtype=torch.float32, device=t.device)
+    hist.scatter_add_(0, t, torch.ones(t.shape[0], dtype=torch.float32, device=t.device))
+    return hist[1:classes + 1]
