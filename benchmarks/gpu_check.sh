@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared check for a machine with an NVIDIA GPU: the zero-sync check of ordinary
 # steps, CPU/CUDA parity of the findings, then the overhead benchmark on CUDA with peak
-# device memory. Run from the repository root after `make install`, or with any Python
+# device memory, and where the per-step cost goes. Run from the repository root after `make install`, or with any Python
 # that has torch with CUDA and scikit-learn: PY=python3 PYTHONPATH=. benchmarks/gpu_check.sh
 # BENCH_SECONDS caps the benchmark's wall time (default 480), BENCH_STEPS sets its run length.
 set -uo pipefail
@@ -14,5 +14,6 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 sync=$?
 timeout "${BENCH_SECONDS:-480}" "$PY" benchmarks/overhead.py --device cuda --repeats 5 --steps "${BENCH_STEPS:-600}" --short
 bench=$?
+timeout 120 "$PY" benchmarks/profile_steps.py --device cuda --models mlp,cnn
 echo "sync check exit $sync, benchmark exit $bench"
 exit $(( sync || bench ))
