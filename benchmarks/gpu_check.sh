@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One prepared check for a machine with an NVIDIA GPU: the zero-sync check of ordinary
-# steps, CPU/CUDA parity of the findings, then the overhead benchmark on CUDA with peak
-# device memory, and where the per-step cost goes. Run from the repository root after `make install`, or with any Python
-# that has torch with CUDA and scikit-learn: PY=python3 PYTHONPATH=. benchmarks/gpu_check.sh
-# BENCH_SECONDS caps the benchmark's wall time (default 480), BENCH_STEPS sets its run length.
+# steps, CPU/CUDA parity of the findings, the overhead benchmark on CUDA with peak device
+# memory, and where the per-step cost goes. Run from the repository root after
+# `make install`, or with any Python that has torch with CUDA and scikit-learn:
+#     PY=python3 PYTHONPATH=. benchmarks/gpu_check.sh
+# BENCH_SECONDS caps the benchmark's wall time (default 480), BENCH_STEPS sets its length.
 set -uo pipefail
 PY=${PY:-.venv/bin/python}
 export PYTHONUNBUFFERED=1
