@@ -361,3 +361,33 @@ def test_order_fingerprints_stop_after_two_epochs_of_a_loader_of_known_length():
     from nbdebug.capture.audits import FINGERPRINT_BATCHES
     fps, report = _fixed_order_run(n=2 * (FINGERPRINT_BATCHES // 2 + 1), size=2, epochs=1)
     assert fps == [] and not report.errors
+
+
+class _DictData(Dataset):
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return {"x": self.X[i], "labels": self.y[i]}
+
+
+def test_labels_popped_from_a_dict_batch_still_give_the_training_accuracy():
+    """Hugging Face style: the loop takes the labels out of the batch before the forward.
+    The batch's labels are read when the loader gives it, on the steps that need them."""
+    torch.manual_seed(0)
+    X, y = _data(n=160)
+    loader = DataLoader(_DictData(X, y), batch_size=16, shuffle=True)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with nbdebug.diagnose(quiet=True, every=5):
+        for _ in range(3):
+            for batch in loader:
+                labels = batch.pop("labels")
+                loss = nn.functional.cross_entropy(model(batch["x"]), labels)
+                opt.zero_grad(); loss.backward(); opt.step()
+    report = nbdebug.last_report()
+    assert not report.errors
+    assert report.timelines["train_acc"]["steps"] == list(range(0, 30, 5))

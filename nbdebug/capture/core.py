@@ -990,7 +990,13 @@ class Capture:
                 if info is not None:
                     info.batches += 1
                     capture.last_loader = info
-                    capture._batch, capture._labels = batch, None
+                    if capture.sampled or info.role != "train":
+                        # labels read this step: split now, before the loop can change
+                        # the batch (``batch.pop("labels")``)
+                        capture._batch = None
+                        capture._labels = structure.split_batch(batch)[1]
+                    else:
+                        capture._batch, capture._labels = batch, None
             except Exception:
                 capture._error("loader next")
             capture.own_seconds += time.perf_counter() - t0
