@@ -33,10 +33,12 @@ for epoch in range(2):
 def test_terminal_ipython_prints_the_text_report_and_opens_no_widget(ip, capsys):
     nb_display.LAST_DASHBOARD.clear()
     run_cell(ip, SETUP)
-    result, _ = diagnose_cell(ip, TRAIN, flags="")
+    result, report = diagnose_cell(ip, TRAIN, flags="")
     assert result.success
     out = capsys.readouterr().out
     assert out.startswith("nbdebug: 32 steps") and "No vanilla SGD" in out
+    # its own cost, as measured, in the first line
+    assert f"nbdebug overhead {report.run['overhead']:.1%}" in out.splitlines()[0]
     assert not nb_display.in_notebook(ip) and nb_display.LAST_DASHBOARD == []
 
 

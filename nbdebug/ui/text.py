@@ -54,6 +54,9 @@ def summary_line(report: Report) -> str:
     state = run.get("status", "done")
     head = (f"nbdebug: {run.get('steps', 0)} steps, {run.get('epochs', 0)} epochs, "
             f"{run.get('seconds', 0.0):.1f} s")
+    overhead = run.get("overhead")
+    if isinstance(overhead, (int, float)):
+        head += f", nbdebug overhead {overhead:.1%}"      # its own host time vs the rest
     if state != "done":
         head += f" ({state})"
     return f"{head}: {verdict}"
