@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -51,24 +54,51 @@ MODELS = {
 }
 
 
+def _watched_run(model, X, y, opt, every, epochs=1, batch_size=8):
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True)
+    watch = SyncWatch()
+    kw = {} if every is None else {"every": every}
+    with watch:
+        with nbdebug.diagnose(quiet=True, **kw):
+            for _ in range(epochs):
+                for xb, yb in loader:
+                    loss = nn.functional.cross_entropy(model(xb), yb)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+    return nbdebug.last_report(), watch
+
+
+@pytest.mark.parametrize("every", [1, None], ids=["every-step", "default"])
 @pytest.mark.parametrize("name", MODELS)
-def test_no_host_sync_on_ordinary_steps(name):
+def test_no_host_sync_on_ordinary_steps(name, every):
+    """Statistics on every step, and the default: lean steps with sampled ones between."""
     torch.manual_seed(0)
     model, X = MODELS[name]()
     y = torch.randint(0, 4, (X.shape[0],))
-    loader = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    watch = SyncWatch()
-    with watch:
-        with nbdebug.diagnose(quiet=True, every=1):     # statistics on every step
-            for xb, yb in loader:
-                loss = nn.functional.cross_entropy(model(xb), yb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-    report = nbdebug.last_report()
-    assert report.run["steps"] == 16 and not report.errors
+    epochs = 1 if every == 1 else 3
+    report, watch = _watched_run(model, X, y, opt, every, epochs)
+    assert report.run["steps"] == 16 * epochs and not report.errors
     assert "act/model.0" in report.timelines or len(report.timelines) > 4
+    if every is None:
+        assert report.run["sampling"]["interval"] > 1     # lean steps ran
+    assert watch.violations == []
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "gru", "transformer"])
+def test_no_host_sync_in_the_benchmark_models(name):
+    """The benchmark's own models, optimizer and batch size, under the default."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    try:
+        from overhead import make
+    finally:
+        sys.path.pop(0)
+    torch.manual_seed(0)
+    model, X, y = make(name)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    report, watch = _watched_run(model, X[:320], y[:320], opt, None, epochs=3, batch_size=32)
+    assert report.run["steps"] == 30 and not report.errors
     assert watch.violations == []
 
 
