@@ -1,14 +1,19 @@
-"""Where nbdebug's per-step cost goes: host time per step of the bare loop, the default,
-lean steps only (no sampled statistics), lean steps without flushes, and the share of the
-flush; then nbdebug's own functions by time under cProfile.
+"""Where nbdebug's per-step cost goes: host time per step of the bare loop; of nbdebug's
+interception alone (every hook and wrapper installed, their bodies emptied); of lean steps
+(no sampled statistics after the first step); and of the default. Then nbdebug's own
+functions by time under cProfile.
 
-    python benchmarks/profile_steps.py [--device cpu|cuda] [--models mlp,cnn] [--steps 600]
+Each figure is the least of ``--repeats`` interleaved runs (garbage collected before each):
+on a shared machine the minimum is what stays put from run to run.
+
+    python benchmarks/profile_steps.py [--device cpu|cuda] [--models mlp,cnn] [--repeats 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import pstats
 import sys
@@ -21,11 +26,21 @@ import overhead as bench  # noqa: E402
 
 from nbdebug.capture import core  # noqa: E402
 
+#: the bodies run by lean steps; "interception only" replaces them with no-ops
+LEAN_BODIES = ("_lean_forward", "_lean_step", "_on_backward", "_on_loss")
 
-def per_step(name: str, steps: int, config: bench.Config, repeats: int) -> float:
-    """The least host time per step over ``repeats`` runs, in microseconds."""
-    best = min(bench.train(name, steps, config) for _ in range(repeats))
-    return best / steps * 1e6
+
+def _timed(name: str, steps: int, config: bench.Config, hollow: bool) -> float:
+    saved = {a: getattr(core.Capture, a) for a in LEAN_BODIES}
+    if hollow:
+        for a in LEAN_BODIES:
+            setattr(core.Capture, a, lambda *args, **kwargs: None)
+    gc.collect()
+    try:
+        return bench.train(name, steps, config) / steps * 1e6
+    finally:
+        for a, f in saved.items():
+            setattr(core.Capture, a, f)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,25 +48,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--models", default="mlp,cnn")
     ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=8)
     args = ap.parse_args(argv)
     bench.DEVICE = torch.device(args.device)
     torch.set_num_threads(1)
-    flush_every = core.FLUSH_EVERY
+    configs = {"bare": (bench.Config, False),
+               "interception only": (lambda: bench.Nbdebug(every=10**6), True),
+               "lean steps only": (lambda: bench.Nbdebug(every=10**6), False),
+               "default": (bench.Nbdebug, False)}
     for name in args.models.split(","):
         bench.train(name, 60, bench.Config())
         bench.train(name, 60, bench.Nbdebug())
-        bare = per_step(name, args.steps, bench.Config(), args.repeats)
-        default = per_step(name, args.steps, bench.Nbdebug(), args.repeats)
-        lean = per_step(name, args.steps, bench.Nbdebug(every=10**6), args.repeats)
-        core.FLUSH_EVERY = 10**9
-        try:
-            lean_noflush = per_step(name, args.steps, bench.Nbdebug(every=10**6), args.repeats)
-        finally:
-            core.FLUSH_EVERY = flush_every
-        print(f"{name} on {args.device}: bare {bare:.0f} us/step; extra over bare: default "
-              f"{default - bare:+.0f}, lean steps only {lean - bare:+.0f}, lean without "
-              f"flushes {lean_noflush - bare:+.0f} us/step", flush=True)
+        best = dict.fromkeys(configs, float("inf"))
+        t0 = time.perf_counter()
+        for _ in range(args.repeats):
+            for key, (make, hollow) in configs.items():
+                best[key] = min(best[key], _timed(name, args.steps, make(), hollow))
+        bare = best.pop("bare")
+        extra = ", ".join(f"{k} {v - bare:+.0f} ({(v - bare) / bare:+.1%})"
+                          for k, v in best.items())
+        print(f"{name} on {args.device}: bare {bare:.0f} us/step; extra per step: {extra} "
+              f"[{time.perf_counter() - t0:.0f} s]", flush=True)
         prof = cProfile.Profile()
         prof.enable()
         bench.train(name, args.steps, bench.Nbdebug())
