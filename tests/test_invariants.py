@@ -171,6 +171,31 @@ def test_copying_and_pickling_the_model_mid_training_work_as_without_nbdebug(ip)
     assert _nbdebug_leftovers() == [] and not ns["net"]._forward_hooks
 
 
+def test_a_loss_bound_in_the_users_own_module_is_watched_and_given_back(ip, tmp_path,
+                                                                        monkeypatch):
+    """``from torch.nn.functional import cross_entropy`` inside a helper module the training
+    imports: the loss is seen, and the module's name is the original function after."""
+    (tmp_path / "nbd_helpers_losses.py").write_text(
+        "from torch.nn.functional import cross_entropy\n\n"
+        "def compute(out, y):\n    return cross_entropy(out, y)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run_cell(ip, "import torch\nfrom torch import nn\nimport nbd_helpers_losses as helpers")
+    result, report = diagnose_cell(ip, """
+torch.manual_seed(0)
+net = nn.Linear(4, 3)
+opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+X, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+for _ in range(5):
+    opt.zero_grad(); helpers.compute(net(X), y).backward(); opt.step()
+""")
+    assert result.error_in_exec is None and not report.errors
+    assert report.run["losses"] == ["cross_entropy"]
+    helpers = ip.user_ns["helpers"]
+    assert helpers.cross_entropy is F.cross_entropy and not hasattr(F.cross_entropy,
+                                                                     "__wrapped__")
+    assert _nbdebug_leftovers() == []
+
+
 def test_a_loss_bound_before_the_cell_is_watched_and_given_back_unchanged(ip):
     run_cell(ip, "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
                  "from torch.nn.functional import mse_loss\nloss_fn = F.cross_entropy\n"

@@ -33,7 +33,7 @@ from ..stats.summary import SUMMARY
 from . import structure
 from .audits import AuditRecorder
 from .dynamics import DynamicsWatch
-from .patches import Patches
+from .patches import Patches, user_namespaces
 from .replay import Replay
 
 #: leaf modules that map finite inputs to finite outputs: they cannot be where a NaN/Inf
@@ -205,14 +205,18 @@ class Capture:
             self._add_model(m)
 
     def _rebind_losses(self, wrapped: dict[int, Callable[..., Any]]) -> None:
-        """The cell's own names for a loss function bound before the diagnosis
-        (``loss_fn = F.cross_entropy``, ``from torch.nn.functional import cross_entropy``)
+        """Names for a loss function bound before the diagnosis (``loss_fn =
+        F.cross_entropy``, ``from torch.nn.functional import cross_entropy``), in the cell's
+        namespace and in the user's own modules (a ``helpers.py`` the training imports),
         point at the watched one while the cell runs; ``detach`` puts them back."""
         try:
-            namespace = self._namespace()
-            for key, value in list(namespace.items()):
-                if callable(value) and id(value) in wrapped and not str(key).startswith("__"):
-                    self.patches.patch_item(namespace, key, wrapped[id(value)])
+            spaces = [self._namespace()]
+            spaces += [ns for ns in user_namespaces() if ns is not spaces[0]]
+            for namespace in spaces:
+                for key, value in list(namespace.items()):
+                    if (callable(value) and id(value) in wrapped
+                            and not str(key).startswith("__")):
+                        self.patches.patch_item(namespace, key, wrapped[id(value)])
         except Exception:
             self._error("names")
 

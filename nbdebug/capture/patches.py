@@ -6,6 +6,10 @@ never raises: it runs in ``finally`` however the cell ends.
 
 from __future__ import annotations
 
+import os
+import site
+import sys
+import sysconfig
 import traceback
 from typing import Any
 
@@ -74,3 +78,37 @@ class Patches:
                 errors.append(f"removing hook {h!r}: {exc}")
                 self.tracebacks[errors[-1]] = traceback.format_exc()
         return errors
+
+
+def user_namespaces() -> list[dict[str, Any]]:
+    """The globals of the user's own imported modules: those loaded from a file outside
+    the interpreter's installation and its site-packages (a project's ``helpers.py``, say),
+    nbdebug excluded."""
+    prefixes = _installed_prefixes()
+    out = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if (not isinstance(path, str) or not path.endswith(".py") or name == "__main__"
+                or not os.path.isabs(path) or path.startswith(prefixes)
+                or "site-packages" in path or "dist-packages" in path):
+            continue
+        out.append(vars(module))
+    return out
+
+
+_PREFIXES: tuple[str, ...] = ()
+
+
+def _installed_prefixes() -> tuple[str, ...]:
+    """Where the interpreter, its libraries and nbdebug itself live (computed once)."""
+    global _PREFIXES
+    if not _PREFIXES:
+        roots = {sys.prefix, sys.base_prefix, sys.exec_prefix,
+                 *sysconfig.get_paths().values(), *site.getsitepackages(),
+                 os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}   # nbdebug
+        try:
+            roots.add(site.getusersitepackages())
+        except Exception:
+            pass
+        _PREFIXES = tuple(os.path.join(os.path.abspath(r), "") for r in roots if r)
+    return _PREFIXES
