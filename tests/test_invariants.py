@@ -171,6 +171,21 @@ def test_copying_and_pickling_the_model_mid_training_work_as_without_nbdebug(ip)
     assert _nbdebug_leftovers() == [] and not ns["net"]._forward_hooks
 
 
+def _train_with_loss(ip, loss: str) -> None:
+    """Five steps of a linear model under ``%%diagnose``, the loss computed by ``loss``:
+    nbdebug must see a cross-entropy."""
+    result, report = diagnose_cell(ip, f"""
+torch.manual_seed(0)
+net = nn.Linear(4, 3)
+opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+X, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+for _ in range(5):
+    opt.zero_grad(); {loss}(net(X), y).backward(); opt.step()
+""")
+    assert result.error_in_exec is None and not report.errors
+    assert report.run["losses"] == ["cross_entropy"]
+
+
 def test_a_loss_bound_in_the_users_own_module_is_watched_and_given_back(ip, tmp_path,
                                                                         monkeypatch):
     """``from torch.nn.functional import cross_entropy`` inside a helper module the training
@@ -180,16 +195,7 @@ def test_a_loss_bound_in_the_users_own_module_is_watched_and_given_back(ip, tmp_
         "def compute(out, y):\n    return cross_entropy(out, y)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     run_cell(ip, "import torch\nfrom torch import nn\nimport nbd_helpers_losses as helpers")
-    result, report = diagnose_cell(ip, """
-torch.manual_seed(0)
-net = nn.Linear(4, 3)
-opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
-X, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
-for _ in range(5):
-    opt.zero_grad(); helpers.compute(net(X), y).backward(); opt.step()
-""")
-    assert result.error_in_exec is None and not report.errors
-    assert report.run["losses"] == ["cross_entropy"]
+    _train_with_loss(ip, "helpers.compute")
     helpers = ip.user_ns["helpers"]
     assert helpers.cross_entropy is F.cross_entropy and not hasattr(F.cross_entropy,
                                                                      "__wrapped__")
@@ -200,16 +206,7 @@ def test_a_loss_bound_before_the_cell_is_watched_and_given_back_unchanged(ip):
     run_cell(ip, "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
                  "from torch.nn.functional import mse_loss\nloss_fn = F.cross_entropy\n"
                  "original = (loss_fn, mse_loss)")
-    result, report = diagnose_cell(ip, """
-torch.manual_seed(0)
-net = nn.Linear(4, 3)
-opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
-X, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
-for _ in range(5):
-    opt.zero_grad(); loss_fn(net(X), y).backward(); opt.step()
-""")
-    assert result.error_in_exec is None and not report.errors
-    assert report.run["losses"] == ["cross_entropy"]
+    _train_with_loss(ip, "loss_fn")
     ns = ip.user_ns
     assert ns["loss_fn"] is ns["original"][0] and ns["mse_loss"] is ns["original"][1]
     assert ns["loss_fn"] is torch.nn.functional.cross_entropy
