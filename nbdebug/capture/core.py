@@ -101,7 +101,7 @@ class _Step:
     grads: bool = False
     last_guarded: Any = None
     #: per-parameter rows (key, names, 0-d values) copied with the step's loss and guards
-    rows: list[tuple[str, list[str], list[torch.Tensor]]] = field(default_factory=list)
+    rows: list[tuple[str, tuple[str, ...], list[torch.Tensor]]] = field(default_factory=list)
 
 
 class Capture:
@@ -146,7 +146,7 @@ class Capture:
         #: host time spent inside nbdebug's hooks and wrappers (its own overhead)
         self.own_seconds = 0.0
         self._row_index: dict[tuple[str, tuple[str, ...]], list[int]] = {}
-        self._grad_names: dict[tuple[int, ...], list[str]] = {}
+        self._names: dict[tuple[int, ...], tuple[str, ...]] = {}    # by the params' ids
         #: called with the Observations after every flush (live dashboard, sidebar); a
         #: listener that raises is recorded as an internal error and dropped
         self.listeners: list[Callable[[Observations], None]] = []
@@ -623,10 +623,18 @@ class Capture:
                 delta = torch._foreach_sub(params, clones)
                 # the norms of the updates, then of the weights: divided on the host
                 norms = [*torch._foreach_norm(delta), *torch._foreach_norm(clones)]
-            names = tuple(self._param_name(p) for p in params)
+            names = self._names_of(params, tuple(map(id, params)))
             self.pending.put(self.step, norms, self._sink_for([("ratio", "update_ratio", names)]))
         if id(opt) == self.primary:
             self._end_step()
+
+    def _names_of(self, params: list[torch.Tensor], ids: tuple[int, ...]) -> tuple[str, ...]:
+        """The names of the parameters ``ids`` (of ``params``), looked up once per set."""
+        names = self._names.get(ids)
+        if names is None:
+            by_id = {id(p): p for p in params}
+            names = self._names[ids] = tuple(self._param_name(by_id[i]) for i in ids)
+        return names
 
     def _param_name(self, p: torch.Tensor) -> str:
         for entry in self.models.values():
@@ -651,11 +659,7 @@ class Capture:
         if not grads:
             return
         norms = torch._foreach_norm(grads)
-        key = tuple(ids)
-        names = self._grad_names.get(key)
-        if names is None:
-            by_id = {id(p): p for p in params}
-            names = self._grad_names[key] = [self._param_name(by_id[i]) for i in ids]
+        names = self._names_of(params, tuple(ids))
         self.cur.rows.append(("grad_norm", names, list(norms)))   # copied with the step
         self.cur.grads = True
 
