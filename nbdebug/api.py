@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from .options import OptionError, Settings
-from .session import Session, last_report
+from .options import Settings
+from .session import Session, last_report, open_session
 
 
 def diagnose(*, every: int | None = None, checks: str = "default", save: str | None = None,
@@ -24,12 +24,7 @@ def diagnose(*, every: int | None = None, checks: str = "default", save: str | N
         namespace = {**frame.f_globals, **frame.f_locals}
     settings = Settings(every=every, checks=checks, save=save, quiet=quiet, model=model,
                         optimizer=optimizer, loaders=list(loaders))
-    try:
-        return Session(settings, namespace)
-    except OptionError:
-        raise                             # the caller's mistake: say so
-    except Exception:                     # a bug of nbdebug's: run the block undiagnosed
-        return Session.unstarted(settings, namespace)
+    return open_session(settings, namespace)
 
 
 __all__ = ["diagnose", "last_report"]

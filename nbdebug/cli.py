@@ -92,15 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         what = script if script is not None else f"-m {module}"
         print(f"nbdebug: cannot run {what}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    from .session import Session
+    from .session import open_session
     shown: list[Any] = []
     settings = Settings(every=args.every, checks=args.checks, save=args.save, quiet=args.quiet)
     try:
-        session = Session(settings, main_module.__dict__, show=shown.append)
+        session = open_session(settings, main_module.__dict__, show=shown.append)
     except OptionError as exc:
         parser.error(str(exc))
-    except Exception:                     # a bug of nbdebug's: the script runs undiagnosed
-        session = Session.unstarted(settings, main_module.__dict__, show=shown.append)
     sys.argv[:] = [main_module.__file__ or "", *script_args]
     return _run(code, main_module, session, shown)
 

@@ -65,7 +65,7 @@ def attach(session: Any) -> Merger | None:
                 return None
         return Merger(session)
     except Exception:
-        session.capture._error("distributed attach")
+        session.capture.record_error("distributed attach")
         return None
 
 
@@ -107,8 +107,7 @@ class Merger:
 
     def close(self) -> None:
         for err in self.patches.remove_all():
-            self.capture.errors.append({"where": "distributed", "error": err,
-                                        "traceback": self.patches.tracebacks.get(err, err)})
+            self.capture.log.add("distributed", err, self.patches.tracebacks.get(err, err))
 
     # -- flush points ----------------------------------------------------------------
     def on_flush(self, obs: Observations) -> None:
@@ -131,7 +130,7 @@ class Merger:
                 if rank == 0:
                     self._merge_live(store, world, step, record, obs)
         except Exception:
-            self.capture._error("distributed flush")
+            self.capture.record_error("distributed flush")
         self.flush_seconds.append(time.perf_counter() - t0)
 
     def _merge_live(self, store: Any, world: int, step: int, record: dict[str, Any],
@@ -164,7 +163,7 @@ class Merger:
                 try:
                     merger.exchange(merger.session.observations(), merger.session.check_ids)
                 except Exception:
-                    merger.capture._error("distributed end")
+                    merger.capture.record_error("distributed end")
             return original(group, *args, **kwargs)
 
         destroy_process_group.__wrapped__ = original  # type: ignore[attr-defined]
@@ -195,7 +194,7 @@ class Merger:
                 merged = run_checks(obs, check_ids)
                 self._run = merge_findings(merged, self.summaries)
         except Exception:                     # this rank's own report still comes out
-            self.capture._error("distributed end")
+            self.capture.record_error("distributed end")
         self.exchange_seconds = time.perf_counter() - t0
         return self._run
 

@@ -7,6 +7,8 @@ import time
 import traceback
 from typing import Any, Callable
 
+from .errors import entry as _error_entry
+from .errors import one_line as _one_line
 from .options import DEFAULT_EVERY, OptionError, Settings, positive_int, resolve, validate_checks
 from .report import Report
 
@@ -15,6 +17,21 @@ _LAST: list[Report] = []
 #: capture attaches (it may add ``session.listeners``), ``ended(session)`` once the report
 #: exists; an error in one is recorded as an internal error, never raised
 WATCHERS: list[Any] = []
+
+
+def open_session(settings: Settings, namespace: dict[str, Any] | None = None,
+                 show: Callable[[Report], None] | None = None) -> Session:
+    """The one way a diagnosis starts (the magic, the API and the command line).
+
+    A mistake in the settings raises ``OptionError`` (the caller says it in one line); a
+    failure of nbdebug's own gives a Session that watches nothing and lets the code run as
+    without it, its report listing the error."""
+    try:
+        return Session(settings, namespace, show=show)
+    except OptionError:
+        raise
+    except Exception:
+        return Session.unstarted(settings, namespace, show=show)
 
 
 def last_report() -> Report | None:
@@ -285,19 +302,6 @@ class Session:
             self.internal_error("text report")
             return
         print(text)
-
-
-def _error_entry(where: str) -> dict[str, str]:
-    """An internal error entry for the exception being handled, with its traceback."""
-    exc = sys.exc_info()[1]
-    text = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
-    return {"where": where, "error": _one_line(text), "traceback": traceback.format_exc()}
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    """``text`` on one line of at most ``limit`` characters (messages may hold newlines)."""
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _is_dataloader(obj: Any) -> bool:

@@ -306,15 +306,14 @@ def test_an_explicit_every_is_kept_and_the_default_keeps_ten_samples_over_the_ru
 def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     """Unit test of the rule: sampled steps' extra time <= 1% of a step, interval a
     multiple of --every, at most steps/10 and 100."""
-    from nbdebug.capture.core import Capture, Observations, Options
-    cap = Capture(Options(every=10, adaptive=True), Observations())
+    from nbdebug.capture.sampling import Sampling
+    policy = Sampling(every=10, adaptive=True)
 
     def interval(step, lean, sampled):
-        cap.step = step
-        cap._lean_seconds, cap._lean_steps = lean * 100, 100
-        cap._sampled_seconds, cap._sampled_steps = sampled * 10, 10
-        cap._adapt()
-        return cap.interval
+        policy._lean_seconds, policy._lean_steps = lean * 100, 100
+        policy._sampled_seconds, policy._sampled_steps = sampled * 10, 10
+        policy._adapt(step)
+        return policy.interval
     assert interval(5000, lean=1e-3, sampled=1.05e-3) == 10     # 5% of a step: cheap
     assert interval(5000, lean=1e-3, sampled=1.25e-3) == 30     # 25%: every 30th step
     assert interval(5000, lean=1e-3, sampled=3e-3) == 100       # capped at 100

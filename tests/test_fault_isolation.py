@@ -46,7 +46,7 @@ def _boom(*args, **kwargs):
 
 def _inject(monkeypatch, fault: str) -> None:
     import nbdebug.checks
-    from nbdebug.capture import core
+    from nbdebug.capture.probes import losses as loss_probe
     from nbdebug.checks.registry import REGISTRY
     from nbdebug.stats import buffers, summary
     from nbdebug.ui import html, plots, text
@@ -56,7 +56,7 @@ def _inject(monkeypatch, fault: str) -> None:
         # (b) the stats layer: the tensor summaries (summarize and feature_moments fail
         # from inside nbdebug/stats), the label histogram, the flush to the host
         "stats.summary": (summary, "check_supported"),
-        "stats.label_histogram": (core, "label_histogram"),
+        "stats.label_histogram": (loss_probe, "label_histogram"),
         "stats.flush": (buffers.Pending, "flush"),
         # building the report from what was seen
         "report": (nbdebug.checks, "checklist"),
@@ -155,13 +155,14 @@ def test_a_diagnosis_that_cannot_start_lets_the_cell_run_as_without_it(
     hooks, or the torchrun merger): everything is undone and the cell runs undiagnosed,
     never failed."""
     from nbdebug import distributed, session
-    from nbdebug.capture import core, dynamics
+    from nbdebug.capture import core
+    from nbdebug.capture.probes import gradients
     from test_invariants import _nbdebug_leftovers
     bare = _train(ip, None)
     capsys.readouterr()
     owner, name = {"set-up": (session, "validate_checks"),
                    "capture": (core.Capture, "__init__"),
-                   "capture.attach": (dynamics.DynamicsWatch, "attach"),   # hooks are in
+                   "capture.attach": (gradients.GradientProbe, "attach"),   # hooks are in
                    "distributed.attach": (distributed, "attach")}[fault]
     monkeypatch.setattr(owner, name, _boom)
     saved = tmp_path / "report.json"

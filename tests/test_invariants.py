@@ -125,17 +125,17 @@ def test_leftover_detector_sees_an_attached_session():
 
 def test_failure_inside_nbdebug_never_breaks_the_cell(ip, capsys):
     """Invariant 3: a broken statistic is recorded as an internal error, training goes on."""
-    from nbdebug.capture import core
+    from nbdebug.capture.probes import forward, inputs
     run_cell(ip, SETUP["mlp"])
-    original = core.guard
+    original = inputs.guard
 
     def broken(t):
         raise RuntimeError("stat exploded")
-    core.guard = broken
+    inputs.guard = forward.guard = broken
     try:
         result, report = diagnose_cell(ip, TRAIN)
     finally:
-        core.guard = original
+        inputs.guard = forward.guard = original
     assert result.error_in_exec is None and len(ip.user_ns["losses"]) == 16
     assert report.errors and "stat exploded" in report.errors[0]["error"]
     err = capsys.readouterr().err

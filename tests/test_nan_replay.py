@@ -108,12 +108,14 @@ for i in range(40):
 
 
 def test_a_nan_on_a_lean_step_is_caught_at_its_step_and_named_by_the_replay(ip):
-    """Step 33 is neither one of the first steps nor sampled: only the model's output is
-    guarded there, and the replay of the batch names the operation."""
+    """Step 33 is neither one of the first steps nor sampled: it runs steady, where only
+    the loss is guarded, and the replay of the batch names the operation and its layer."""
     run_cell(ip, "BAD = True")
     _, report = diagnose_cell(ip, LATE_NAN)
     ev = report.finding("nan-origin").evidence
-    assert ev["step"] == 33 and ev["phase"] == "forward" and ev["output_only"]
+    assert report.run["steps"] == 40
+    assert ev["step"] == 33 and ev["phase"] == "forward" and "output_only" not in ev
+    assert report.finding("nan-origin").where == "net (Root)"
     assert ev["replay"]["op"] == "sqrt" and ev["replay"]["inputs"][0]["negatives"] == 1
     _, every_step = diagnose_cell(ip, LATE_NAN, flags="--quiet --every 1")
     ev1 = every_step.finding("nan-origin").evidence

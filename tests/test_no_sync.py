@@ -104,7 +104,7 @@ def test_no_host_sync_in_the_benchmark_models(name):
 
 def test_the_watch_catches_a_sync_in_a_hook():
     """The detector itself: a hook of nbdebug's that calls .item() is caught."""
-    from nbdebug.capture import core
+    from nbdebug.capture.probes import forward, inputs
 
     model, X = mlp()
     opt = torch.optim.Adam(model.parameters())
@@ -116,14 +116,14 @@ def test_the_watch_catches_a_sync_in_a_hook():
         return torch.tensor(t.detach().sum().item())
     # make the function look like nbdebug's own code, as a real regression would
     syncing_guard.__code__ = syncing_guard.__code__.replace(
-        co_filename=os.path.join(PACKAGE, "capture", "core.py"))
-    original = core.guard
-    core.guard = syncing_guard
+        co_filename=os.path.join(PACKAGE, "capture", "probes", "forward.py"))
+    original = forward.guard
+    forward.guard = inputs.guard = syncing_guard
     watch = SyncWatch()
     try:
         with watch, nbdebug.diagnose(quiet=True):
             loss = model(X).pow(2).mean()
             opt.zero_grad(); loss.backward(); opt.step()
     finally:
-        core.guard = original
+        forward.guard = inputs.guard = original
     assert any(v.startswith("item") for v in watch.violations)

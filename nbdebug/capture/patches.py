@@ -11,7 +11,7 @@ import site
 import sys
 import sysconfig
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 
 class Patches:
@@ -19,6 +19,9 @@ class Patches:
         self._handles: list[Any] = []
         self._patches: list[tuple[Any, str, Any, bool]] = []
         self._items: list[tuple[dict, Any, Any, Any]] = []
+        #: patches taken off on steady steps: (owner or mapping, name, original, had, value)
+        self._switchable: list[tuple[Any, Any, Any, bool, Any]] = []
+        self.steady = False
         #: the traceback of each error ``remove_all`` returned, by its message
         self.tracebacks: dict[str, str] = {}
 
@@ -39,11 +42,50 @@ class Patches:
         self._patches.append((owner, name, vars(owner).get(name), had))
         setattr(owner, name, value)
 
-    def patch_item(self, mapping: dict, key: Any, value: Any) -> None:
+    def wrap(self, owner: Any, name: str, guard: Any, before: Any = None, after: Any = None,
+             original: Any = None, reentrant: bool = True, steady: bool = False,
+             scope: str | None = None) -> Any:
+        """Replace ``owner.name`` by ``guard.wrap`` of it (or of ``original``) until
+        ``remove_all``: ``before(args, kwargs)`` and ``after(args, kwargs, result)`` run
+        around the unchanged call, fault-isolated. Returns the wrapper. Unless ``steady``,
+        the wrapper is taken off on steady steps (``set_steady``)."""
+        wrapper = guard.wrap(original if original is not None else getattr(owner, name),
+                             name, before=before, after=after, reentrant=reentrant,
+                             scope=scope)
+        had = name in vars(owner)
+        self.patch(owner, name, wrapper)
+        if not steady:
+            self._switchable.append((owner, name, self._patches[-1][2], had, wrapper))
+        return wrapper
+
+    def patch_item(self, mapping: dict, key: Any, value: Any, steady: bool = False) -> None:
         """Set ``mapping[key]`` until ``remove_all``, which restores it unless the user has
-        rebound the key meanwhile."""
+        rebound the key meanwhile. Unless ``steady``, it is restored on steady steps."""
         self._items.append((mapping, key, mapping[key], value))
+        if not steady:
+            self._switchable.append((mapping, key, mapping[key], True, value))
         mapping[key] = value
+
+    def set_steady(self, steady: bool) -> None:
+        """Take the switchable patches off (steady steps) or put them back. A name the
+        user has rebound meanwhile is left as the user set it."""
+        if steady == self.steady:
+            return
+        self.steady = steady
+        for target, name, original, had, value in self._switchable:
+            if isinstance(target, dict):
+                now, want = target.get(name), (original if steady else value)
+                if now is (value if steady else original):
+                    target[name] = want
+                continue
+            now = vars(target).get(name)
+            if steady and now is value:
+                if had:
+                    setattr(target, name, original)
+                else:
+                    delattr(target, name)
+            elif not steady and now is (original if had else None):
+                setattr(target, name, value)
 
     @property
     def active(self) -> int:
@@ -52,6 +94,8 @@ class Patches:
     def remove_all(self) -> list[str]:
         """Undo everything in reverse order; returns the errors met (never raises)."""
         errors: list[str] = []
+        self._switchable = []
+        self.steady = False
         while self._items:
             mapping, key, original, value = self._items.pop()
             try:
@@ -65,7 +109,7 @@ class Patches:
             try:
                 if had:
                     setattr(owner, name, original)
-                else:
+                elif name in vars(owner):
                     delattr(owner, name)
             except Exception as exc:
                 errors.append(f"restoring {owner!r}.{name}: {exc}")
@@ -112,3 +156,29 @@ def _installed_prefixes() -> tuple[str, ...]:
             pass
         _PREFIXES = tuple(os.path.join(os.path.abspath(r), "") for r in roots if r)
     return _PREFIXES
+
+
+class ModuleHook:
+    """A hook on the user's own module (lean steps). A copy of the model made while it
+    trains (``copy.deepcopy`` of the best model, ``torch.save(model)``) gets a hook that
+    does nothing, so copying and pickling work as they do without nbdebug."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> None:
+        return self.fn(*args)
+
+    def __deepcopy__(self, memo: dict) -> Callable[..., None]:
+        return _inert_hook
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_inert, ())
+
+
+def _inert_hook(*args: Any) -> None:
+    return None
+
+
+def _inert() -> Callable[..., None]:
+    return _inert_hook

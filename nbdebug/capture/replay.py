@@ -19,7 +19,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core import Capture, _Model
+    from .context import Context, Guard
+    from .models import ModelEntry
 
 #: models with more parameter + buffer elements than this are not copied for replays
 REPLAY_MAX_ELEMENTS = 20_000_000
@@ -78,29 +79,32 @@ class _FirstNonFinite(TorchDispatchMode):
 
 
 class Replay:
-    def __init__(self, capture: Capture) -> None:
-        self.cap = capture
-        self.active = False
+    def __init__(self, ctx: Context, guard: Guard) -> None:
+        self.ctx = ctx
+        self.guard = guard
         self.done = False
         self._snapshot: dict[str, torch.Tensor] | None = None
         self._snapshot_step: int | None = None
+        self._previous: tuple[Any, int | None] = (None, None)
         self._want_snapshot = True
         self._inputs: list[tuple[int, tuple, dict, int]] = []   # step, args, kwargs, bytes
         self._bytes = 0
-        self._entry: _Model | None = None
+        self._entry: ModelEntry | None = None
 
-    def remember(self, entry: _Model, module: torch.nn.Module, args: tuple,
+    def remember(self, entry: ModelEntry, module: torch.nn.Module, args: tuple,
                  kwargs: dict | None = None) -> None:
         """A training forward of the root model: keep its inputs (references only)."""
         if self.done:
             return
-        if self._want_snapshot:
+        if self._want_snapshot and self.ctx.full:   # (steady steps copy nothing)
             self._want_snapshot = False
             state = dict(module.named_parameters())
             state.update(module.named_buffers())
+            # the window's previous copy stays for the steps before this one
+            self._previous = (self._snapshot, self._snapshot_step)
             if sum(t.numel() for t in state.values()) <= REPLAY_MAX_ELEMENTS:
                 self._snapshot = {k: v.detach().clone() for k, v in state.items()}
-                self._snapshot_step = self.cap.step
+                self._snapshot_step = self.ctx.step
                 self._entry = entry
             else:
                 self._snapshot = None
@@ -108,7 +112,7 @@ class Replay:
             size = args[0].numel() * args[0].element_size()
         else:
             size = sum(t.numel() * t.element_size() for t in _tensors(args))
-        self._inputs.append((self.cap.step, args, dict(kwargs) if kwargs else {}, size))
+        self._inputs.append((self.ctx.step, args, dict(kwargs) if kwargs else {}, size))
         self._bytes += size
         while self._bytes > REPLAY_BYTES and len(self._inputs) > 1:
             self._bytes -= self._inputs.pop(0)[3]
@@ -116,7 +120,7 @@ class Replay:
     def after_flush(self) -> None:
         """Replay the first forward NaN if one just showed up, then start a new window."""
         try:
-            ev = self.cap.obs.nan
+            ev = self.ctx.obs.nan
             if ev is not None and not self.done and ev.phase in ("input", "forward", "loss"):
                 self.done = True
                 ev.detail["replay"] = replay = self._replay(ev.step)
@@ -124,9 +128,13 @@ class Replay:
                     ev.phase, ev.where = "input", None     # the batch brought it
                 elif ev.detail.get("output_only") and replay.get("module"):
                     ev.where = replay["module"]     # the layer the replay found it in
+                elif ev.phase == "loss" and replay.get("op") and replay.get("module"):
+                    # a steady step guards its loss only: the replay found the forward op
+                    ev.phase, ev.where = "forward", replay["module"]
         finally:
             self._inputs, self._bytes = [], 0
             self._want_snapshot = not self.done
+            self._previous = (None, None)
             if self.done:
                 self._snapshot = None
 
@@ -134,10 +142,13 @@ class Replay:
         batches = [(a, k) for s, a, k, _ in self._inputs if s == step]
         entry = self._entry
         module = entry.module() if entry is not None else None
-        if not batches or self._snapshot is None or module is None:
+        snapshot, taken = self._snapshot, self._snapshot_step
+        if taken is not None and taken > step:       # taken after that step: the older one
+            snapshot, taken = self._previous
+        if not batches or snapshot is None or module is None:
             return {"replayed": False, "why": "the batch or the parameters were not kept"}
-        out: dict[str, Any] = {"replayed": True, "params_from_step": self._snapshot_step,
-                               "exact": self._snapshot_step == step}
+        out: dict[str, Any] = {"replayed": True, "params_from_step": taken,
+                               "exact": taken == step}
         data = [t for a, k in batches for t in _tensors(a) + _tensors(k)
                 if t.is_floating_point()]
         bad = sum(int((~torch.isfinite(t)).sum()) for t in data)
@@ -160,13 +171,13 @@ class Replay:
         for m in module.modules():
             handles.append(m.register_forward_pre_hook(enter))
             handles.append(m.register_forward_hook(leave))
-        devices = sorted({t.device.index or 0 for t in self._snapshot.values()
+        devices = sorted({t.device.index or 0 for t in snapshot.values()
                           if t.device.type == "cuda"})
-        self.active = True
+        self.guard.paused = True          # nbdebug's hooks ignore the replay
         try:
             with torch.random.fork_rng(devices=devices), torch.no_grad():
                 for args, kwargs in batches:
-                    state = {k: v.clone() for k, v in self._snapshot.items()}
+                    state = {k: v.clone() for k, v in snapshot.items()}
                     mode = _FirstNonFinite(stack)
                     with mode:
                         torch.func.functional_call(module, state, args, kwargs)
@@ -176,7 +187,7 @@ class Replay:
                 else:
                     out["reproduced"] = False
         finally:
-            self.active = False
+            self.guard.paused = False
             for h in handles:
                 h.remove()
         return out

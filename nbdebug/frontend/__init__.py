@@ -52,7 +52,7 @@ def attach(shell: Any) -> Bridge | None:
     try:
         import comm
 
-        from .. import __version__
+        from .._version import __version__
         from ..session import WATCHERS
 
         def open_data(data: dict) -> Any:

@@ -145,7 +145,7 @@ class Bridge:
             run = msg.get("run")
             if session is not None and session.capture is not None and (
                     run is None or run == self.run):
-                session.capture.stop_requested = True
+                session.capture.request_stop()
             return
         if msg["version"] != P.PROTOCOL_VERSION:
             why = (f"sidebar protocol {msg['version']} but this kernel's nbdebug speaks "

@@ -105,7 +105,7 @@ class DiagnoseMagics(Magics):
             for c in REGISTRY.values():
                 print(f"{c.id:<22} point {c.point!s:<6} {c.phase:<9} {c.doc.splitlines()[0]}")
         elif cmd == "version":
-            from .. import __version__
+            from .._version import __version__
             print(f"nbdebug {__version__}")
         else:
             raise UsageError(f"%nbdebug {cmd}: unknown command; use report, explain N, "

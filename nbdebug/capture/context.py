@@ -1,0 +1,182 @@
+"""What a probe may read and record, and the guard every hook body runs under.
+
+A probe never sees the dispatcher (``core.Capture``) or another probe: it gets a
+``Context`` with the observations, the device buffer, the step being recorded, the
+sampling decision of this step, the known models and the training batch's labels, and
+it records through it. ``Guard`` gives every hook and wrapper body fault isolation
+(invariant 3) and counts nbdebug's own host time.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable
+
+import torch
+
+from ..errors import ErrorLog
+from ..observations import LoaderInfo, Observations, Series
+from ..stats import Pending
+from .models import Models
+from .steps import StepRecord, StepRows
+
+
+class Guard:
+    """Runs nbdebug's hook bodies: errors recorded, never raised; own time counted."""
+
+    def __init__(self, errors: ErrorLog) -> None:
+        self.errors = errors
+        #: host seconds spent inside nbdebug's hooks and wrappers (its own overhead)
+        self.own_seconds = 0.0
+        #: while set (nbdebug's own replay of a batch), every hook and wrapper is inert
+        self.paused = False
+        self._inside: dict[str, list[bool]] = {}
+
+    def hook(self, fn: Callable[..., Any], where: str | None = None) -> Callable[..., None]:
+        """A hook that runs ``fn`` and returns None whatever happens."""
+        label = where or fn.__name__.strip("_")
+
+        def hook(*args: Any, **kwargs: Any) -> None:
+            if self.paused:
+                return None
+            t0 = time.perf_counter()
+            try:
+                fn(*args, **kwargs)
+            except Exception:
+                self.errors.record(label)
+            finally:
+                self.own_seconds += time.perf_counter() - t0
+            return None
+        return hook
+
+    def wrap(self, original: Callable[..., Any], where: str,
+             before: Callable[[tuple, dict], Any] | None = None,
+             after: Callable[[tuple, dict, Any], Any] | None = None,
+             reentrant: bool = True, scope: str | None = None) -> Callable[..., Any]:
+        """``original`` with ``before(args, kwargs)`` called before it and ``after(args,
+        kwargs, result)`` after it; the call and its result are unchanged. Without
+        ``reentrant``, calls made inside an observed call of the same ``scope`` (default:
+        ``where``) are not observed again (``Tensor.backward`` calling
+        ``torch.autograd.backward``)."""
+        guard = self
+        # calls made inside an observed call of the same name are not observed again
+        inside = self._inside.setdefault(scope or where, [False])
+
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if guard.paused or inside[0]:
+                return original(*args, **kwargs)
+            if before is not None:
+                guard._observe(before, where, args, kwargs)
+            if not reentrant:
+                inside[0] = True
+            try:
+                result = original(*args, **kwargs)
+            finally:
+                inside[0] = False
+            if after is not None:
+                guard._observe(after, where, args, kwargs, result)
+            return result
+
+        return wrapper
+
+    def _observe(self, fn: Callable[..., Any], where: str, *args: Any) -> None:
+        t0 = time.perf_counter()
+        try:
+            fn(*args)
+        except Exception:
+            self.errors.record(where)
+        self.own_seconds += time.perf_counter() - t0
+
+
+class Context:
+    """The small world of a probe: read the step's facts, record values and notes."""
+
+    def __init__(self, obs: Observations, pending: Pending, guard: Guard, models: Models,
+                 namespace: Callable[[], dict[str, Any]],
+                 name_of: Callable[[Any, str], str]) -> None:
+        self.obs = obs
+        self.pending = pending
+        self.guard = guard
+        self.errors = guard.errors
+        self.models = models
+        #: the user's namespace (read only), and the user's name for an object
+        self.namespace = namespace
+        self.name_of = name_of
+        #: the loaders the user named (``--loader``): only these are watched
+        self.only_loaders: list[Any] = []
+        self.step = 0
+        #: this step takes statistics (activations, updates, labels ...)
+        self.sampled = True
+        #: this step hooks every module (discovery, per-layer guards), not only the roots
+        self.full = True
+        #: the step being recorded (replaced when a step ends)
+        self.cur = StepRecord()
+        #: ends steps into the buffer; owns the per-name row layouts
+        self.rows = StepRows(obs, pending)
+        #: the loader that gave the last batch, and that batch's labels (split on demand)
+        self.loader: LoaderInfo | None = None
+        self._batch: Any = None
+        self._labels: torch.Tensor | None = None
+        #: the loaders seen so far, by name: their epoch counts close held-out rounds
+        self.loaders: list[LoaderInfo] = obs.loaders
+        #: the optimizer whose steps are the training's steps (id), once one stepped
+        self.primary: int | None = None
+        #: the optimizers watched: id -> (weak reference, index in the order first seen)
+        self.optimizers: dict[int, tuple[Any, int]] = {}
+        #: loaders' lengths (batches per epoch; None for iterable data sets), by
+        #: ``id(LoaderInfo)``
+        self.epoch_batches: dict[int, int | None] = {}
+        #: on a steady step: the optimizers assumed to have stepped (ids), unseen
+        self.assumed: tuple[int, ...] = ()
+        #: batches left in the training loader's epoch (None: unknown, or no loader)
+        self.epoch_left: int | None = None
+        #: leave steady steps now (a held-out loader starts iterating, say)
+        self.wake: Callable[[], None] = lambda: None
+        self._notes: set[str] = set()
+
+    def series(self, key: str) -> Series:
+        return self.obs.series(key)
+
+    def put(self, value: torch.Tensor | list[torch.Tensor],
+            sink: Callable[[int, Any], None]) -> None:
+        """Hold a device value for this step until the flush, then call ``sink``."""
+        self.pending.put(self.step, value, sink)
+
+    def note(self, text: str) -> None:
+        """A note in the report (each text once)."""
+        if text not in self._notes:
+            self._notes.add(text)
+            self.obs.notes.append(text)
+
+    def error(self, where: str) -> None:
+        """Record the exception being handled as an internal error."""
+        self.errors.record(where)
+
+    # -- the training batch --------------------------------------------------------
+    def set_batch(self, batch: Any, split_now: bool) -> None:
+        """The batch a watched loader just gave; its labels are split now or on demand."""
+        if split_now:
+            from .structure import split_batch
+            self._batch, self._labels = None, split_batch(batch)[1]
+        else:
+            self._batch, self._labels = batch, None
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """The labels of the last batch a watched loader gave (split on first use)."""
+        if self._batch is not None:
+            from .structure import split_batch
+            self._labels = split_batch(self._batch)[1]
+            self._batch = None
+        return self._labels
+
+    def class_labels(self, out: torch.Tensor) -> torch.Tensor | None:
+        """The batch's class indices when they match ``out``'s (N, C) logits."""
+        y = self.labels
+        if (y is None or out.dim() != 2 or out.shape[1] < 2 or y.dim() != 1
+                or y.shape[0] != out.shape[0] or y.device != out.device
+                or y.is_floating_point() or y.dtype == torch.bool):
+            return None
+        return y

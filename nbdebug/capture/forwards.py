@@ -1,0 +1,157 @@
+"""Module forwards, routed to the probes: which model a forward belongs to, whether it
+trains or evaluates, and where a step ends when no optimizer step marks it.
+
+A part of the dispatcher (``core.Capture`` inherits it), kept apart because each kind of
+step (``hooks.MODES``) sees forwards through its own hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from . import structure
+from .models import ModelEntry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .context import Context
+    from .hooks import StepHooks
+    from .models import Models
+
+#: backward calls without an optimizer step before each counts as one
+MAX_ACCUMULATION = 64
+
+
+class Forwards:
+    ctx: Context
+    models: Models
+    hooks: StepHooks
+    opts: Any
+    depth: int
+    active: ModelEntry | None
+    active_training: bool
+    backward_step_pending: bool
+
+    def _emit(self, event: str, *args: Any) -> None: ...
+    def _end_step(self, final: bool = False, assumed: bool = False) -> None: ...
+    def note(self, text: str) -> None: ...
+    def wake(self) -> None: ...
+
+    def _is_candidate(self, module: nn.Module) -> bool:
+        if self.opts.models or isinstance(module, nn.modules.loss._Loss):
+            return False
+        return next(iter(module.parameters()), None) is not None
+
+    def _add_model(self, module: nn.Module) -> ModelEntry:
+        entry = self.models.add(module)
+        self.ctx.obs.models.append(entry.info)
+        self._emit("model_added", entry, module)
+        return entry
+
+    def _pre_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self.depth += 1
+        if self.depth != 1:
+            if self.active is not None and self.active_training:
+                self._emit("layer_input", self.active, module, args)
+            return
+        entry = self.models.owner(module)
+        if entry is None:
+            if not self._is_candidate(module):
+                return
+            entry = self._add_model(module)
+        cur = self.ctx.cur
+        if self.backward_step_pending:
+            # with an optimizer around, backward calls accumulate until it steps
+            if entry.optimized and len(cur.losses) >= MAX_ACCUMULATION:
+                entry.optimized = False
+                self.note(f"{entry.info.name}: {MAX_ACCUMULATION} backward calls without an "
+                          "optimizer step; each backward now counts as a step")
+            if not entry.optimized:
+                self._end_step()
+        self.active = entry
+        self.active_training = torch.is_grad_enabled() and module.training
+        if not self.active_training:
+            return
+        self._train_forward(entry, module, args, first=not entry.initialised)
+
+    def _train_forward(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...],
+                       first: bool = False) -> None:
+        self.ctx.cur.forwards += 1
+        entry.info.training_forwards += 1
+        if first:
+            entry.initialised = True
+            self._emit("first_forward", entry, module)
+        self._emit("train_input", entry, module, args)
+
+    def _eval_forward(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...],
+                      output: Any) -> None:
+        self.ctx.cur.evals += 1
+        self._emit("eval_forward", entry, module, args, output)
+
+    def _post_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        self.depth = max(0, self.depth - 1)
+        entry = self.active
+        if entry is None:
+            return
+        name = entry.names.get(id(module))
+        if name is None:
+            return
+        root = self.depth == 0
+        if root:
+            self.active = None
+            entry.info.output_kind = structure.output_kind(output)
+        if not self.active_training:
+            if root:
+                self._eval_forward(entry, module, args, output)
+            return
+        if id(module) not in entry.leaves and not root:
+            return
+        t = structure.first_tensor(output)
+        if t is not None and t.is_floating_point():
+            self._emit("layer_output", entry, module, name, t, root)
+
+    def _lean_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        """A lean step's view of a model's forward (one hook, after it)."""
+        entry = self.models.root(module)
+        if entry is None:
+            return
+        if not (torch.is_grad_enabled() and module.training):
+            self._eval_forward(entry, module, args, output)
+            return
+        self._train_forward(entry, module, args)
+        t = structure.first_tensor(output)
+        if t is not None and t.is_floating_point():
+            self._emit("layer_output", entry, module, entry.names[id(module)], t, True)
+
+    def _steady_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        """A steady step's view of a model's forward: the step before ends here (after
+        its backward, its optimizer stepped unseen), and this forward starts the next."""
+        entry = self.models.root(module)
+        if entry is None:
+            return
+        if self.ctx.cur.backwards:
+            self._end_step(assumed=True)
+        self.ctx.cur.unseen = True
+        if self.hooks.mode != "steady":         # the step that ended chose another kind
+            (self._lean_forward if self.hooks.mode == "lean" else self._hooked_forward)(
+                module, args, output)
+            return
+        if not (torch.is_grad_enabled() and module.training) or self.ctx.cur.forwards:
+            self.wake()                         # a held-out pass, or a new kind of step
+            self._lean_forward(module, args, output)
+            return
+        self._train_forward(entry, module, args)
+
+    def _hooked_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        """A forward that ran before the global hooks went in (a step turned full midway)."""
+        entry = self.models.root(module)
+        if entry is not None and torch.is_grad_enabled() and module.training:
+            self._train_forward(entry, module, args)
+
+    def _bn_forward(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        entry = self.models.owner(module)
+        if entry is not None and torch.is_grad_enabled():
+            self._emit("layer_input", entry, module, args)
+

@@ -1,0 +1,67 @@
+"""The hooks of each kind of step, swapped as the dispatcher moves between them.
+
+- ``full``: global module hooks (every module: discovery, per-layer guards and
+  statistics), the optimizer step hooks and every patch.
+- ``lean``: a forward hook on each model's root and pre-hooks on its BatchNorm layers,
+  the optimizer step hooks and every patch.
+- ``steady``: a forward hook on each model's root and ``Tensor.backward``: nothing else.
+  The patches that only the other steps need are taken off (``Patches.set_steady``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.optim.optimizer import (register_optimizer_step_post_hook,
+                                   register_optimizer_step_pre_hook)
+
+from .models import Models
+from .patches import ModuleHook, Patches
+
+MODES = ("full", "lean", "steady")
+
+
+class StepHooks:
+    def __init__(self, patches: Patches, models: Models,
+                 callbacks: dict[str, Callable[..., Any]]) -> None:
+        self.patches = patches
+        self.models = models
+        self.on = callbacks           # pre, post, lean, steady, bn, opt_pre, opt_post
+        self.mode: str | None = None
+        self._handles: list[Any] = []
+
+    def set(self, mode: str) -> None:
+        """Install the hooks of ``mode`` (the current ones are removed first)."""
+        for h in self._handles:
+            self.patches.remove(h)
+        self._handles = []
+        self.mode = mode
+        on = self.on
+        hs: list[Any] = []
+        if mode == "full":
+            mod = torch.nn.modules.module
+            hs += [mod.register_module_forward_pre_hook(on["pre"]),
+                   mod.register_module_forward_hook(on["post"], always_call=True)]
+        else:
+            root = ModuleHook(on["lean" if mode == "lean" else "steady"])
+            bn = ModuleHook(on["bn"])
+            for entry in self.models:
+                m = entry.module()
+                if m is None:
+                    continue
+                hs.append(m.register_forward_hook(root))
+                if mode == "lean":
+                    for sub in m.modules():  # point 12 sees every batch a BatchNorm gets
+                        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                            hs.append(sub.register_forward_pre_hook(bn))
+        if mode != "steady":
+            hs += [register_optimizer_step_pre_hook(on["opt_pre"]),
+                   register_optimizer_step_post_hook(on["opt_post"])]
+        self._handles = [self.patches.handle(h) for h in hs]
+        self.patches.set_steady(mode == "steady")
+
+    def drop(self) -> None:
+        """Forget the handles (``Patches.remove_all`` removes them)."""
+        self._handles = []

@@ -1,0 +1,45 @@
+"""The shape of a probe: one measurement, told of the events it cares about.
+
+A probe overrides only the events it needs; the dispatcher (``capture.core``) calls each
+event on the probes that define it, in registration order, and nothing else. A probe
+reads and records through its ``Context`` and never sees another probe's state.
+
+Events (all optional):
+
+- ``attach(patches, guard)``: install the probe's own patches (removed by ``patches``).
+- ``model_added(entry, module)``: a model was found.
+- ``first_forward(entry, module)``: the first training forward of a model (full step).
+- ``train_input(entry, module, args)``: a model's training forward, with its inputs.
+- ``layer_input(entry, module, args)``: a submodule starts a training forward (full
+  steps; lean steps: BatchNorm layers only).
+- ``layer_output(entry, module, name, t, root)``: a leaf's (or the root's) floating output
+  in a training forward (full steps).
+- ``eval_forward(entry, module, args, output)``: a model's forward outside training.
+- ``backward(t)``: ``.backward()`` is called on ``t`` (before autograd runs).
+- ``before_update(opt, params, primary)`` / ``after_update(opt, params, primary)``: an
+  optimizer step (``before_update`` on full steps only; lean steps see the gradients,
+  unchanged by the update, in ``after_update``).
+- ``step_closing()``: a training step is about to be handed to the buffer.
+- ``step_end()``: a training step ended (the context's step is the next one).
+- ``flush()``: the device values were just copied to the host.
+- ``closing()``: the diagnosis ends; the device values are not yet flushed.
+- ``finish()``: the diagnosis ends; everything is on the host.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..context import Context
+
+EVENTS = ("attach", "model_added", "first_forward", "train_input", "layer_input",
+          "layer_output", "eval_forward", "backward", "before_update", "after_update",
+          "step_closing", "step_end", "flush", "closing", "finish")
+
+
+class Probe:
+    """Base of every probe: holds the context."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx

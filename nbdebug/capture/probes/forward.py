@@ -1,0 +1,95 @@
+"""Forward statistics: each layer's output summary on sampled steps, the NaN guard of
+the outputs on every step, the parameters at the first step (points 1, 17), the leaves'
+execution order, and the training accuracy of sampled batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...stats import SUMMARY, Unsupported, guard, summarize, summary_row
+from .. import structure
+from ..models import ModelEntry
+from .base import Probe
+
+
+class ForwardProbe(Probe):
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._ordering: ModelEntry | None = None    # the model whose first pass is running
+        self._fresh = False
+
+    def first_forward(self, entry: ModelEntry, module: nn.Module) -> None:
+        self._ordering, self._fresh = entry, True
+        self._record_init(entry, module)
+
+    def train_input(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...]) -> None:
+        if self._fresh:                       # the first pass's own start
+            self._fresh = False
+        else:                                 # a later pass: the first one has ended
+            self._ordering = None
+
+    def layer_output(self, entry: ModelEntry, module: nn.Module, name: str, t: torch.Tensor,
+                     root: bool) -> None:
+        ctx = self.ctx
+        parts = None
+        if ctx.sampled:
+            parts = self._put_summary("output" if root else f"act/{name}", t)
+        if id(module) not in entry.unguarded:
+            cur = ctx.cur
+            if t is not cur.last_guarded:     # a Sequential's output is its last layer's
+                try:                          # (the summary's shifted sum is the guard)
+                    value = guard(t) if parts is None else parts[1]
+                except Exception:
+                    return
+                cur.guard(entry.labels[id(module)], value)
+                cur.last_guarded = t
+        if root:
+            self._ordering = None
+            if ctx.sampled:
+                self._train_accuracy(t)
+        elif self._ordering is entry and ctx.full:
+            entry.info.exec_order.append(name)
+
+    def _put_summary(self, key: str, t: torch.Tensor) -> list[torch.Tensor] | None:
+        """Hold the summary of ``t`` for the ``key`` timeline; the parts, or None."""
+        try:
+            parts = summarize(t)
+        except Unsupported as exc:
+            self.ctx.note(f"{key}: statistics skipped ({exc})")
+            return None
+        series = self.ctx.series(key)
+        series.columns = list(SUMMARY)
+        n = t.numel()
+        # one vector per summary: a window's vectors reach the host in one concatenation,
+        # cheaper there than as many 0-d values
+        self.ctx.put(torch.stack(parts), lambda step, arr: series.add(step, summary_row(arr, n)))
+        return parts
+
+    def _record_init(self, entry: ModelEntry, module: nn.Module) -> None:
+        by_name = {p.name: p for p in entry.info.params}
+        for pname, p in module.named_parameters():
+            info = by_name.get(structure.qualify(entry.info.name, pname))
+            if info is None or isinstance(p, nn.parameter.UninitializedParameter):
+                continue
+            try:
+                value = torch.stack(summarize(p))
+            except Unsupported as exc:
+                self.ctx.note(f"{info.name}: initial statistics skipped ({exc})")
+                continue
+
+            def sink(step: int, arr: np.ndarray, info: Any = info, n: int = p.numel()) -> None:
+                info.mean, info.std, info.min, info.max, info.absmax = summary_row(
+                    arr, n)[:5]
+            self.ctx.put(value, sink)
+
+    def _train_accuracy(self, out: torch.Tensor) -> None:
+        y = self.ctx.class_labels(out)
+        if y is None:
+            return
+        correct = (out.detach().argmax(1) == y).sum() / y.shape[0]
+        series = self.ctx.series("train_acc")
+        self.ctx.put(correct, lambda s, a: series.add(s, float(a)))

@@ -1,0 +1,101 @@
+"""Loaders: which DataLoaders the cell iterates, their epochs and batches, and the labels
+of the batch each gives (read only when a step needs them)."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable
+
+from torch.utils.data import DataLoader
+from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+from ...observations import LoaderInfo
+from .. import structure
+from .base import Probe
+
+
+class LoaderProbe(Probe):
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._name_of = ctx.name_of
+        self._only = ctx.only_loaders
+        #: id(loader) -> (weak reference, info)
+        self.loaders: dict[int, tuple[weakref.ref, LoaderInfo]] = {}
+        self._iter_loader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._last_iter: Callable[[], Any] = lambda: None
+        self._last_info: LoaderInfo | None = None
+        self._in_epoch: dict[int, int] = {}     # id(info) -> batches of its current epoch
+
+    def attach(self, patches: Any, guard: Any) -> None:
+        patches.wrap(DataLoader, "__iter__", guard, after=self._on_iter, steady=True)
+        patches.wrap(_BaseDataLoaderIter, "__next__", guard, after=self._on_next)
+
+    def watch(self, loader: Any) -> LoaderInfo | None:
+        if self._only and not any(loader is ld for ld in self._only):
+            return None
+        entry = self.loaders.get(id(loader))
+        if entry is not None and entry[0]() is loader:
+            return entry[1]
+        info = structure.describe_loader(self._name_of(loader, f"loader{len(self.loaders)}"),
+                                         loader)
+        self.loaders[id(loader)] = (weakref.ref(loader), info)
+        try:
+            self.ctx.epoch_batches[id(info)] = len(loader)
+        except Exception:                  # an iterable data set has no length
+            self.ctx.epoch_batches[id(info)] = None
+        self.ctx.obs.loaders.append(info)
+        return info
+
+    def _on_iter(self, args: tuple, kwargs: dict, it: Any) -> None:
+        info = self.watch(args[0])
+        if info is not None:
+            info.epochs += 1
+            self._iter_loader[it] = info
+            self._in_epoch[id(info)] = 0
+            if info.role != "train":
+                self.ctx.wake()                 # a held-out pass: watch it whole
+            else:
+                self._left(info)
+
+    def _on_next(self, args: tuple, kwargs: dict, batch: Any) -> None:
+        it = args[0]
+        if self._last_iter() is it:        # the same iterator as the last batch
+            info = self._last_info
+        else:
+            info = self._iter_loader.get(it)
+            self._last_iter, self._last_info = weakref.ref(it), info
+        if info is None:
+            return
+        ctx = self.ctx
+        info.batches += 1
+        self._in_epoch[id(info)] = self._in_epoch.get(id(info), 0) + 1
+        ctx.cur.batches += 1
+        ctx.loader = info
+        if info.role == "train":
+            self._left(info)
+        # labels read this step: split now, before the loop can change the batch
+        # (``batch.pop("labels")``)
+        ctx.set_batch(batch, split_now=ctx.sampled or info.role != "train")
+
+    def _left(self, info: LoaderInfo) -> None:
+        n = self.ctx.epoch_batches.get(id(info))
+        self.ctx.epoch_left = None if n is None else n - self._in_epoch.get(id(info), 0)
+
+    def step_end(self, record: Any) -> None:
+        loader = self.ctx.loader
+        if loader is not None and record.unseen and not record.batches:
+            # a steady step drew its batch unseen: one batch, as every step before it
+            loader.batches += 1
+            self._in_epoch[id(loader)] = self._in_epoch.get(id(loader), 0) + 1
+            self._left(loader)
+        if loader is not None:
+            loader.train_steps += 1
+            if loader.role != "train":
+                loader.role = "train"
+
+    def finish(self) -> None:
+        obs = self.ctx.obs
+        for info in obs.loaders:
+            if info.role == "unknown" and info.eval_passes:
+                info.role = "eval"
+        obs.epochs = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)

@@ -1,0 +1,66 @@
+"""When steps take statistics: every ``interval`` steps, the interval stretched while
+sampled steps would cost more than ``SAMPLED_BUDGET`` of the training's own time."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+#: first steps with every module hooked (discovery, execution order)
+FULL_STEPS = 2
+#: training steps whose audits (labels, input ranges, loss inputs) always run
+LABEL_STEPS = 20
+#: adaptive sampling: sampled steps' extra cost, share of a step's time
+SAMPLED_BUDGET = 0.01
+#: adaptive sampling never samples less often than this
+MAX_INTERVAL = 100
+
+
+class Sampling:
+    def __init__(self, every: int, adaptive: bool) -> None:
+        self.every = every
+        self.adaptive = adaptive
+        self.interval = every
+        self.started = self._t0 = time.perf_counter()
+        self._sampled_seconds = 0.0       # own time on sampled steps, and their count
+        self._sampled_steps = 0
+        self._lean_seconds = 0.0          # time of lean steps, and their count
+        self._lean_steps = 0
+
+    def exclude(self, seconds: float) -> None:
+        """Time spent between steps that is not a step's cost (a flush)."""
+        self._t0 += seconds
+
+    def next(self, step: int, sampled: bool, adapt: bool = False) -> bool:
+        """Time the step that ended (``step`` steps so far); whether the next is sampled.
+        With ``adapt``, the interval is chosen again from the cost measured so far."""
+        now = time.perf_counter()
+        if step > LABEL_STEPS:
+            took = now - self._t0
+            if sampled:
+                self._sampled_seconds += took
+                self._sampled_steps += 1
+            else:
+                self._lean_seconds += took
+                self._lean_steps += 1
+        self._t0 = now
+        if self.adaptive and adapt:
+            self._adapt(step)
+        return step % self.interval == 0
+
+    def _adapt(self, step: int) -> None:
+        """Sample less often while sampled steps cost more than SAMPLED_BUDGET of a step."""
+        if self._sampled_steps < 2 or self._lean_steps < 5:
+            return
+        lean = self._lean_seconds / self._lean_steps
+        extra = self._sampled_seconds / self._sampled_steps - lean
+        base = self.every
+        need = extra / (SAMPLED_BUDGET * lean) if lean > 0 else MAX_INTERVAL
+        # never fewer than about ten samples over the run so far: short runs keep theirs
+        cap = max(base, min(MAX_INTERVAL, step // 10) // base * base)
+        self.interval = int(min(cap, max(base, base * math.ceil(need / base))))
+
+    def facts(self) -> dict[str, Any]:
+        """How statistics were sampled: the base interval, and the one nbdebug settled on."""
+        return {"every": self.every, "adaptive": self.adaptive, "interval": self.interval}

@@ -1,0 +1,135 @@
+"""Steady steps cost almost nothing: at most two interceptions and one tensor operation.
+
+A profiler counts every entry into nbdebug's code from outside it (an interception: a
+hook or a wrapper torch or the user's code calls), and a TorchFunctionMode counts every
+torch call nbdebug's own frames make (metadata reads such as ``.dim()`` aside), per
+iteration of the training loop. After the warm-up, the early audits and away from the
+sampled steps, flushes and epoch ends, every step must stay within the budget, and most
+steps must be steady (so the test cannot pass by watching nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils.data import DataLoader, TensorDataset
+
+import nbdebug
+
+PACKAGE = os.path.dirname(nbdebug.__file__)
+#: reads of a tensor's metadata: no kernel, no data touched
+METADATA = {"dim", "size", "numel", "is_floating_point", "element_size", "is_complex",
+            "__get__", "stride", "is_contiguous", "data_ptr", "backward"}
+
+
+class Counter(TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: dict[int, list[str]] = {}
+        self.entries: dict[int, list[str]] = {}
+        self.step = -1
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", str(func))
+        caller = sys._getframe(1)
+        if caller.f_code.co_filename.startswith(PACKAGE) and name not in METADATA:
+            self.ops.setdefault(self.step, []).append(
+                f"{name} ({os.path.basename(caller.f_code.co_filename)}:{caller.f_lineno})")
+        return func(*args, **(kwargs or {}))
+
+    def profile(self, frame, event, arg):
+        if event != "call" or not frame.f_code.co_filename.startswith(PACKAGE):
+            return
+        back = frame.f_back
+        if back is not None and not back.f_code.co_filename.startswith(PACKAGE):
+            # (this test's own look at the mode, and its mode passing a call on)
+            if frame.f_code.co_name == "mode" or back.f_code.co_name == "__torch_function__":
+                return
+            self.entries.setdefault(self.step, []).append(
+                f"{frame.f_code.co_name} ({os.path.basename(frame.f_code.co_filename)}) "
+                f"from {os.path.basename(back.f_code.co_filename)}:{back.f_code.co_name}")
+
+
+def _train(model, loader, opt, epochs, counter, modes):
+    step = 0
+    with nbdebug.diagnose(quiet=True) as session:
+        sys.setprofile(counter.profile)
+        try:
+            with counter:
+                for _ in range(epochs):
+                    for x, y in loader:
+                        counter.step = step
+                        modes[step] = session.capture.mode
+                        loss = nn.functional.cross_entropy(model(x), y)
+                        opt.zero_grad()
+                        loss.backward()
+                        opt.step()
+                        step += 1
+                counter.step = -1
+        finally:
+            sys.setprofile(None)
+    return session, step
+
+
+def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
+    torch.manual_seed(0)
+    X, y = torch.randn(1280, 16), torch.randint(0, 4, (1280,))
+    loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)   # 80 a epoch
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    counter, modes = Counter(), {}
+    session, steps = _train(model, loader, opt, 4, counter, modes)
+    report = nbdebug.last_report()
+    assert steps == 320 and report.run["steps"] == 320 and not report.errors
+    interval = report.run["sampling"]["interval"]
+    # a step ran steady throughout when the loop saw steady hooks at its start and at the
+    # next step's start (the step before a sampled one turns full at its forward); the
+    # early audits fingerprint the batch order of the first two epochs (point 6); a flush
+    # (every 50 steps) is amortised like the sampled steps
+    checked = [s for s in range(2 * 80 + 2, steps - 1) if modes[s] == modes[s + 1] == "steady"
+               and s % 50]
+    assert len(checked) >= 80, (interval, sorted(set(modes.values())))
+    for s in checked:
+        assert len(counter.entries.get(s, [])) <= 2, (s, counter.entries[s])
+        assert len(counter.ops.get(s, [])) <= 1, (s, counter.ops[s])
+    # what the steady steps still did: the loss curve has every step, the counts are whole
+    assert len(report.timelines["loss"]["steps"]) == steps
+    assert report.run["epochs"] == 4 and report.run["loaders"][0]["batches"] == 320
+    assert report.run["optimizers"][0]["steps"] == 320
+    # the sampled steps still took their statistics
+    assert len(report.timelines["update_ratio"]["steps"]) >= steps // interval - 1
+
+
+def test_steady_steps_leave_for_a_held_out_pass_and_come_back():
+    """A validation loop every epoch: its rounds are all seen, with their accuracy."""
+    torch.manual_seed(0)
+    X, y = torch.randn(960, 16), torch.randint(0, 4, (960,))
+    train = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)      # 60 a epoch
+    val = DataLoader(TensorDataset(X[:64], y[:64]), batch_size=32)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    modes = []
+    with nbdebug.diagnose(quiet=True) as session:
+        for _ in range(3):
+            model.train()
+            for xb, yb in train:
+                modes.append(session.capture.mode)
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            model.eval()
+            with torch.no_grad():
+                for xb, yb in val:
+                    model(xb)
+    report = nbdebug.last_report()
+    assert modes.count("steady") > 60
+    rounds = report.timelines["eval/val"]["values"]
+    assert [r["round"] for r in rounds] == [1, 2, 3] and all(r["n"] == 64 for r in rounds)
+    roles = {ld["name"]: (ld["role"], ld["batches"]) for ld in report.run["loaders"]}
+    assert roles == {"train": ("train", 180), "val": ("eval", 6)}
+    assert report.run["steps"] == 180 and report.run["epochs"] == 3
