@@ -162,8 +162,7 @@ class Capture(Forwards):
         # is taken off, so a steady step's backward is one interception
         for owner, via in ((torch.Tensor, "tensor"), (torch.autograd, "autograd")):
             p.wrap(owner, "backward", g, reentrant=False, steady=via == "tensor",
-                   scope="backward", after=self._after_backward,
-                   before=lambda a, k, via=via: self._on_backward(a, k, via))
+                   scope="backward", before=lambda a, k, via=via: self._on_backward(a, k, via))
         for handler in self._on["attach"]:
             handler(p, g)
         for m in self.opts.models:
@@ -260,9 +259,9 @@ class Capture(Forwards):
         cur.backwards += 1
         self._emit("backward", t, not cur.backward)
         cur.backward = True
-
-    def _after_backward(self, args: tuple, kwargs: dict, result: Any) -> None:
         if self.ctx.primary is None:
+            # no optimizer yet: the next forward of a model starts a new step (not one that
+            # autograd runs inside this backward, an activation checkpoint's say)
             self.backward_step_pending = True
 
     # -- steps -------------------------------------------------------------------

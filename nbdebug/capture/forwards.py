@@ -62,7 +62,7 @@ class Forwards:
                 return
             entry = self._add_model(module)
         cur = self.ctx.cur
-        if self.backward_step_pending:
+        if self.backward_step_pending and torch._C._current_graph_task_id() == -1:
             # with an optimizer around, backward calls accumulate until it steps
             if entry.optimized and len(cur.losses) >= MAX_ACCUMULATION:
                 entry.optimized = False
