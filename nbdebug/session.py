@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from .errors import entry as _error_entry
 from .errors import one_line as _one_line
@@ -110,7 +110,7 @@ class Session:
         if not self.watching:
             return self
         try:
-            options = Options(every=self.settings.every, adaptive=self.adaptive,
+            options = Options(every=positive_int(self.settings.every), adaptive=self.adaptive,
                               models=[model] if model is not None else [],
                               optimizers=[opt] if opt is not None else [],
                               loaders=[ld for ld in loaders if _is_dataloader(ld)])
@@ -152,7 +152,7 @@ class Session:
             self.internal_error("detach")
         self.merger = None                # nothing to merge: every rank reports alone
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         self._unwatch()
         from .capture.core import StopTraining
         status = "done"

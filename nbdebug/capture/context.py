@@ -31,6 +31,9 @@ class Guard:
         self.own_seconds = 0.0
         #: while set (nbdebug's own replay of a batch), every hook and wrapper is inert
         self.paused = False
+        #: calls of the hooks and of the wrappers (their cost outside the bodies' clocks)
+        self.hook_calls = 0
+        self.wrap_calls = 0
         self._inside: dict[str, list[bool]] = {}
 
     def hook(self, fn: Callable[..., Any], where: str | None = None) -> Callable[..., None]:
@@ -38,6 +41,7 @@ class Guard:
         label = where or fn.__name__.strip("_")
 
         def hook(*args: Any, **kwargs: Any) -> None:
+            self.hook_calls += 1
             if self.paused:
                 return None
             t0 = time.perf_counter()
@@ -65,6 +69,7 @@ class Guard:
 
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            guard.wrap_calls += 1
             if guard.paused or inside[0]:
                 return original(*args, **kwargs)
             if before is not None:

@@ -24,10 +24,11 @@ from ..observations import Observations
 from ..stats import Pending
 from . import structure
 from .context import Context, Guard
+from .cost import Cost, calibrate
 from .forwards import Forwards
 from .hooks import StepHooks
 from .models import ModelEntry, Models, opt_params
-from .patches import Patches
+from .patches import ModuleHook, Patches
 from .probes import EVENTS, PROBES
 from .sampling import FULL_STEPS, LABEL_STEPS, Sampling  # noqa: F401  (LABEL_STEPS: re-exported)
 from .steps import StepRecord
@@ -100,6 +101,7 @@ class Capture(Forwards):
         #: a live view watches: flush on wall time too (at most every FLUSH_SECONDS)
         self.live = False
         self._stop_requested = False
+        self.cost = Cost()
 
     # -- public ------------------------------------------------------------------
     @property
@@ -147,6 +149,10 @@ class Capture(Forwards):
     # -- lifecycle ---------------------------------------------------------------
     def attach(self) -> None:
         self._t0 = self._last_flush = time.perf_counter()
+        try:
+            self.cost.per_hook, self.cost.per_wrap = calibrate(Guard, ModuleHook)
+        except Exception:
+            self.log.record("calibration")
         self.sampler.exclude(self._t0 - self.sampler.started)
         g = self.guard
         pre_step, post_step = g.hook(self._pre_step), g.hook(self._post_step)
@@ -167,6 +173,7 @@ class Capture(Forwards):
             handler(p, g)
         for m in self.opts.models:
             self._add_model(m)
+        self.cost.fixed += time.perf_counter() - self._t0
 
     def detach(self) -> None:
         self.hooks.drop()
@@ -175,6 +182,7 @@ class Capture(Forwards):
 
     def finish(self) -> Observations:
         """Close the last step, flush the device buffers and fill in the names."""
+        t0 = time.perf_counter()
         stages = [("finish step", self._end_last_step),
                   ("finish dynamics", lambda: self._emit("closing")),
                   ("finish flush", self.pending.flush),
@@ -189,6 +197,8 @@ class Capture(Forwards):
                 handler()
             except Exception:
                 self.log.record("finish")
+        self.cost.fixed += time.perf_counter() - t0
+        self.obs.extra["overhead"] = self.overhead()
         return self.obs
 
     def _end_last_step(self) -> None:
@@ -357,10 +367,9 @@ class Capture(Forwards):
         self._last_flush = time.perf_counter()
 
     def overhead(self) -> float | None:
-        """nbdebug's own host time as a share of the watched code's time so far."""
-        elapsed = time.perf_counter() - self._t0
-        rest = elapsed - self.own_seconds
-        return self.own_seconds / rest if rest > 0 else None
+        """nbdebug's time as a share of the rest of the run's so far (``cost``): its hooks'
+        bodies, their calls, and its start and end."""
+        return self.cost.share(self.guard, time.perf_counter() - self._t0)
 
     def _name_of(self, obj: Any, default: str) -> str:
         """The user's variable name for ``obj`` (looked up once, when it is first seen)."""

@@ -98,7 +98,7 @@ class Replay:
             return
         if self._want_snapshot and self.ctx.full:   # (steady steps copy nothing)
             self._want_snapshot = False
-            state = dict(module.named_parameters())
+            state: dict[str, torch.Tensor] = dict(module.named_parameters())
             state.update(module.named_buffers())
             # the window's previous copy stays for the steps before this one
             self._previous = (self._snapshot, self._snapshot_step)
@@ -156,6 +156,7 @@ class Replay:
             total = sum(t.numel() for t in data)
             out.update({"data_nonfinite": bad, "data_elements": total})
             return out
+        assert entry is not None                    # (module is entry's, and not None)
         names = {id(m): f"{entry.names.get(id(m), '?')} ({type(m).__name__})"
                  for m in module.modules()}
         stack: list[str] = []

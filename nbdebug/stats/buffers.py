@@ -23,7 +23,7 @@ MAX_PENDING = 8192
 
 class Pending:
     def __init__(self, limit: int = MAX_PENDING) -> None:
-        self._items: list[tuple[int, torch.Tensor, Sink]] = []
+        self._items: list[tuple[int, torch.Tensor | list[torch.Tensor], Sink]] = []
         self.limit = limit
 
     def __len__(self) -> int:
@@ -49,20 +49,27 @@ class Pending:
             by_device.setdefault(device, []).append(i)
         host: list[Any] = [None] * len(items)
         for device, idx in by_device.items():
-            vectors = [i for i in idx if not isinstance(items[i][1], list) and items[i][1].dim()]
-            scalars = [i for i in idx if isinstance(items[i][1], list) or not items[i][1].dim()]
+            vecs: list[torch.Tensor] = []
+            vectors, scalars = [], []
             flat: list[torch.Tensor] = []
-            for i in scalars:
+            for i in idx:
                 v = items[i][1]
-                flat.extend(v) if isinstance(v, list) else flat.append(v)
-            vecs = [items[i][1] for i in vectors]
+                if isinstance(v, list):
+                    scalars.append(i)
+                    flat.extend(v)
+                elif v.dim():
+                    vectors.append(i)
+                    vecs.append(v)
+                else:
+                    scalars.append(i)
+                    flat.append(v)
             try:
                 arr = _to_host(device, vecs, flat)
             except RuntimeError:                         # a row spread over devices
                 arr = _to_host(device, vecs, [t.to(device) for t in flat])
             offset = 0
-            for i in vectors:
-                n = items[i][1].numel()
+            for i, v in zip(vectors, vecs):
+                n = v.numel()
                 host[i] = arr[offset:offset + n].copy()
                 offset += n
             for i in scalars:

@@ -69,7 +69,7 @@ class GradientProbe(Probe):
             series = self.ctx.series(f"lr/{self.ctx.optimizers[id(opt)][1]}")
             lrs = [g.get("lr") for g in opt.param_groups]
             if all(isinstance(v, (int, float)) for v in lrs):
-                series.add(self.ctx.step, [float(v) for v in lrs])
+                series.add(self.ctx.step, [float(v) for v in lrs if v is not None])
 
     def after_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor],
                      primary: bool) -> None:
