@@ -30,6 +30,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(LABEXT)
 	bash scripts/ensure-chromium.sh
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 BENCH := .venv-bench
@@ -40,7 +41,9 @@ $(BENCH)/.installed: pyproject.toml requirements-dev.txt benchmarks/requirements
 
 bench: $(BENCH)/.installed
 	mkdir -p build
+	$(BENCH)/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	$(BENCH)/bin/python benchmarks/overhead.py --memory --short | tee build/bench.md
+	$(BENCH)/bin/python benchmarks/notebook.py | tee -a build/bench.md
 
 clean:
 	rm -rf $(VENV) $(BENCH) build nbdebug/labextension labextension/lib labextension/node_modules

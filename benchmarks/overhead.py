@@ -277,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {bare / 2**20:.1f} | {diag / 2**20:.1f} | "
                   f"{(diag - bare) / 2**20:.1f} |", flush=True)
         print()
-    print("| model | configuration | bare s (median) | ratio median | ratio min | ratio max |")
-    print("|---|---|---|---|---|---|")
+    print("| model | configuration | bare s (median) | ratio median | ratio min | ratio max "
+          "| overhead nbdebug shows (median) |")
+    print("|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         train(name, 50, Config())                                  # warm-up, imports too
         train(name, 50, Nbdebug())
@@ -291,16 +292,19 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 continue
             no_bn = name == "cnn" and isinstance(config, CockpitEconomy)
-            bare, ratios = [], []
+            bare, ratios, shown = [], [], []
             for _ in range(args.repeats):
                 a = train(name, steps, Config(), no_bn=no_bn)
                 b = train(name, steps, config, no_bn=no_bn)
                 bare.append(a)
                 ratios.append(b / a)
+                if isinstance(config, Nbdebug):
+                    shown.append(nbdebug.last_report().run.get("overhead") or float("nan"))
             label = config.name + (f", {steps}-step runs" if steps != args.steps else "")
+            own = f"+{statistics.median(shown):.1%}" if shown else ""
             print(f"| {name}{' (no BN)' if no_bn else ''} | {label} | "
                   f"{statistics.median(bare):.3f} | {statistics.median(ratios):.3f} | "
-                  f"{min(ratios):.3f} | {max(ratios):.3f} |", flush=True)
+                  f"{min(ratios):.3f} | {max(ratios):.3f} | {own} |", flush=True)
     if args.memory:
         print("\n| MLP steps under nbdebug | traced Python peak MiB | RSS growth MiB |")
         print("|---|---|---|")

@@ -1,7 +1,8 @@
-"""Where nbdebug's per-step cost goes: host time per step of the bare loop; of nbdebug's
-interception alone (every hook and wrapper installed, their bodies emptied); of lean steps
-(no sampled statistics after the first step); and of the default. Then nbdebug's own
-functions by time under cProfile.
+"""Where nbdebug's per-step cost goes: host time per step of the bare loop; of the steady
+steps' interception alone (a forward hook on the model's root and the ``Tensor.backward``
+wrapper, both as nbdebug installs them, their bodies empty); of steady steps (no sampled
+statistics after the warm-up); and of the default. Then nbdebug's own functions by time
+under cProfile.
 
 Each figure is the least of ``--repeats`` interleaved runs (garbage collected before each):
 on a shared machine the minimum is what stays put from run to run.
@@ -12,6 +13,7 @@ on a shared machine the minimum is what stays put from run to run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import io
@@ -24,23 +26,38 @@ import torch
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import overhead as bench  # noqa: E402
 
-from nbdebug.capture import core  # noqa: E402
+from nbdebug.capture.context import Guard  # noqa: E402
+from nbdebug.capture.patches import ModuleHook, Patches  # noqa: E402
+from nbdebug.errors import ErrorLog  # noqa: E402
 
-#: the bodies run by lean steps; "interception only" replaces them with no-ops
-LEAN_BODIES = ("_lean_forward", "_lean_step", "_on_backward", "_on_loss")
+
+class Interception(bench.Config):
+    """A steady step's two interception points with empty bodies."""
+
+    name = "steady interception only"
+
+    def prepare(self, model):
+        self.model = model
+        return model
+
+    @contextlib.contextmanager
+    def context(self):
+        guard, patches = Guard(ErrorLog()), Patches()
+
+        def noop(*args):
+            return None
+        patches.handle(self.model.register_forward_hook(ModuleHook(guard.hook(noop))))
+        patches.wrap(torch.Tensor, "backward", guard, before=lambda a, k: None,
+                     reentrant=False, steady=True)
+        try:
+            yield
+        finally:
+            patches.remove_all()
 
 
-def _timed(name: str, steps: int, config: bench.Config, hollow: bool) -> float:
-    saved = {a: getattr(core.Capture, a) for a in LEAN_BODIES}
-    if hollow:
-        for a in LEAN_BODIES:
-            setattr(core.Capture, a, lambda *args, **kwargs: None)
+def _timed(name: str, steps: int, config: bench.Config) -> float:
     gc.collect()
-    try:
-        return bench.train(name, steps, config) / steps * 1e6
-    finally:
-        for a, f in saved.items():
-            setattr(core.Capture, a, f)
+    return bench.train(name, steps, config) / steps * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,18 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     bench.DEVICE = torch.device(args.device)
     torch.set_num_threads(1)
-    configs = {"bare": (bench.Config, False),
-               "interception only": (lambda: bench.Nbdebug(every=10**6), True),
-               "lean steps only": (lambda: bench.Nbdebug(every=10**6), False),
-               "default": (bench.Nbdebug, False)}
+    configs = {"bare": bench.Config,
+               "steady interception only": Interception,
+               "steady steps (no sampling)": lambda: bench.Nbdebug(every=10**6),
+               "default": bench.Nbdebug}
     for name in args.models.split(","):
         bench.train(name, 60, bench.Config())
         bench.train(name, 60, bench.Nbdebug())
         best = dict.fromkeys(configs, float("inf"))
         t0 = time.perf_counter()
         for _ in range(args.repeats):
-            for key, (make, hollow) in configs.items():
-                best[key] = min(best[key], _timed(name, args.steps, make(), hollow))
+            for key, make in configs.items():
+                best[key] = min(best[key], _timed(name, args.steps, make()))
         bare = best.pop("bare")
         extra = ", ".join(f"{k} {v - bare:+.0f} ({(v - bare) / bare:+.1%})"
                           for k, v in best.items())

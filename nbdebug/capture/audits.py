@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import keys
 from ..observations import LossCall, Observations
 from ..stats import Pending
 
@@ -80,7 +81,7 @@ class AuditRecorder:
         if (not isinstance(target, torch.Tensor) or target.dim() == 0
                 or target.numel() != target.shape[0] or input.numel() != target.numel()):
             return                            # multi-label or odd shapes: no class per sample
-        series = self.obs.series("labels")
+        series = self.obs.series(keys.LABELS)
         if series.columns is None:
             series.columns = ["0", "1"]
         elif len(series.columns) != 2:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .. import keys
 from ..errors import ErrorLog
 from ..observations import Observations
 from ..stats import Pending
@@ -198,7 +199,7 @@ class Capture(Forwards):
             except Exception:
                 self.log.record("finish")
         self.cost.fixed += time.perf_counter() - t0
-        self.obs.extra["overhead"] = self.overhead()
+        self.obs.extra[keys.OVERHEAD] = self.overhead()
         return self.obs
 
     def _end_last_step(self) -> None:
@@ -350,8 +351,8 @@ class Capture(Forwards):
         t0 = time.perf_counter()
         self.pending.flush()
         self.obs.seconds = t0 - self._t0
-        self.obs.extra["overhead"] = self.overhead()
-        self.obs.extra["nbdebug_seconds"] = self.own_seconds
+        self.obs.extra[keys.OVERHEAD] = self.overhead()
+        self.obs.extra[keys.NBDEBUG_SECONDS] = self.own_seconds
         for handler in self._on["flush"]:
             try:
                 handler()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import keys
 from ..observations import NanEvent, Observations
 from ..stats import Pending
 
@@ -144,7 +145,7 @@ class StepSink:
             finite = np.isfinite(block)
             ok = bool(finite.all())
             if part[0] == "loss":
-                series = obs.series("loss")
+                series = obs.series(keys.LOSS)
                 for s, v in zip(steps, block[:, 0].tolist()):
                     series.add(s, v)
                     if not ok and not math.isfinite(v):
@@ -171,7 +172,7 @@ class StepSink:
         full[:, idx] = block
         for s, row in zip(steps, full.tolist()):
             series.add(s, row)
-        if not ok and key == "grad_norm":
+        if not ok and key == keys.GRAD_NORM:
             i = int(np.flatnonzero(~finite.all(1))[0])
             bad = [names[j] for j in np.flatnonzero(~finite[i])]
             nan_candidate(self.obs, NanEvent(steps[i], "backward", bad[0],

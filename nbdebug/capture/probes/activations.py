@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ... import keys
 from ..models import ModelEntry
 from .base import Probe
 
@@ -47,7 +48,7 @@ class ActivationProbe(Probe):
             x = t.detach()
             sat = (x.abs() > TANH_SATURATED) if isinstance(module, nn.Tanh) else (
                 (x > SIGMOID_SATURATED) | (x < 1 - SIGMOID_SATURATED))
-            series = self.ctx.series(f"saturated/{name}")
+            series = self.ctx.series(keys.SATURATED + name)
             self.ctx.put(sat.float().mean(), lambda s, a: series.add(s, float(a)))
 
     def step_end(self, record: Any) -> None:
@@ -63,7 +64,7 @@ class ActivationProbe(Probe):
         if not self._active or (not final and step - self._window_start < DEAD_WINDOW):
             return
         names = list(self._active)
-        series = ctx.series("dead_units")
+        series = ctx.series(keys.DEAD_UNITS)
         if series.columns is None:
             series.columns = []
         for n in names:

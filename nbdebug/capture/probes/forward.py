@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ... import keys
 from ...stats import SUMMARY, Unsupported, guard, summarize, summary_row
 from .. import structure
 from ..models import ModelEntry
@@ -37,7 +38,7 @@ class ForwardProbe(Probe):
         ctx = self.ctx
         parts = None
         if ctx.sampled:
-            parts = self._put_summary("output" if root else f"act/{name}", t)
+            parts = self._put_summary(keys.OUTPUT if root else keys.ACT + name, t)
         if id(module) not in entry.unguarded:
             cur = ctx.cur
             if t is not cur.last_guarded:     # a Sequential's output is its last layer's
@@ -91,5 +92,5 @@ class ForwardProbe(Probe):
         if y is None:
             return
         correct = (out.detach().argmax(1) == y).sum() / y.shape[0]
-        series = self.ctx.series("train_acc")
+        series = self.ctx.series(keys.TRAIN_ACC)
         self.ctx.put(correct, lambda s, a: series.add(s, float(a)))

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ... import keys
 from .base import Probe
 
 
@@ -41,7 +42,7 @@ class GradientProbe(Probe):
         if isinstance(value, (int, float)):
             d[f"clip_{key}"] = float(value)
         if kind == "norm" and isinstance(out, torch.Tensor) and out.dim() == 0:
-            series = self.ctx.series("clip_total_norm")   # the norm before clipping
+            series = self.ctx.series(keys.CLIP_TOTAL_NORM)   # the norm before clipping
             self.ctx.put(out.detach().float(), lambda s, a: series.add(s, float(a)))
 
     # -- steps -------------------------------------------------------------------
@@ -53,7 +54,7 @@ class GradientProbe(Probe):
         grads = [p.grad.detach() for entry in self.ctx.models
                  if (m := entry.module()) is not None for p in m.parameters()
                  if p.requires_grad and p.grad is not None and p.grad.layout == torch.strided]
-        series = self.ctx.series("stale_grad")
+        series = self.ctx.series(keys.STALE_GRAD)
         if not grads:
             series.add(self.ctx.step, 0.0)
             return
@@ -66,7 +67,7 @@ class GradientProbe(Probe):
         self.record_grads(params)
         if self.ctx.sampled:
             self._clones[id(opt)] = [p.detach().clone() for p in params]
-            series = self.ctx.series(f"lr/{self.ctx.optimizers[id(opt)][1]}")
+            series = self.ctx.series(f"{keys.LR}{self.ctx.optimizers[id(opt)][1]}")
             lrs = [g.get("lr") for g in opt.param_groups]
             if all(isinstance(v, (int, float)) for v in lrs):
                 series.add(self.ctx.step, [float(v) for v in lrs if v is not None])
@@ -85,7 +86,7 @@ class GradientProbe(Probe):
                 norms = [*torch._foreach_norm(delta), *torch._foreach_norm(clones)]
             names = self.ctx.models.names_of(params, tuple(map(id, params)))
             rows = self.ctx.rows
-            self.ctx.put(norms, rows.sink([("ratio", "update_ratio", names)]))
+            self.ctx.put(norms, rows.sink([("ratio", keys.UPDATE_RATIO, names)]))
 
     def step_closing(self) -> None:
         """A step with no optimizer (manual updates): the models' own gradients."""
@@ -114,5 +115,5 @@ class GradientProbe(Probe):
         norms = torch._foreach_norm(grads)
         names = self.ctx.models.names_of(params, tuple(ids))
         cur = self.ctx.cur
-        cur.rows.append(("grad_norm", names, list(norms)))   # copied with the step
+        cur.rows.append((keys.GRAD_NORM, names, list(norms)))   # copied with the step
         cur.grads = True

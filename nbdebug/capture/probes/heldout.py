@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ... import keys
 from ...observations import LoaderInfo
 from .. import structure
 from ..models import ModelEntry
@@ -88,7 +89,7 @@ class HeldoutProbe(Probe):
         self._close_rounds()
         #: held-out rounds still open (the closed ones are in the eval/ timelines): the
         #: live plots
-        self.ctx.obs.extra["eval_running"] = [
+        self.ctx.obs.extra[keys.EVAL_RUNNING] = [
             (name, int(a[3]), a[1] / a[2], a[0] / a[2])
             for (name, _), a in self._eval.items() if a[2]]
 
@@ -111,7 +112,7 @@ class HeldoutProbe(Probe):
                 sq, tot, tot_sq, n, step = self._eval_reg.pop(key)
                 if n:
                     mean = tot / n
-                    obs.series(f"heldout_mse/{name}").add(int(step), {
+                    obs.series(keys.HELDOUT_MSE + name).add(int(step), {
                         "round": rnd, "mse": sq / n,
                         "baseline": max(tot_sq / n - mean * mean, 0.0), "n": n})
         for key in sorted(self._eval):
@@ -119,6 +120,6 @@ class HeldoutProbe(Probe):
             if everything or rnd < current.get(name, rnd + 1):
                 correct, loss_sum, count, step = self._eval.pop(key)
                 if count:
-                    obs.series(f"eval/{name}").add(int(step), {
+                    obs.series(keys.EVAL + name).add(int(step), {
                         "round": rnd, "acc": correct / count, "loss": loss_sum / count,
                         "n": count})

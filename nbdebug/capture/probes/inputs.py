@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ... import keys
 from ...stats import Unsupported, feature_moments, guard
 from .. import structure
 from ..audits import AuditRecorder
@@ -70,7 +71,7 @@ class InputProbe(Probe):
             acc.batches += 1
 
     def finish(self) -> None:
-        inputs = self.ctx.obs.extra.setdefault("inputs", {})
+        inputs = self.ctx.obs.extra.setdefault(keys.INPUTS, {})
         for entry in self.ctx.models:
             acc = self._inputs.get(id(entry))
             if acc is None:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ... import keys
 from ...observations import LossCall
 from ...stats import label_histogram
 from .. import structure
@@ -68,7 +69,7 @@ class LossProbe(Probe):
             loss = loss.float().mean()
         ctx.cur.losses.append(loss)
         if ctx.obs.backward_calls <= 3:
-            ctx.obs.extra.setdefault("loss_graph", structure.grad_chain(t))
+            ctx.obs.extra.setdefault(keys.LOSS_GRAPH, structure.grad_chain(t))
 
     def _on_loss(self, name: str, args: tuple, kwargs: dict, out: Any) -> None:
         input = args[0] if args else kwargs.get("input")
@@ -101,7 +102,7 @@ class LossProbe(Probe):
         if (name in INDEX_LOSSES and isinstance(target, torch.Tensor) and call.target_is_index
                 and input.dim() >= 2 and early):
             classes = int(input.shape[1])
-            series = ctx.series("labels")
+            series = ctx.series(keys.LABELS)
             series.columns = [str(c) for c in range(classes)]
             hist = label_histogram(target, classes)
             ctx.put(hist, lambda s, a: series.add(s, a.tolist()))
