@@ -124,6 +124,8 @@ class Context:
         self.loader: LoaderInfo | None = None
         self._batch: Any = None
         self._labels: torch.Tensor | None = None
+        #: the labels are of a batch drawn since the last training step ended
+        self.batch_fresh = False
         #: the loaders seen so far, by name: their epoch counts close held-out rounds
         self.loaders: list[LoaderInfo] = obs.loaders
         #: the optimizer whose steps are the training's steps (id), once one stepped
@@ -139,6 +141,8 @@ class Context:
         self.epoch_left: int | None = None
         #: leave steady steps now (a held-out loader starts iterating, say)
         self.wake: Callable[[], None] = lambda: None
+        #: tell every probe of an event (the dispatcher's own)
+        self.emit: Callable[..., None] = lambda *args: None
         self._notes: set[str] = set()
 
     def series(self, key: str) -> Series:
@@ -162,11 +166,17 @@ class Context:
     # -- the training batch --------------------------------------------------------
     def set_batch(self, batch: Any, split_now: bool) -> None:
         """The batch a watched loader just gave; its labels are split now or on demand."""
+        self.batch_fresh = True
         if split_now:
             from .structure import split_batch
             self._batch, self._labels = None, split_batch(batch)[1]
         else:
             self._batch, self._labels = batch, None
+
+    def forget_batch(self) -> None:
+        """The last batch's labels no longer belong to what comes (a batch drawn unseen)."""
+        self._batch = self._labels = None
+        self.batch_fresh = False
 
     @property
     def labels(self) -> torch.Tensor | None:
@@ -177,9 +187,10 @@ class Context:
             self._batch = None
         return self._labels
 
-    def class_labels(self, out: torch.Tensor) -> torch.Tensor | None:
-        """The batch's class indices when they match ``out``'s (N, C) logits."""
-        y = self.labels
+    def class_labels(self, out: torch.Tensor,
+                     y: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The batch's class indices (or ``y``) when they match ``out``'s (N, C) logits."""
+        y = self.labels if y is None else y
         if (y is None or out.dim() != 2 or out.shape[1] < 2 or y.dim() != 1
                 or y.shape[0] != out.shape[0] or y.device != out.device
                 or y.is_floating_point() or y.dtype == torch.bool):

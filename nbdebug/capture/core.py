@@ -81,6 +81,7 @@ class Capture(Forwards):
                            self._name_of)
         self.ctx.only_loaders = list(options.loaders)
         self.ctx.wake = self.wake
+        self.ctx.emit = self._emit
         self.probes = [cls(self.ctx) for cls in PROBES]
         #: event -> the probes' handlers of it, in registration order
         self._on: dict[str, list[Callable[..., Any]]] = {
@@ -209,6 +210,10 @@ class Capture(Forwards):
 
     def _finish_observations(self) -> None:
         self.obs.seconds = time.perf_counter() - self._t0
+        if not len(self.models) and self.obs.backward_calls:
+            self.note("no model was seen (the cell trains raw tensors): watched at the level "
+                      "of the loss only (its value at the start, NaN/Inf, a loss that stops "
+                      "moving, the learning rate's effect)")
 
     # -- modules -----------------------------------------------------------------
     def _set_mode(self, mode: str) -> None:
@@ -262,10 +267,15 @@ class Capture(Forwards):
         if t is None:
             return
         cur = self.ctx.cur
-        cur.via = via
         if cur.backwards and self.hooks.mode == "steady":
             self.wake()                         # two backward calls in one step
             cur = self.ctx.cur
+        elif cur.backwards and not cur.forwards and self.ctx.primary is None:
+            # raw tensors, no model and no optimizer (a manual update of leaf tensors):
+            # a backward after a backward is the next step
+            self._end_step()
+            cur = self.ctx.cur
+        cur.via = via
         self.obs.backward_calls += 1
         cur.backwards += 1
         self._emit("backward", t, not cur.backward)
@@ -373,11 +383,14 @@ class Capture(Forwards):
         return self.cost.share(self.guard, time.perf_counter() - self._t0)
 
     def _name_of(self, obj: Any, default: str) -> str:
-        """The user's variable name for ``obj`` (looked up once, when it is first seen)."""
+        """The user's name for ``obj`` (looked up once, when it is first seen): a variable
+        of the cell, else a local of a function the cell called (or an attribute of one:
+        ``trainer.opt``)."""
         try:
             for key, value in list(self._namespace().items()):
                 if value is obj and isinstance(key, str) and not key.startswith("_"):
                     return key
+            return structure.local_name(obj) or default
         except Exception:
             self.log.record("names")
         return default

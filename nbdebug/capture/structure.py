@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -172,3 +173,33 @@ def grad_chain(t: torch.Tensor, limit: int = 6) -> list[str]:
 def meaningful(chain: list[str]) -> list[str]:
     """The chain without pure reshaping nodes."""
     return [n for n in chain if not any(n.startswith(p) for p in _PASS_THROUGH)]
+
+
+def local_name(obj: Any) -> str | None:
+    """The name the calling user code gives ``obj``: a local variable of a frame on the
+    stack outside nbdebug and torch, or an attribute of one (``self.opt``, ``trainer.opt``)."""
+    import sys
+    skip = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            os.path.dirname(os.path.abspath(torch.__file__)))
+    frame = sys._getframe(1)
+    while frame is not None:
+        if not frame.f_code.co_filename.startswith(skip):
+            found = _name_in(frame.f_locals, obj)
+            if found:
+                return found
+        frame = frame.f_back
+    return None
+
+
+def _name_in(names: dict[str, Any], obj: Any) -> str | None:
+    for key, value in names.items():
+        if value is obj and not key.startswith("_"):
+            return key
+    for key, value in names.items():
+        attrs = getattr(value, "__dict__", None)
+        if key.startswith("__") or not isinstance(attrs, dict) or isinstance(value, type):
+            continue
+        for attr, inner in list(attrs.items())[:64]:
+            if inner is obj and not attr.startswith("_"):
+                return f"{key}.{attr}"
+    return None

@@ -15,7 +15,8 @@ Events (all optional):
 - ``layer_output(entry, module, name, t, root)``: a leaf's (or the root's) floating output
   in a training forward (full steps).
 - ``eval_forward(entry, module, args, output)``: a model's forward outside training.
-- ``backward(t)``: ``.backward()`` is called on ``t`` (before autograd runs).
+- ``eval_loss(fn, input, target)``: a watched loss function called outside training.
+- ``backward(t, first)``: ``.backward()`` is called on ``t`` (before autograd runs).
 - ``before_update(opt, params, primary)`` / ``after_update(opt, params, primary)``: an
   optimizer step (``before_update`` on full steps only; lean steps see the gradients,
   unchanged by the update, in ``after_update``).
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EVENTS = ("attach", "model_added", "first_forward", "train_input", "layer_input",
           "layer_output", "eval_forward", "backward", "before_update", "after_update",
-          "step_closing", "step_end", "flush", "closing", "finish")
+          "eval_loss", "step_closing", "step_end", "flush", "closing", "finish")
 
 
 class Probe:

@@ -28,27 +28,77 @@ class HeldoutProbe(Probe):
         self._eval: dict[tuple[str, int], list[float]] = {}
         self._eval_reg: dict[tuple[str, int], list[float]] = {}
         self._moments: dict[str, list[Any]] = {}      # loader -> [moments, batches]
+        #: a held-out output with no batch labels (tensors, not a loader): scored when a
+        #: loss call gets it with its targets
+        self._pending: tuple[torch.Tensor, str, int] | None = None
+        self._rounds: dict[str, tuple[int, int]] = {}  # held-out tensors -> (step, round)
 
     def eval_forward(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...],
                      output: Any) -> None:
         entry.info.eval_forwards += 1
         loader = self.ctx.loader
-        if loader is not None and loader.role != "train":
+        held_out = loader is not None and loader.role != "train"
+        if held_out:
             loader.eval_passes += 1
             self._inputs(loader, structure.first_tensor(args))
         out = structure.first_tensor(output)
-        if out is None or not out.is_floating_point() or loader is None:
+        if out is None or not out.is_floating_point():
             return
-        y = self.ctx.class_labels(out)
-        if y is None:
-            self._regression(out, loader)
+        y = self.ctx.labels
+        if loader is not None and y is not None and (held_out or self.ctx.batch_fresh):
+            self._score(loader.name, loader.epochs, out, y)
             return
-        logits = out.detach().float()
-        value = torch.stack([(logits.argmax(1) == y).sum().float(),
-                             ORIGINAL["cross_entropy"](logits, y, reduction="sum")])
-        acc = self._eval.setdefault((loader.name, loader.epochs),
-                                    [0.0, 0.0, 0.0, float(self.ctx.step)])
-        n = float(y.shape[0])
+        x = structure.first_tensor(args)
+        name = self.ctx.name_of(x, "held-out tensors") if x is not None else "held-out tensors"
+        self._pending = (out, name, self.ctx.step)
+
+    def eval_loss(self, fn: str, input: torch.Tensor, target: Any) -> None:
+        """A loss computed outside training: the targets of the pending held-out output."""
+        pending, self._pending = self._pending, None
+        if pending is None or not isinstance(target, torch.Tensor):
+            return
+        out, name, step = pending
+        if input is not out and (input.numel() != out.numel() or input.dim() == 0
+                                 or input.shape[0] != out.shape[0]):
+            return
+        last, rnd = self._rounds.get(name, (-1, 0))
+        if last != step:                          # a new held-out pass: a new round
+            rnd += 1
+            self._rounds[name] = (step, rnd)
+        self._score(name, rnd, input if input is not out else out, target, fn)
+
+    def _score(self, name: str, rnd: int, out: torch.Tensor, y: torch.Tensor,
+               fn: str | None = None) -> None:
+        """Accuracy and loss of one held-out batch: class logits, one logit (or probability)
+        for a binary task, or a regression's squared error."""
+        if self.ctx.class_labels(out, y) is not None:
+            logits = out.detach().float()
+            value = torch.stack([(logits.argmax(1) == y).sum().float(),
+                                 ORIGINAL["cross_entropy"](logits, y, reduction="sum")])
+            self._add(name, rnd, value, float(y.shape[0]))
+            return
+        binary = self._binary(fn)
+        if (binary is not None and y.numel() == out.numel() and out.dim() >= 1
+                and out.shape[0] == y.shape[0] and y.device == out.device
+                and (out.dim() == 1 or out.shape[-1] == 1)):
+            p, t = out.detach().float().reshape(-1), y.detach().float().reshape(-1)
+            logits = p if binary else torch.logit(p.clamp(1e-6, 1 - 1e-6))
+            value = torch.stack([((logits > 0) == (t > 0.5)).sum().float(),
+                                 ORIGINAL["binary_cross_entropy_with_logits"](
+                                     logits, t, reduction="sum")])
+            self._add(name, rnd, value, float(t.numel()))
+            return
+        self._regression(out, y, name, rnd)
+
+    def _binary(self, fn: str | None) -> bool | None:
+        """True: the output is a logit; False: a probability; None: not a binary task."""
+        names = {fn} if fn else {c.fn for c in self.ctx.obs.losses}
+        if "binary_cross_entropy_with_logits" in names:
+            return True
+        return False if "binary_cross_entropy" in names else None
+
+    def _add(self, name: str, rnd: int, value: torch.Tensor, n: float) -> None:
+        acc = self._eval.setdefault((name, rnd), [0.0, 0.0, 0.0, float(self.ctx.step)])
 
         def sink(step: int, arr: np.ndarray) -> None:
             acc[0] += float(arr[0])
@@ -56,15 +106,14 @@ class HeldoutProbe(Probe):
             acc[2] += n
         self.ctx.put(value, sink)
 
-    def _regression(self, out: torch.Tensor, loader: LoaderInfo) -> None:
+    def _regression(self, out: torch.Tensor, y: torch.Tensor, name: str, rnd: int) -> None:
         """Held-out squared error, and the targets' spread (the error of predicting the mean)."""
-        y = self.ctx.labels
-        if (y is None or not y.is_floating_point() or y.device != out.device
+        if (not y.is_floating_point() or y.device != out.device
                 or y.numel() != out.numel() or y.dim() == 0 or y.shape[0] != out.shape[0]):
             return
         p, t = out.detach().float().reshape(-1), y.detach().float().reshape(-1)
         value = torch.stack([((p - t) ** 2).sum(), t.sum(), (t * t).sum()])
-        acc = self._eval_reg.setdefault((loader.name, loader.epochs),
+        acc = self._eval_reg.setdefault((name, rnd),
                                         [0.0, 0.0, 0.0, 0.0, float(self.ctx.step)])
         n = float(t.numel())
 
@@ -105,6 +154,7 @@ class HeldoutProbe(Probe):
         loader starts the next one (or the run ends). Memory stays flat however many
         rounds a run makes."""
         current = {info.name: info.epochs for info in self.ctx.obs.loaders}
+        current.update({name: rnd for name, (_, rnd) in self._rounds.items()})
         obs = self.ctx.obs
         for key in sorted(self._eval_reg):
             name, rnd = key

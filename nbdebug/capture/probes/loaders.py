@@ -82,6 +82,7 @@ class LoaderProbe(Probe):
         self.ctx.epoch_left = None if n is None else n - self._in_epoch.get(id(info), 0)
 
     def step_end(self, record: Any) -> None:
+        self.ctx.batch_fresh = False          # its batch trained: a later forward is another
         loader = self.ctx.loader
         if loader is not None and record.unseen and not record.batches:
             # a steady step drew its batch unseen: one batch, as every step before it

@@ -76,9 +76,10 @@ class LossProbe(Probe):
         target = args[1] if len(args) > 1 else kwargs.get("target")
         if not (isinstance(input, torch.Tensor) and isinstance(out, torch.Tensor)):
             return
-        if not (torch.is_grad_enabled() and out.requires_grad):
-            return
         ctx = self.ctx
+        if not (torch.is_grad_enabled() and out.requires_grad):
+            ctx.emit("eval_loss", name, input, target)
+            return
         call = self._calls.get(name)
         if call is None:
             call = self._calls[name] = LossCall(fn=name)
