@@ -119,3 +119,78 @@ def test_held_out_tensors_are_scored_with_class_binary_and_regression_outputs(ip
             assert rounds[-1]["mse"] < rounds[-1]["baseline"]
         assert not [k for k in report.timelines if k.startswith("eval/") and "X_val" not in k]
         assert not report.errors
+
+
+LOADERS = """
+from torch.utils.data import DataLoader, TensorDataset
+train_loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+val_loader = DataLoader(TensorDataset(X_val, y_val), batch_size=1)
+torch.manual_seed(1)
+net = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.2), nn.ReLU(), nn.Linear(16, 3))
+opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+"""
+
+VALIDATE = """
+for epoch in range(3):
+    net.train()
+    for xb, yb in train_loader:
+        loss = nn.functional.cross_entropy(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    {mode}
+    for xb, yb in val_loader:                 # no torch.no_grad(): outputs never trained on
+        val_loss = nn.functional.cross_entropy(net(xb), yb)
+    with torch.no_grad():                     # accuracy on the training data, not training
+        for xb, yb in train_loader:
+            net(xb)
+"""
+
+
+def test_a_validation_pass_is_told_by_behaviour_in_either_mode_with_gradients_on(ip):
+    """Batches of one from a loader never trained on: held-out, not training (no false
+    label-mixing alarm); left in train mode, its Dropout is reported; the training data's
+    accuracy pass is no extra epoch."""
+    run_cell(ip, SETUP)
+    for mode, expect in (("net.eval()", "ok"), ("pass", "warning")):
+        run_cell(ip, LOADERS)
+        _, report = diagnose_cell(ip, VALIDATE.format(mode=mode))
+        roles = {ld["name"]: (ld["role"], ld["epochs"]) for ld in report.run["loaders"]}
+        assert roles == {"train_loader": ("train", 6), "val_loader": ("eval", 3)}, roles
+        assert report.run["epochs"] == 3 and report.run["steps"] == 24
+        status = {str(i.point): i.status for i in report.checklist}
+        assert status["7"] != "problem" and status["6"] != "problem", report.findings
+        assert status["train-eval-mode"] == expect, (mode, report.findings)
+        if mode == "net.eval()":
+            assert [r["round"] for r in report.timelines["eval/val_loader"]["values"]] == [
+                1, 2, 3]
+        assert not report.errors
+
+
+def test_a_wrapper_made_again_each_step_is_the_same_model(ip):
+    """``model = DistributedDataParallel(net)`` inside the loop: one model, not one per step."""
+    run_cell(ip, SETUP)
+    run_cell(ip, """
+class Wrapper(nn.Module):
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return self.module(x)
+
+net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+""")
+    _, report = diagnose_cell(ip, """
+for epoch in range(8):
+    for i in range(0, 256, 32):
+        model = Wrapper(net)
+        loss = nn.functional.cross_entropy(model(X[i:i + 32]), y[i:i + 32])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+""")
+    assert len(report.run["models"]) == 1
+    assert report.run["steps"] == 64 and not report.errors
+    assert not [f for f in report.findings if f.severity in ("warning", "problem")]

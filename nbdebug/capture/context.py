@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
 from typing import Any, Callable
 
 import torch
@@ -126,6 +127,11 @@ class Context:
         self._labels: torch.Tensor | None = None
         #: the labels are of a batch drawn since the last training step ended
         self.batch_fresh = False
+        #: the output of the last forward outside training (eval mode or no grad): a loss
+        #: computed on it scores it and trains nothing
+        #: (a weak reference: nbdebug keeps no tensor, nor its graph, alive)
+        self.eval_output: Callable[[], torch.Tensor | None] = _nothing
+
         #: the loaders seen so far, by name: their epoch counts close held-out rounds
         self.loaders: list[LoaderInfo] = obs.loaders
         #: the optimizer whose steps are the training's steps (id), once one stepped
@@ -144,6 +150,20 @@ class Context:
         #: tell every probe of an event (the dispatcher's own)
         self.emit: Callable[..., None] = lambda *args: None
         self._notes: set[str] = set()
+
+    def held_out(self, output: torch.Tensor | None) -> None:
+        self.eval_output = _nothing if output is None else weakref.ref(output)
+
+    def scores_eval(self, input: torch.Tensor) -> bool:
+        """Is ``input`` (a loss's input) the last held-out output, or one op away from it?"""
+        out = self.eval_output()
+        if out is None:
+            return False
+        if input is out:
+            return True
+        fn = input.grad_fn
+        return fn is not None and out.grad_fn is not None and any(
+            f is out.grad_fn for f, _ in fn.next_functions)
 
     def series(self, key: str) -> Series:
         return self.obs.series(key)
@@ -196,3 +216,7 @@ class Context:
                 or y.is_floating_point() or y.dtype == torch.bool):
             return None
         return y
+
+
+def _nothing() -> None:
+    return None

@@ -60,7 +60,7 @@ class Forwards:
         if entry is None:
             if not self._is_candidate(module):
                 return
-            entry = self._add_model(module)
+            entry = self.models.wrapping(module) or self._add_model(module)
         cur = self.ctx.cur
         if self.backward_step_pending and torch._C._current_graph_task_id() == -1:
             # with an optimizer around, backward calls accumulate until it steps
@@ -78,6 +78,7 @@ class Forwards:
 
     def _train_forward(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...],
                        first: bool = False) -> None:
+        self.ctx.held_out(None)
         self.ctx.cur.forwards += 1
         entry.info.training_forwards += 1
         if first:
@@ -88,6 +89,7 @@ class Forwards:
     def _eval_forward(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...],
                       output: Any) -> None:
         self.ctx.cur.evals += 1
+        self.ctx.held_out(structure.first_tensor(output))
         self._emit("eval_forward", entry, module, args, output)
 
     def _post_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:

@@ -54,6 +54,8 @@ class Models:
         self._entries: dict[int, ModelEntry] = {}
         self._owner: dict[int, ModelEntry] = {}
         self._names: dict[tuple[int, ...], tuple[str, ...]] = {}    # by the params' ids
+        self._by_param: dict[int, ModelEntry] = {}
+        self._alias: dict[int, int] = {}        # id(entry) -> id of its current wrapper
 
     def __iter__(self) -> Iterator[ModelEntry]:
         return iter(list(self._entries.values()))
@@ -93,6 +95,27 @@ class Models:
         self._entries[id(module)] = entry
         for _, sub in named:            # a submodule called alone belongs to its model
             self._owner.setdefault(id(sub), entry)
+        for p in module.parameters():
+            self._by_param.setdefault(id(p), entry)
+        return entry
+
+    def wrapping(self, module: nn.Module) -> ModelEntry | None:
+        """The model a new wrapper holds (a ``DistributedDataParallel`` made again each
+        step, say): the same parameters as a watched model. The wrapper then stands for
+        that model; only the latest wrapper is kept."""
+        first = next(iter(module.parameters()), None)
+        entry = self._by_param.get(id(first)) if first is not None else None
+        if entry is None or entry.module() is module:
+            return None
+        old = self._alias.pop(id(entry), None)
+        if old is not None:
+            self._owner.pop(old, None)
+            entry.names.pop(old, None)
+            entry.labels.pop(old, None)
+        self._alias[id(entry)] = id(module)
+        self._owner[id(module)] = entry
+        entry.names[id(module)] = entry.info.name
+        entry.labels[id(module)] = f"{entry.info.name} ({type(module).__name__})"
         return entry
 
     def param_name(self, p: torch.Tensor) -> str:

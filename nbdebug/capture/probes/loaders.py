@@ -25,6 +25,13 @@ class LoaderProbe(Probe):
         self._last_iter: Callable[[], Any] = lambda: None
         self._last_info: LoaderInfo | None = None
         self._in_epoch: dict[int, int] = {}     # id(info) -> batches of its current epoch
+        #: id(info) -> epochs in which a training step took its batches (passes that only
+        #: evaluate on the training data are not training epochs)
+        self._trained: dict[int, int] = {}
+        self._epoch_trained: set[int] = set()
+        #: id(info) -> training-mode forwards on its batches (a loader that never trains
+        #: but is run through the model in train mode is a held-out pass left in train mode)
+        self._forwards: dict[int, int] = {}
 
     def attach(self, patches: Any, guard: Any) -> None:
         patches.wrap(DataLoader, "__iter__", guard, after=self._on_iter, steady=True)
@@ -52,6 +59,7 @@ class LoaderProbe(Probe):
             info.epochs += 1
             self._iter_loader[it] = info
             self._in_epoch[id(info)] = 0
+            self._epoch_trained.discard(id(info))
             if info.role != "train":
                 self.ctx.wake()                 # a held-out pass: watch it whole
             else:
@@ -81,9 +89,17 @@ class LoaderProbe(Probe):
         n = self.ctx.epoch_batches.get(id(info))
         self.ctx.epoch_left = None if n is None else n - self._in_epoch.get(id(info), 0)
 
+    def train_input(self, entry: Any, module: Any, args: tuple[Any, ...]) -> None:
+        loader = self.ctx.loader
+        if loader is not None:
+            self._forwards[id(loader)] = self._forwards.get(id(loader), 0) + 1
+
     def step_end(self, record: Any) -> None:
         self.ctx.batch_fresh = False          # its batch trained: a later forward is another
         loader = self.ctx.loader
+        if loader is not None and id(loader) not in self._epoch_trained:
+            self._epoch_trained.add(id(loader))
+            self._trained[id(loader)] = self._trained.get(id(loader), 0) + 1
         if loader is not None and record.unseen and not record.batches:
             # a steady step drew its batch unseen: one batch, as every step before it
             loader.batches += 1
@@ -96,7 +112,16 @@ class LoaderProbe(Probe):
 
     def finish(self) -> None:
         obs = self.ctx.obs
+        training = any(info.role == "train" for info in obs.loaders)
         for info in obs.loaders:
             if info.role == "unknown" and info.eval_passes:
                 info.role = "eval"
-        obs.epochs = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)
+            elif info.role == "unknown" and training and self._forwards.get(id(info)):
+                # run through the model, never trained on: a held-out pass in train mode
+                info.role = "eval"
+                d = obs.dynamics
+                d["eval_passes_in_train_mode"] = (d.get("eval_passes_in_train_mode", 0)
+                                                  + self._forwards[id(info)])
+                d.setdefault("train_mode_loaders", []).append(info.name)
+        obs.epochs = max((self._trained.get(id(ld), 0) for ld in obs.loaders
+                          if ld.role == "train"), default=0)

@@ -77,8 +77,9 @@ class LossProbe(Probe):
         if not (isinstance(input, torch.Tensor) and isinstance(out, torch.Tensor)):
             return
         ctx = self.ctx
-        if not (torch.is_grad_enabled() and out.requires_grad):
-            ctx.emit("eval_loss", name, input, target)
+        if (not (torch.is_grad_enabled() and out.requires_grad) or ctx.scores_eval(input)
+                or self._held_out_batch()):
+            ctx.emit("eval_loss", name, input, target)   # (eval mode, with or without grad)
             return
         call = self._calls.get(name)
         if call is None:
@@ -107,6 +108,13 @@ class LossProbe(Probe):
             series.columns = [str(c) for c in range(classes)]
             hist = label_histogram(target, classes)
             ctx.put(hist, lambda s, a: series.add(s, a.tolist()))
+
+    def _held_out_batch(self) -> bool:
+        """The batch came from a loader that has not trained while another one has: a
+        held-out pass (left in train mode, with gradients on)."""
+        loader = self.ctx.loader
+        return loader is not None and loader.role != "train" and any(
+            ld.role == "train" for ld in self.ctx.obs.loaders)
 
     def _ranges(self, call: LossCall, input: torch.Tensor, target: Any) -> None:
         parts = list(torch.aminmax(input.detach().float()))
