@@ -97,8 +97,8 @@ class Merger:
         from torch.distributed import distributed_c10d as c10d
         for owner in (dist, c10d):
             if hasattr(owner, "destroy_process_group"):
-                self.patches.patch(owner, "destroy_process_group",
-                                   self._wrap_destroy(owner.destroy_process_group))
+                self.patches.wrap(owner, "destroy_process_group", self.capture.guard,
+                                  before=self._on_destroy, steady=True)
 
     @property
     def leader(self) -> bool:
@@ -155,20 +155,13 @@ class Merger:
         return {"step": step, "fingerprint": fingerprint(self.capture)}
 
     # -- the end ---------------------------------------------------------------------
-    def _wrap_destroy(self, original: Any) -> Any:
-        merger = self
-
-        def destroy_process_group(group: Any = None, *args: Any, **kwargs: Any) -> Any:
-            if group is None:
-                try:
-                    merger.exchange(merger.session.observations(), merger.session.check_ids)
-                except Exception:
-                    merger.capture.record_error("distributed end")
-            return original(group, *args, **kwargs)
-
-        destroy_process_group.__wrapped__ = original  # type: ignore[attr-defined]
-        destroy_process_group.__doc__ = original.__doc__
-        return destroy_process_group
+    def _on_destroy(self, args: tuple, kwargs: dict) -> None:
+        """The script ends the default group: merge while the group's store still works."""
+        if (args[0] if args else kwargs.get("group")) is None:
+            try:
+                self.exchange(self.session.observations(), self.session.check_ids)
+            except Exception:
+                self.capture.record_error("distributed end")
 
     def exchange(self, obs: Observations, check_ids: list[str]) -> CheckRun:
         """Run this rank's checks and send them; rank 0 merges every rank's. Done once."""
