@@ -154,8 +154,12 @@ def test_snapshots_are_throttled_and_small(ip, bridge):
         assert len(json.dumps(m)) < 8000
     snap = [m for _, m in data.sent if m["type"] == "snapshot"][-1]
     assert snap["steps"] > P.CHART_POINTS
-    assert len(snap["loss"]["values"]) == len(snap["grad_norm"]["values"]) == P.CHART_POINTS
-    assert all(v is not None and v > 0 for v in snap["grad_norm"]["values"])
+    assert len(snap["loss"]["values"]) == P.CHART_POINTS
+    # gradient norms come from the hooked steps (steady steps take none): fewer, and the
+    # chart holds the ones there are, from the whole run
+    grads = snap["grad_norm"]
+    assert 0 < len(grads["values"]) <= P.CHART_POINTS and grads["steps"][-1] > 300
+    assert all(v is not None and v > 0 for v in grads["values"])
 
 
 def test_hello_replays_the_latest_run_on_a_new_data_comm(ip, bridge):

@@ -10,6 +10,7 @@ from .activations import ActivationProbe
 from .base import EVENTS, Probe
 from .describe import DescribeProbe
 from .forward import ForwardProbe
+from .freeze import FreezeProbe
 from .gradients import GradientProbe
 from .heldout import HeldoutProbe
 from .inputs import InputProbe
@@ -22,6 +23,6 @@ from .nan import NanProbe
 #: values it reads are on the host
 PROBES: tuple[type[Probe], ...] = (LoaderProbe, InputProbe, NanProbe, ForwardProbe,
                                    ActivationProbe, LossProbe, GradientProbe, ModeProbe,
-                                   HeldoutProbe, DescribeProbe)
+                                   HeldoutProbe, DescribeProbe, FreezeProbe)
 
 __all__ = ["EVENTS", "PROBES", "Probe"]
