@@ -29,3 +29,6 @@ OVERHEAD = "overhead"            # nbdebug's share of the run so far
 NBDEBUG_SECONDS = "nbdebug_seconds"   # time inside nbdebug's hook bodies
 EVAL_RUNNING = "eval_running"    # held-out rounds still open (the live plots)
 DISTRIBUTED = "distributed"      # the merged ranks' facts (torchrun)
+WORKER_RNG = "worker_rng"        # loader -> generators its workers inherit in one state
+EVAL_DROPOUT = "eval_dropout"    # dropout calls active while the model was in eval mode
+FREEZE = "freeze"                # parameters frozen yet changed, frozen late, unfrozen

@@ -203,3 +203,34 @@ def _name_in(names: dict[str, Any], obj: Any) -> str | None:
             if inner is obj and not attr.startswith("_"):
                 return f"{key}.{attr}"
     return None
+
+
+#: random number generators a data set may hold; each worker process gets a copy of it
+_RNG_TYPES = ("Generator", "RandomState", "Random")
+
+
+def worker_rngs(loader: Any) -> list[list[str]]:
+    """Random generators that every DataLoader worker inherits in the same state: objects
+    held by the data set (or one level below: its transform) when the loader has workers
+    and no ``worker_init_fn`` to reseed them. Read from attributes only: nothing is drawn."""
+    if getattr(loader, "num_workers", 0) <= 0 or getattr(loader, "worker_init_fn", None):
+        return []
+    found: list[list[str]] = []
+    dataset = getattr(loader, "dataset", None)
+    for path, obj in _attributes("dataset", dataset, depth=2):
+        kind = type(obj)
+        if kind.__name__ in _RNG_TYPES and kind.__module__.split(".")[0] in (
+                "numpy", "random"):
+            found.append([path, kind.__name__])
+    return found[:8]
+
+
+def _attributes(path: str, obj: Any, depth: int) -> list[tuple[str, Any]]:
+    attrs = getattr(obj, "__dict__", None)
+    if depth == 0 or not isinstance(attrs, dict) or isinstance(obj, (type, torch.Tensor)):
+        return []
+    out = []
+    for key, value in list(attrs.items())[:64]:
+        out.append((f"{path}.{key}", value))
+        out += _attributes(f"{path}.{key}", value, depth - 1)
+    return out

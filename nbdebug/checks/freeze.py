@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import keys
 from ..observations import Observations
 from ..report import Finding
 from .registry import NOT_APPLICABLE, NOT_CHECKED, check
@@ -18,7 +19,7 @@ def freeze_intent(obs: Observations) -> list[Finding] | str:
     frozen only after the first steps had updated them."""
     if not obs.trained:
         return NOT_CHECKED
-    seen = obs.extra.get("freeze")
+    seen = obs.extra.get(keys.FREEZE)
     if seen is None:
         return NOT_APPLICABLE                 # nothing was frozen at the start or the end
     out = []

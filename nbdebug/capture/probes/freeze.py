@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ... import keys
 from ..models import ModelEntry, opt_params
 from .base import Probe
 
@@ -72,7 +73,7 @@ class FreezeProbe(Probe):
         if all(before) and all(flags):
             return
         out = self.ctx.obs.extra.setdefault(
-            "freeze", {"frozen_changed": [], "frozen_late": [], "unfrozen": []})
+            keys.FREEZE, {"frozen_changed": [], "frozen_late": [], "unfrozen": []})
         for name, was, now, held, a, b in zip(self._names[key], before, flags, stepped,
                                               old, norms):
             changed = abs(b - a) > CHANGED * max(abs(a), 1e-12)

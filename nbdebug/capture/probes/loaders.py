@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.dataloader import _BaseDataLoaderIter
 
 from ...observations import LoaderInfo
+from ... import keys
 from .. import structure
 from .base import Probe
 
@@ -51,6 +52,10 @@ class LoaderProbe(Probe):
         except Exception:                  # an iterable data set has no length
             self.ctx.epoch_batches[id(info)] = None
         self.ctx.obs.loaders.append(info)
+        rngs = structure.worker_rngs(loader)
+        if rngs:
+            self.ctx.obs.extra.setdefault(keys.WORKER_RNG, {})[info.name] = {
+                "generators": rngs, "workers": int(loader.num_workers)}
         return info
 
     def _on_iter(self, args: tuple, kwargs: dict, it: Any) -> None:
