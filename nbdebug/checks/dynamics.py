@@ -9,7 +9,7 @@ from ..observations import Observations
 from ..report import Finding
 from .gradients import never_zeroed
 from .lr import update_ratios
-from .registry import NOT_CHECKED, check
+from .registry import NOT_CHECKED, check, finding
 from .timeline import classes, column, columns, finite, loss_shape, lrs, params
 
 #: steps needed before a flat loss can be told from a slow start
@@ -190,8 +190,8 @@ def stuck(obs: Observations) -> list[Finding] | str:
         fix = _FIXES["flat"]
     when = (f"stopped improving from step {since} on (best window {shape.best:.4g})"
             if improved else "never improved")
-    return [Finding(
-        check="stuck", point="stuck", severity="problem", title="Training is stuck",
+    return [finding(
+        severity="problem", title="Training is stuck",
         message=(f"The loss {when} (mean {shape.last:.4g} at the end against "
                  f"{shape.first:.4g} at the start). Cause: {cause}."),
         fix=fix, where=None, evidence=evidence, step=since)]

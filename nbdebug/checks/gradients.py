@@ -7,7 +7,7 @@ import statistics
 
 from ..observations import Observations
 from ..report import Finding
-from .registry import NOT_CHECKED, check
+from .registry import NOT_CHECKED, check, finding
 from .timeline import column, columns, diverged, loss_shape, spikes
 
 #: total gradient norm growing this many times over its early median is an explosion
@@ -56,8 +56,8 @@ def zero_grad(obs: Observations) -> list[Finding] | str:
            "started their backward with the gradients of the previous steps still in .grad "
            f"(zero_grad called {calls} time(s)): every step adds up all past gradients, so "
            "the updates grow and point in stale directions.")
-    return [Finding(
-        check="zero-grad", point="zero-grad", severity="problem",
+    return [finding(
+        severity="problem",
         title="Gradients never zeroed", message=msg,
         fix=("Call optimizer.zero_grad() once per step, before loss.backward() (or after "
              "optimizer.step())."),
@@ -135,8 +135,8 @@ def exploding_gradients(obs: Observations) -> list[Finding] | str:
     elif bad:
         msg += " The loss broke down with it."
     severity = "problem" if bad else "warning"
-    return [Finding(
-        check="exploding-gradients", point=9, severity=severity,
+    return [finding(
+        severity=severity,
         title="Exploding gradients", message=msg,
         fix=(f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={max_norm:g}) "
              "between loss.backward() and optimizer.step() (the early norms stay below it); "

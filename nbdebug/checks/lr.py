@@ -6,7 +6,7 @@ from ..observations import Observations
 from ..report import Finding
 from .gradients import never_zeroed
 from .logits import saturated_softmax
-from .registry import NOT_CHECKED, check
+from .registry import NOT_CHECKED, check, finding
 from .timeline import BIG_SPIKE, column, columns, diverged, loss_shape, lrs, spikes, weight_columns
 from .timeline import median as _median
 
@@ -90,8 +90,8 @@ def lr_too_large(obs: Observations) -> list[Finding] | str:
             msg += f" The scheduler raised the lr from {lr[0]:g} to {lr[-1]:g}."
     severity = "problem" if (high or worst is None or big or blown or diverged(shape)) \
         else "warning"
-    return [Finding(
-        check="lr-too-large", point=3, severity=severity, title="Learning rate too large",
+    return [finding(
+        severity=severity, title="Learning rate too large",
         message=msg,
         fix=("Lower the learning rate 3-10x (Adam: start at 1e-3 .. 1e-4), or add a warm-up; "
              "clip gradients (torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))."),

@@ -6,7 +6,7 @@ import math
 
 from ..observations import ModelInfo, ModuleInfo, Observations
 from ..report import Finding
-from .registry import NOT_APPLICABLE, NOT_CHECKED, check
+from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 #: a weight tensor whose range is below this share of its magnitude is one constant
 CONSTANT_SPREAD = 1e-6
@@ -67,8 +67,8 @@ def zero_init(obs: Observations) -> list[Finding] | str:
         if p.numel >= 2 and p.max - p.min <= CONSTANT_SPREAD * (p.absmax or 0.0):
             zero = p.absmax == 0.0
             value = "0" if zero else f"{p.mean:.4g}"
-            out.append(Finding(
-                check="zero-init", point=17, severity="problem",
+            out.append(finding(
+                severity="problem",
                 title="Weights initialised to a constant",
                 message=(f"{p.name} {list(p.shape)} is {'all zero' if zero else 'constant'} "
                          f"(every entry = {value}) at the first step: every unit gets the "
@@ -87,8 +87,8 @@ def zero_init(obs: Observations) -> list[Finding] | str:
             continue
         rule = math.sqrt(2.0 / fan_in)
         big = gain > INIT_GAIN_HIGH
-        out.append(Finding(
-            check="zero-init", point=17, severity="warning",
+        out.append(finding(
+            severity="warning",
             title="Weight init far from the fan-in rule",
             message=(f"{p.name} starts with std {p.std:.3g}, {p.std / rule:.3g}x the Kaiming "
                      f"value sqrt(2/fan_in) = {rule:.3g} (fan_in {fan_in}): "
@@ -126,8 +126,8 @@ def batchnorm_batch(obs: Observations) -> list[Finding] | str:
     out = []
     if small:
         n, where = small[0]
-        out.append(Finding(
-            check="bn-batch", point=12, severity="warning",
+        out.append(finding(
+            severity="warning",
             title="BatchNorm with tiny batches",
             message=(f"{len(small)} BatchNorm layer(s) see batches of {n} in training "
                      f"({where} first): BatchNorm's mean and variance from fewer than "
@@ -137,8 +137,8 @@ def batchnorm_batch(obs: Observations) -> list[Finding] | str:
             where=where, evidence=evidence))
     if single:
         name = loader.name if loader else "the loader"
-        out.append(Finding(
-            check="bn-batch", point=12, severity="warning",
+        out.append(finding(
+            severity="warning",
             title="A batch of 1 reached BatchNorm in training mode",
             message=(f"A batch of one sample reached {single[0]} in training mode (a last "
                      f"partial batch of {name}): its statistics come from a single sample "
@@ -172,8 +172,8 @@ def batchnorm_placement(obs: Observations) -> list[Finding] | str:
     if not orders:
         return NOT_APPLICABLE
     listed = "; ".join(f"{o['layer']}: {o['order']} ({o['placement']})" for o in orders[:6])
-    return [Finding(
-        check="bn-placement", point=14, severity="info", title="BatchNorm placement",
+    return [finding(
+        severity="info", title="BatchNorm placement",
         message=(f"{listed}. The original paper puts BatchNorm before the activation, many "
                  "find it works better after; a 2019 proposal (IC layer) orders ReLU -> "
                  "BatchNorm + dropout -> weights. Both common orders are fine."),
@@ -203,8 +203,8 @@ def dropout_after_conv(obs: Observations) -> list[Finding] | str:
     if not found:
         return [] if any_dropout else NOT_APPLICABLE
     name, kind, p, conv = found[0]
-    return [Finding(
-        check="dropout-conv", point=15, severity="warning",
+    return [finding(
+        severity="warning",
         title="Strong dropout after convolutions",
         message=(f"{len(found)} dropout layer(s) after convolutions use p > "
                  f"{CONV_DROPOUT_MAX:g} ({name}: {kind}(p={p:g}) after {conv}): dropout on "
@@ -240,8 +240,8 @@ def missing_bias(obs: Observations) -> list[Finding] | str:
         by_design = all(not x.attrs["bias"] for x in weighted) and any(
             x.type.startswith(("LayerNorm", "RMSNorm")) for x in m.modules)
         names = ", ".join(f"{n} (then {t})" for n, t in bare[:6])
-        out.append(Finding(
-            check="missing-bias", point=18, severity="info" if by_design else "warning",
+        out.append(finding(
+            severity="info" if by_design else "warning",
             title="Layers without bias",
             message=(f"{len(bare)} layer(s) of {m.name} have bias=False and no normalisation "
                      f"layer right after them: {names}. Without a bias every hyperplane "
@@ -263,8 +263,8 @@ def frozen(obs: Observations) -> list[Finding] | str:
     if any(p.requires_grad for m in models for p in m.params):
         return []
     names = ", ".join(m.name for m in models)
-    return [Finding(
-        check="frozen", point="frozen", severity="problem", title="The model is frozen",
+    return [finding(
+        severity="problem", title="The model is frozen",
         message=(f"No parameter of {names} requires grad: backward computes nothing for "
                  "them and the model cannot learn (a loss.requires_grad_(True) only hides "
                  "the error)."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..observations import GroupInfo, Observations, OptimizerInfo
 from ..report import Finding
-from .registry import NOT_CHECKED, check
+from .registry import NOT_CHECKED, check, finding
 
 #: L2 decay added to the gradient (SGD, Adam, RMSprop ...): from this value on it visibly
 #: shrinks biases (5e-4, the classic ImageNet SGD recipe, stays below)
@@ -54,8 +54,8 @@ def weight_decay_on_biases(obs: Observations) -> list[Finding] | str:
                 severity = ("problem" if wd >= COUPLED_PROBLEM else
                             "warning" if wd >= COUPLED_WARN else "info")
             kind = "decoupled weight decay" if decoupled else "L2 weight decay"
-            out.append(Finding(
-                check="bias-decay", point=2, severity=severity,
+            out.append(finding(
+                severity=severity,
                 title="Weight decay on biases and norm scales",
                 message=(f"{opt.name} group {g.index} applies {kind} {wd:g} to {len(one_d)} "
                          f"1-D parameter(s) ({_names(one_d)}): " + (
@@ -86,8 +86,8 @@ def sgd_without_momentum(obs: Observations) -> list[Finding] | str:
         plain = [g for g in opt.groups if not g.momentum and not g.nesterov]
         if not plain:
             continue
-        out.append(Finding(
-            check="sgd-momentum", point=8, severity="warning",
+        out.append(finding(
+            severity="warning",
             title="Vanilla SGD without momentum",
             message=(f"{opt.name} is SGD with momentum=0 in {len(plain)} of {len(opt.groups)} "
                      "param group(s): plain SGD crawls through plateaus and saddle points."),
@@ -118,8 +118,8 @@ def optimizer_params(obs: Observations) -> list[Finding] | str:
         opt_name = obs.optimizers[0].name
         if len(missing) == len(trainable):
             stale = foreign > 0
-            out.append(Finding(
-                check="optimizer-params", point="optimizer-params", severity="problem",
+            out.append(finding(
+                severity="problem",
                 title=("The optimizer holds another instance of the model" if stale
                        else "No optimizer updates the model"),
                 message=(f"None of the {len(trainable)} trainable parameters of {m.name} is in "
@@ -131,8 +131,8 @@ def optimizer_params(obs: Observations) -> list[Finding] | str:
                      f"torch.optim.{obs.optimizers[0].type}({m.name}.parameters(), lr=...)."),
                 where=m.name, evidence=evidence))
         else:
-            out.append(Finding(
-                check="optimizer-params", point="optimizer-params", severity="warning",
+            out.append(finding(
+                severity="warning",
                 title="Some parameters are in no optimizer",
                 message=(f"{len(missing)} of {len(trainable)} trainable parameters of {m.name} "
                          f"are in no optimizer ({_names(missing)}): they get gradients but "
