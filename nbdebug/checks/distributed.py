@@ -89,8 +89,8 @@ def batchnorm_per_rank(obs: Observations) -> list[Finding] | str:
         severity="warning",
         title="BatchNorm on small per-rank batches",
         message=(f"Each rank normalises over its own batch of {smallest} samples "
-                 f"({', '.join(layers)}): below about {BN_MIN_BATCH} the batch mean and variance are noisy, and "
-                 "plain BatchNorm does not share them across ranks."),
+                 f"({', '.join(layers)}): below about {BN_MIN_BATCH} the batch mean and "
+                 "variance are noisy, and plain BatchNorm does not share them across ranks."),
         fix=fix, where=None,
         evidence={"per_rank_batch": sizes, "world_size": world, "global_batch": total,
                   "layers": layers})]

@@ -6,6 +6,7 @@ import math
 
 from ..observations import ModelInfo, ModuleInfo, Observations
 from ..report import Finding
+from .harm import describe_stall, eval_mode_worse, overfits, stalled
 from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 #: a weight tensor whose range is below this share of its magnitude is one constant
@@ -107,7 +108,8 @@ def _bn_layers(obs: Observations) -> list[str]:
 
 @check("bn-batch", point=12, phase="setup")
 def batchnorm_batch(obs: Observations) -> list[Finding] | str:
-    """BatchNorm layers reached by batches below 16, or by a last partial batch of 1."""
+    """BatchNorm layers reached by batches below 16, or by a last partial batch of 1: advice
+    (info), a warning when held-out results in eval mode are far below the training ones."""
     if not trained_models(obs):
         return NOT_CHECKED
     layers = _bn_layers(obs)
@@ -123,31 +125,49 @@ def batchnorm_batch(obs: Observations) -> list[Finding] | str:
     loader = loaders[0] if loaders else None
     evidence = {"batch_sizes": {k: {str(n): c for n, c in sorted(v.items())}
                                 for k, v in seen.items()}}
+    harm = eval_mode_worse(obs)
+    if harm:
+        evidence.update(harm)
+    shown = (f" and the run shows the harm: {harm['what']}." if harm else
+             ". The run shows no harm (held-out results in eval mode are not far below the "
+             "training ones), so this is advice.")
+    severity = "warning" if harm else "info"
     out = []
     if small:
         n, where = small[0]
+        channels = _attr(obs, where, "num_features")
+        norm = (f"nn.GroupNorm(num_groups={_groups(channels)}, num_channels={channels})"
+                if isinstance(channels, int) else "nn.GroupNorm(num_groups, num_channels)")
         out.append(finding(
-            severity="warning",
-            title="BatchNorm with tiny batches",
+            severity, "BatchNorm with tiny batches",
             message=(f"{len(small)} BatchNorm layer(s) see batches of {n} in training "
                      f"({where} first): BatchNorm's mean and variance from fewer than "
-                     f"{BN_MIN_BATCH} samples are noisy, and accuracy drops."),
-            fix=(f"Use batches of {BN_MIN_BATCH} or more, or a batch-independent norm: "
-                 "nn.GroupNorm(num_groups=8, num_channels=C) or nn.LayerNorm."),
+                     f"{BN_MIN_BATCH} samples are noisy" + shown),
+            fix=(f"Use batches of {BN_MIN_BATCH} or more, or a batch-independent norm in place "
+                 f"of {where}: {norm} or nn.LayerNorm."),
             where=where, evidence=evidence))
     if single:
         name = loader.name if loader else "the loader"
         out.append(finding(
-            severity="warning",
-            title="A batch of 1 reached BatchNorm in training mode",
+            severity, "A batch of 1 reached BatchNorm in training mode",
             message=(f"A batch of one sample reached {single[0]} in training mode (a last "
                      f"partial batch of {name}): its statistics come from a single sample "
-                     "(BatchNorm1d on (N, C) inputs raises an error)."),
+                     "(BatchNorm1d on (N, C) inputs raises an error)" + shown),
             fix=("DataLoader(dataset, batch_size=..., shuffle=True, drop_last=True)"
                  + (f" for {loader.name} ({loader.dataset_size} samples, batch "
                     f"{loader.batch_size})" if loader and loader.dataset_size else "")),
             where=single[0], evidence=evidence))
     return out
+
+
+def _attr(obs: Observations, module: str, attr: str) -> object:
+    return next((x.attrs.get(attr) for m in obs.models for x in m.modules if x.name == module),
+                None)
+
+
+def _groups(channels: int) -> int:
+    """The largest usual GroupNorm group count that divides ``channels``."""
+    return next(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0)
 
 
 @check("bn-placement", point=14, phase="setup")
@@ -181,9 +201,22 @@ def batchnorm_placement(obs: Observations) -> list[Finding] | str:
         where=orders[0]["layer"], evidence={"layers": orders})]
 
 
+def _in_head(seq: list[ModuleInfo], i: int, conv: ModuleInfo) -> bool:
+    """A plain Dropout registered apart from the convolutions (another container) and
+    followed by a Linear layer is the classifier head's (AlexNet, VGG): it comes after the
+    flatten, not after a convolution."""
+    x = seq[i]
+    if x.type != "Dropout" or x.name.rpartition(".")[0] == conv.name.rpartition(".")[0]:
+        return False
+    nxt = next((y for y in seq[i + 1:] if y.type in _WEIGHTED + _CONV), None)
+    return nxt is not None and nxt.type in ("Linear", "LazyLinear")
+
+
 @check("dropout-conv", point=15, phase="setup")
 def dropout_after_conv(obs: Observations) -> list[Finding] | str:
-    """Dropout with p > 0.2 right after convolution layers."""
+    """Dropout with p > 0.2 right after convolution layers: advice (info), a warning when the
+    run shows harm (a held-out loss that rises, a train/held-out gap that grows, or a
+    training that stalls)."""
     models = trained_models(obs)
     if not models:
         return NOT_CHECKED
@@ -198,26 +231,34 @@ def dropout_after_conv(obs: Observations) -> list[Finding] | str:
             j = i - 1
             while j >= 0 and seq[j].type in _TRANSPARENT:
                 j -= 1
-            if p > CONV_DROPOUT_MAX and j >= 0 and seq[j].type in _CONV:
+            if (p > CONV_DROPOUT_MAX and j >= 0 and seq[j].type in _CONV
+                    and not _in_head(seq, i, seq[j])):
                 found.append((x.name, x.type, p, seq[j].name))
     if not found:
         return [] if any_dropout else NOT_APPLICABLE
     name, kind, p, conv = found[0]
+    harm = overfits(obs) or stalled(obs)
+    evidence = {"layers": [{"dropout": n, "p": q, "after": c} for n, _, q, c in found]}
+    if harm:
+        evidence.update(harm)
+        shown = " and the run shows harm: " + (harm.get("what") or describe_stall(harm)) + "."
+    else:
+        shown = (". The run shows no harm (no rising held-out loss, no growing gap, no "
+                 "stall), so this is advice: the article finds dropout on convolution "
+                 "features may hurt.")
     return [finding(
-        severity="warning",
-        title="Strong dropout after convolutions",
+        "warning" if harm else "info", "Strong dropout after convolutions",
         message=(f"{len(found)} dropout layer(s) after convolutions use p > "
-                 f"{CONV_DROPOUT_MAX:g} ({name}: {kind}(p={p:g}) after {conv}): dropout on "
-                 "convolution features tends to hurt accuracy."),
+                 f"{CONV_DROPOUT_MAX:g} ({name}: {kind}(p={p:g}) after {conv})" + shown),
         fix=(f"Keep it small, nn.{kind}(p=0.1), or drop it and use BatchNorm / weight decay; "
              "keep the larger dropout for the fully connected head."),
-        where=name, evidence={"layers": [{"dropout": n, "p": q, "after": c}
-                                         for n, _, q, c in found]})]
+        where=name, evidence=evidence)]
 
 
 @check("missing-bias", point=18, phase="setup")
 def missing_bias(obs: Observations) -> list[Finding] | str:
-    """Linear/Conv layers with bias=False that no normalisation layer follows."""
+    """Linear/Conv layers with bias=False that no normalisation layer follows: advice
+    (info), a warning when the training stalls."""
     models = trained_models(obs)
     if not models:
         return NOT_CHECKED
@@ -240,17 +281,26 @@ def missing_bias(obs: Observations) -> list[Finding] | str:
         by_design = all(not x.attrs["bias"] for x in weighted) and any(
             x.type.startswith(("LayerNorm", "RMSNorm")) for x in m.modules)
         names = ", ".join(f"{n} (then {t})" for n, t in bare[:6])
+        harm = None if by_design else stalled(obs)
+        evidence = {"layers": [n for n, _ in bare], "next": [t for _, t in bare],
+                    "order": "execution" if executed else "registration"}
+        if harm:
+            evidence.update(harm)
+            shown = (f" And the run stalls: {describe_stall(harm)}, as a model that cannot "
+                     "shift its outputs does.")
+        elif by_design:
+            shown = (" No layer of the model has a bias and LayerNorm/RMSNorm centre the "
+                     "features: a design choice.")
+        else:
+            shown = " The run makes progress, so no harm is shown."
         out.append(finding(
-            severity="info" if by_design else "warning",
-            title="Layers without bias",
+            "warning" if harm else "info", "Layers without bias",
             message=(f"{len(bare)} layer(s) of {m.name} have bias=False and no normalisation "
                      f"layer right after them: {names}. Without a bias every hyperplane "
-                     "passes through the origin."),
-            fix=("nn.Linear(in_features, out_features) / nn.Conv2d(...) keep bias=True by "
-                 "default; use bias=False only when a BatchNorm/LayerNorm follows."),
-            where=bare[0][0], evidence={"layers": [n for n, _ in bare],
-                                        "next": [t for _, t in bare],
-                                        "order": "execution" if executed else "registration"}))
+                     "passes through the origin." + shown),
+            fix=(f"Create {bare[0][0]} with bias=True (the default of nn.Linear / nn.Conv2d); "
+                 "use bias=False only when a BatchNorm/LayerNorm follows."),
+            where=bare[0][0], evidence=evidence))
     return out
 
 

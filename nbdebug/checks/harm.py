@@ -1,0 +1,123 @@
+"""Evidence of harm: what a run shows, for the checks whose setup the article only advises
+against (vanilla SGD, missing biases, strong dropout after convolutions, BatchNorm with
+tiny batches).
+
+Such a setup is ``info`` (advice) until the run shows the harm the article predicts; then
+it is a warning. Each function here returns the evidence (a dict for the finding) or
+None when the run shows no harm or too little to judge.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from ..observations import Observations
+from .heldout import rounds
+from .timeline import finite, loss_shape
+
+#: loss points needed before a run's progress is judged
+PROGRESS_MIN_POINTS = 20
+#: a run whose loss fell by less than this share of its start made (almost) no progress
+STALL_DROP = 0.1
+#: training accuracy (mean of the last points) from which the training set is fitted
+FITTED_ACC = 0.9
+#: a training loss below this share of its start has converged, however it got there
+FITTED_LOSS = 0.05
+#: held-out rounds needed before a gap or a rise is judged
+MIN_ROUNDS = 3
+#: held-out loss ending this share above its minimum (after the minimum) has risen
+HELDOUT_RISE = 0.1
+#: the train/held-out accuracy gap must grow by this much over the rounds, and end above
+GAP_GROWTH = 0.1
+GAP_END = 0.15
+#: held-out accuracy in eval mode this far below the training accuracy (train mode) at
+#: the end: the running statistics BatchNorm uses in eval mode do not fit
+EVAL_MODE_GAP = 0.25
+
+
+def train_accuracy(obs: Observations, points: int = 3) -> float | None:
+    acc = obs.timelines.get("train_acc")
+    if acc is None or len(acc) < points:
+        return None
+    tail = finite(acc.values[-max(points, len(acc) // 10):])
+    return statistics.fmean(tail) if tail else None
+
+
+def stalled(obs: Observations) -> dict | None:
+    """The training loss made (almost) no progress over the run and the training set is
+    not fitted. None when the run is too short, fits its data, or is a game of several
+    optimizers (a GAN), whose losses measure no progress."""
+    if len(obs.optimizers) > 1:
+        return None
+    shape = loss_shape(obs, PROGRESS_MIN_POINTS)
+    if shape is None or shape.first <= 0:
+        return None
+    acc = train_accuracy(obs)
+    if (acc is not None and acc >= FITTED_ACC) or shape.last <= FITTED_LOSS * shape.first:
+        return None
+    drop = 1 - shape.last / shape.first
+    if drop >= STALL_DROP:
+        return None
+    ev = {"first_loss": round(shape.first, 5), "last_loss": round(shape.last, 5),
+          "loss_drop": round(drop, 4), "loss_points": len(shape.values)}
+    if acc is not None:
+        ev["train_accuracy"] = round(acc, 4)
+    return ev
+
+
+def describe_stall(ev: dict) -> str:
+    return (f"the loss fell only {max(ev['loss_drop'], 0.0):.0%} over {ev['loss_points']} "
+            f"points ({ev['first_loss']:.4g} -> {ev['last_loss']:.4g})")
+
+
+def overfits(obs: Observations) -> dict | None:
+    """A held-out loss that rises after its minimum, or a train/held-out accuracy gap that
+    grows over the rounds."""
+    acc = train_accuracy(obs)
+    for name, rs in rounds(obs).items():
+        if len(rs) < MIN_ROUNDS:
+            continue
+        loss = [r["loss"] for r in rs]
+        i = min(range(len(loss)), key=loss.__getitem__)
+        end = statistics.fmean(loss[-2:])
+        if i < len(loss) - 2 and end >= (1 + HELDOUT_RISE) * loss[i]:
+            return {"heldout": name, "heldout_loss": [round(v, 5) for v in loss],
+                    "min_round": i + 1,
+                    "what": f"the loss on {name} rose from {loss[i]:.4g} to {loss[-1]:.4g}"}
+        if acc is None:
+            continue
+        series = obs.timelines["train_acc"]
+        gaps = []
+        for r, step in zip(rs, _round_steps(obs, name)):
+            near = [v for s, v in zip(series.steps, series.values) if s <= step]
+            if near and isinstance(near[-1], float) and math.isfinite(near[-1]):
+                gaps.append(statistics.fmean(finite(near[-5:])) - r["acc"])
+        if len(gaps) >= MIN_ROUNDS and gaps[-1] >= GAP_END and gaps[-1] - gaps[0] >= GAP_GROWTH:
+            return {"heldout": name, "accuracy_gap": [round(g, 4) for g in gaps],
+                    "what": (f"the gap between training and {name} accuracy grew from "
+                             f"{gaps[0]:.0%} to {gaps[-1]:.0%}")}
+    return None
+
+
+def _round_steps(obs: Observations, name: str) -> list[int]:
+    s = obs.timelines.get(f"eval/{name}")
+    return list(s.steps) if s is not None else []
+
+
+def eval_mode_worse(obs: Observations) -> dict | None:
+    """Held-out accuracy (eval mode: BatchNorm's running statistics) far below the
+    training accuracy (train mode: the batch's own statistics) at the end of the run."""
+    acc = train_accuracy(obs)
+    if acc is None:
+        return None
+    for name, rs in rounds(obs).items():
+        if not rs:
+            continue
+        held = rs[-1]["acc"]
+        if acc - held >= EVAL_MODE_GAP:
+            return {"heldout": name, "train_accuracy": round(acc, 4),
+                    "heldout_accuracy": round(held, 4),
+                    "what": (f"in eval mode the accuracy on {name} is {held:.0%} against "
+                             f"{acc:.0%} in training")}
+    return None
