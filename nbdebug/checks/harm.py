@@ -34,6 +34,9 @@ GAP_END = 0.15
 #: held-out accuracy in eval mode this far below the training accuracy (train mode) at
 #: the end: the running statistics BatchNorm uses in eval mode do not fit
 EVAL_MODE_GAP = 0.25
+#: held-out accuracy in eval mode this far above the training accuracy in train mode: the
+#: batch statistics hurt the model more than their running average does
+TRAIN_MODE_GAP = 0.15
 
 
 def train_accuracy(obs: Observations, points: int = 3) -> float | None:
@@ -67,8 +70,9 @@ def stalled(obs: Observations) -> dict | None:
 
 
 def describe_stall(ev: dict) -> str:
-    return (f"the loss fell only {max(ev['loss_drop'], 0.0):.0%} over {ev['loss_points']} "
-            f"points ({ev['first_loss']:.4g} -> {ev['last_loss']:.4g})")
+    moved = (f"fell only {ev['loss_drop']:.0%}" if ev["loss_drop"] > 0.005 else "did not fall")
+    return (f"the loss {moved} over {ev['loss_points']} points ({ev['first_loss']:.4g} -> "
+            f"{ev['last_loss']:.4g})")
 
 
 def overfits(obs: Observations) -> dict | None:
@@ -105,9 +109,14 @@ def _round_steps(obs: Observations, name: str) -> list[int]:
     return list(s.steps) if s is not None else []
 
 
-def eval_mode_worse(obs: Observations) -> dict | None:
-    """Held-out accuracy (eval mode: BatchNorm's running statistics) far below the
-    training accuracy (train mode: the batch's own statistics) at the end of the run."""
+def mode_gap(obs: Observations) -> dict | None:
+    """Train-mode and eval-mode results far apart at the end of the run.
+
+    ``direction`` "eval-worse": held-out accuracy in eval mode far below the training
+    accuracy in train mode (BatchNorm's running statistics do not fit). "train-worse":
+    the training accuracy in train mode far below the held-out accuracy in eval mode (what
+    train mode adds, noisy batch statistics or dropout, costs the model more than it can
+    take)."""
     acc = train_accuracy(obs)
     if acc is None:
         return None
@@ -115,9 +124,10 @@ def eval_mode_worse(obs: Observations) -> dict | None:
         if not rs:
             continue
         held = rs[-1]["acc"]
+        ev = {"heldout": name, "train_accuracy": round(acc, 4),
+              "heldout_accuracy": round(held, 4)}
         if acc - held >= EVAL_MODE_GAP:
-            return {"heldout": name, "train_accuracy": round(acc, 4),
-                    "heldout_accuracy": round(held, 4),
-                    "what": (f"in eval mode the accuracy on {name} is {held:.0%} against "
-                             f"{acc:.0%} in training")}
+            return {**ev, "direction": "eval-worse"}
+        if held - acc >= TRAIN_MODE_GAP:
+            return {**ev, "direction": "train-worse"}
     return None

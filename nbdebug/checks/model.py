@@ -6,7 +6,7 @@ import math
 
 from ..observations import ModelInfo, ModuleInfo, Observations
 from ..report import Finding
-from .harm import describe_stall, eval_mode_worse, overfits, stalled
+from .harm import describe_stall, mode_gap, overfits, stalled
 from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 #: a weight tensor whose range is below this share of its magnitude is one constant
@@ -109,7 +109,7 @@ def _bn_layers(obs: Observations) -> list[str]:
 @check("bn-batch", point=12, phase="setup")
 def batchnorm_batch(obs: Observations) -> list[Finding] | str:
     """BatchNorm layers reached by batches below 16, or by a last partial batch of 1: advice
-    (info), a warning when held-out results in eval mode are far below the training ones."""
+    (info), a warning when train-mode and eval-mode results are far apart."""
     if not trained_models(obs):
         return NOT_CHECKED
     layers = _bn_layers(obs)
@@ -125,12 +125,18 @@ def batchnorm_batch(obs: Observations) -> list[Finding] | str:
     loader = loaders[0] if loaders else None
     evidence = {"batch_sizes": {k: {str(n): c for n, c in sorted(v.items())}
                                 for k, v in seen.items()}}
-    harm = eval_mode_worse(obs)
+    harm = mode_gap(obs)
     if harm:
         evidence.update(harm)
-    shown = (f" and the run shows the harm: {harm['what']}." if harm else
-             ". The run shows no harm (held-out results in eval mode are not far below the "
-             "training ones), so this is advice.")
+        held, acc, name = harm["heldout_accuracy"], harm["train_accuracy"], harm["heldout"]
+        what = (f"in eval mode the accuracy on {name} is {held:.0%} against {acc:.0%} in "
+                "training" if harm["direction"] == "eval-worse" else
+                f"in train mode, with the batches' own statistics, the training accuracy is "
+                f"only {acc:.0%}, while the same model in eval mode (running statistics) "
+                f"reaches {held:.0%} on {name}: the batch statistics are too noisy")
+    shown = (f", and the run shows the harm: {what}." if harm else
+             ". The run shows no harm (train-mode and eval-mode results agree, or there is "
+             "no held-out pass to compare), so this is advice.")
     severity = "warning" if harm else "info"
     out = []
     if small:
@@ -215,8 +221,8 @@ def _in_head(seq: list[ModuleInfo], i: int, conv: ModuleInfo) -> bool:
 @check("dropout-conv", point=15, phase="setup")
 def dropout_after_conv(obs: Observations) -> list[Finding] | str:
     """Dropout with p > 0.2 right after convolution layers: advice (info), a warning when the
-    run shows harm (a held-out loss that rises, a train/held-out gap that grows, or a
-    training that stalls)."""
+    run shows harm (train-mode accuracy far below eval-mode accuracy, a held-out loss that
+    rises, a train/held-out gap that grows, or a training that stalls)."""
     models = trained_models(obs)
     if not models:
         return NOT_CHECKED
@@ -237,11 +243,18 @@ def dropout_after_conv(obs: Observations) -> list[Finding] | str:
     if not found:
         return [] if any_dropout else NOT_APPLICABLE
     name, kind, p, conv = found[0]
-    harm = overfits(obs) or stalled(obs)
+    gap = mode_gap(obs)
+    harm = (gap if gap and gap["direction"] == "train-worse" else None) or overfits(obs) \
+        or stalled(obs)
     evidence = {"layers": [{"dropout": n, "p": q, "after": c} for n, _, q, c in found]}
     if harm:
         evidence.update(harm)
-        shown = " and the run shows harm: " + (harm.get("what") or describe_stall(harm)) + "."
+        what = harm.get("what") or (
+            f"with dropout on (train mode) the training accuracy is only "
+            f"{harm['train_accuracy']:.0%}, while the same model in eval mode reaches "
+            f"{harm['heldout_accuracy']:.0%} on {harm['heldout']}" if "direction" in harm
+            else describe_stall(harm))
+        shown = ", and the run shows harm: " + what + "."
     else:
         shown = (". The run shows no harm (no rising held-out loss, no growing gap, no "
                  "stall), so this is advice: the article finds dropout on convolution "
