@@ -183,7 +183,17 @@ def test_exploding_gradients_names_layer_step_and_clip_value():
     loss = noisy_decay(50, 2.3, 1.0, 0.1) + [1.0 * 3 ** (i / 3) for i in range(30)]
     (f,) = run("exploding-gradients", make_obs(loss, grads=grads))
     assert f.severity == "problem" and f.where == "m.2.weight" and f.step == 79
-    assert f.evidence["suggested_max_norm"] == 3.0
+    # the clip value comes from the norms before the explosion (all 1.42) and is never
+    # below their median: the healthy steps pass it untouched
+    assert f.evidence["suggested_max_norm"] == f.evidence["fix"]["max_norm"] == 1.5
+    assert f.evidence["suggested_max_norm"] >= f.evidence["healthy_median_norm"]
+    assert "max_norm=1.5" in f.fix and "LSTM" not in f.fix     # no RNN in this model
+
+
+def test_clip_value_is_never_below_the_median_of_healthy_norms():
+    from nbdebug.checks.gradients import clip_value
+    for healthy in ([0.0008] * 3 + [5.0] * 7, [1.0, 2.0, 3.0], [0.123456] * 10, [7.77]):
+        assert clip_value(healthy) >= sorted(healthy)[len(healthy) // 2]
 
 
 def test_exploding_gradients_to_nan_right_after_the_first_step():
