@@ -51,6 +51,12 @@ def parse_case(path: pathlib.Path) -> dict:
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_case(ip, path):
+    check_case(ip, path)
+
+
+def check_case(ip, path: pathlib.Path):
+    """Run one program through %%diagnose and assert its header's expectations; the
+    report."""
     case = parse_case(path)
     if case["setup"].strip():
         res = run_cell(ip, case["setup"])
@@ -71,3 +77,4 @@ def test_case(ip, path):
         loud = [(f.check, f.severity, f.message) for f in report.findings
                 if f.severity in ("problem", "warning")]
         assert not loud, f"false alarm on a healthy training: {loud}"
+    return report

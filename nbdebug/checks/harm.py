@@ -14,12 +14,14 @@ import statistics
 
 from ..observations import Observations
 from .heldout import rounds
-from .timeline import finite, loss_shape
+from .timeline import diverged, finite, loss_shape
 
 #: loss points needed before a run's progress is judged
 PROGRESS_MIN_POINTS = 20
 #: a run whose loss fell by less than this share of its start made (almost) no progress
 STALL_DROP = 0.1
+#: a training accuracy that climbs this much over the run shows progress
+ACC_GAIN = 0.15
 #: training accuracy (mean of the last points) from which the training set is fitted
 FITTED_ACC = 0.9
 #: a training loss below this share of its start has converged, however it got there
@@ -60,13 +62,43 @@ def stalled(obs: Observations) -> dict | None:
     if (acc is not None and acc >= FITTED_ACC) or shape.last <= FITTED_LOSS * shape.first:
         return None
     drop = 1 - shape.last / shape.first
-    if drop >= STALL_DROP:
-        return None
+    if drop < -STALL_DROP or diverged(shape):
+        return None             # a loss that grows diverges (point 3 says so); it is no stall
+    if drop >= STALL_DROP or accuracy_gain(obs) >= ACC_GAIN:
+        return None             # the loss moves, or it moves slowly while accuracy climbs
     ev = {"first_loss": round(shape.first, 5), "last_loss": round(shape.last, 5),
           "loss_drop": round(drop, 4), "loss_points": len(shape.values)}
     if acc is not None:
         ev["train_accuracy"] = round(acc, 4)
     return ev
+
+
+def progress_known(obs: Observations) -> bool:
+    """The run has enough finite loss points to say whether it made progress."""
+    return loss_shape(obs, PROGRESS_MIN_POINTS) is not None
+
+
+def no_harm(obs: Observations) -> str:
+    """The sentence for a run that shows no harm, true to what the run could show."""
+    if progress_known(obs):
+        return "The loss makes progress in this run, so no harm is shown"
+    return "The run is too short (or its loss not finite) to show harm either way"
+
+
+def accuracy_gain(obs: Observations) -> float:
+    """How much the training accuracy (first quarter to last quarter of its points) or a
+    held-out accuracy (first round to last) rose; 0 when not measured. A classifier whose
+    accuracy climbs is learning, however slowly its cross-entropy falls."""
+    gains = [0.0]
+    acc = obs.timelines.get("train_acc")
+    values = finite(acc.values) if acc is not None else []
+    if len(values) >= 4:
+        w = max(1, len(values) // 4)
+        gains.append(statistics.fmean(values[-w:]) - statistics.fmean(values[:w]))
+    for rs in rounds(obs).values():
+        if len(rs) >= 2:
+            gains.append(rs[-1]["acc"] - rs[0]["acc"])
+    return max(gains)
 
 
 def describe_stall(ev: dict) -> str:

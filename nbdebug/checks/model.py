@@ -6,7 +6,7 @@ import math
 
 from ..observations import ModelInfo, ModuleInfo, Observations
 from ..report import Finding
-from .harm import describe_stall, mode_gap, overfits, stalled
+from .harm import describe_stall, mode_gap, no_harm, overfits, stalled
 from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 #: a weight tensor whose range is below this share of its magnitude is one constant
@@ -57,7 +57,8 @@ def layer_sequence(m: ModelInfo) -> tuple[list[ModuleInfo], bool]:
 
 @check("zero-init", point=17, phase="setup")
 def zero_init(obs: Observations) -> list[Finding] | str:
-    """Weights all zero or constant at the first step; weight std far from the fan-in rule."""
+    """Weights all zero or constant at the first step (a problem whatever happens); weight std
+    far from the fan-in rule (advice, a warning when the training stalls)."""
     weights = [p for m in obs.models for p in m.params
                if p.ndim >= 2 and p.requires_grad and p.min is not None]
     if not weights:
@@ -88,13 +89,16 @@ def zero_init(obs: Observations) -> list[Finding] | str:
             continue
         rule = math.sqrt(2.0 / fan_in)
         big = gain > INIT_GAIN_HIGH
+        harm = stalled(obs)
+        shown = (f" The run shows it: {describe_stall(harm)}." if harm else
+                 f" {no_harm(obs)}.")
         out.append(finding(
-            severity="warning",
+            severity="warning" if harm else "info",
             title="Weight init far from the fan-in rule",
             message=(f"{p.name} starts with std {p.std:.3g}, {p.std / rule:.3g}x the Kaiming "
                      f"value sqrt(2/fan_in) = {rule:.3g} (fan_in {fan_in}): "
                      + ("activations and logits grow layer by layer (huge logits, point 1)."
-                        if big else "signals and gradients shrink layer by layer.")),
+                        if big else "signals and gradients shrink layer by layer.") + shown),
             fix=(f"nn.init.kaiming_normal_({p.name}, nonlinearity='relu') (or keep PyTorch's "
                  "default init; nn.init.xavier_uniform_ for tanh/sigmoid layers)."),
             where=p.name, evidence={"std": p.std, "fan_in": fan_in, "kaiming_std": rule,
@@ -305,7 +309,7 @@ def missing_bias(obs: Observations) -> list[Finding] | str:
             shown = (" No layer of the model has a bias and LayerNorm/RMSNorm centre the "
                      "features: a design choice.")
         else:
-            shown = " The run makes progress, so no harm is shown."
+            shown = f" {no_harm(obs)}."
         out.append(finding(
             "warning" if harm else "info", "Layers without bias",
             message=(f"{len(bare)} layer(s) of {m.name} have bias=False and no normalisation "

@@ -7,7 +7,7 @@ import statistics
 
 from ..observations import GroupInfo, Observations, OptimizerInfo
 from ..report import Finding
-from .harm import describe_stall, stalled
+from .harm import describe_stall, no_harm, stalled
 from .lr import update_ratios
 from .registry import NOT_CHECKED, check, finding
 
@@ -127,9 +127,9 @@ def sgd_without_momentum(obs: Observations) -> list[Finding] | str:
                        "points.")
         else:
             severity, title = "info", "Vanilla SGD without momentum"
-            message = (f"{opt.name} is SGD with momentum=0 in {groups}. The loss makes "
-                       "progress in this run, so no harm is shown; the article advises momentum "
-                       "or Adam, which get through plateaus and saddle points faster.")
+            message = (f"{opt.name} is SGD with momentum=0 in {groups}. {no_harm(obs)}; the "
+                       "article advises momentum or Adam, which get through plateaus and "
+                       "saddle points faster.")
         scale = (f" (scale every group's lr by {evidence['fix']['lr_scale']:g})"
                  if len(opt.groups) > 1 else "")
         out.append(finding(
