@@ -25,7 +25,11 @@ MARK = "# %% diagnose"
 
 
 def parse_case(path: pathlib.Path) -> dict:
-    text = path.read_text()
+    return parse_text(path.read_text(), path.name)
+
+
+def parse_text(text: str, name: str = "<program>") -> dict:
+    """The header and the two cells of a corpus program given as text."""
     expect: dict[str, str] = {}
     healthy = False
     flags = ""
@@ -44,7 +48,7 @@ def parse_case(path: pathlib.Path) -> dict:
     setup, _, body = text.partition(MARK)
     if not body:
         setup, body = "", text
-    assert healthy or expect, f"{path.name}: needs '# expect:' or '# healthy'"
+    assert healthy or expect, f"{name}: needs '# expect:' or '# healthy'"
     return {"setup": setup, "body": body, "expect": expect, "healthy": healthy,
             "flags": flags, "notes": notes}
 
