@@ -17,6 +17,7 @@ import pathlib
 import re
 
 import pytest
+import torch
 
 from conftest import diagnose_cell, run_cell
 
@@ -51,6 +52,16 @@ def parse_text(text: str, name: str = "<program>") -> dict:
     assert healthy or expect, f"{name}: needs '# expect:' or '# healthy'"
     return {"setup": setup, "body": body, "expect": expect, "healthy": healthy,
             "flags": flags, "notes": notes}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Each program is small: one thread is faster than several fighting for shared cores
+    (and the results do not depend on it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])

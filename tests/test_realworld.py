@@ -17,9 +17,8 @@ import pathlib
 import re
 
 import pytest
-import torch
 
-from test_corpus import check_case, parse_case
+from test_corpus import check_case, one_thread, parse_case  # noqa: F401  (autouse fixture)
 
 FOLDER = pathlib.Path(__file__).parent / "realworld"
 PROGRAMS = sorted(FOLDER.glob("*.py"))
@@ -38,15 +37,6 @@ def _param(path: pathlib.Path):
     reason = _header(path, "xfail")
     marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
     return pytest.param(path, id=path.stem, marks=marks)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Each program is small: one thread is faster than several fighting for shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("path", [_param(p) for p in PROGRAMS])

@@ -7,6 +7,7 @@ import math
 from ..observations import ModelInfo, ModuleInfo, Observations
 from ..report import Finding
 from .harm import describe_stall, mode_gap, no_harm, overfits, stalled
+from .logits import saturated_softmax
 from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 #: a weight tensor whose range is below this share of its magnitude is one constant
@@ -64,6 +65,7 @@ def zero_init(obs: Observations) -> list[Finding] | str:
     if not weights:
         return NOT_CHECKED if not obs.models else NOT_APPLICABLE
     types = {x.name: x.type for m in obs.models for x in m.modules}
+    huge = saturated_softmax(obs)
     out = []
     for p in weights:
         if p.numel >= 2 and p.max - p.min <= CONSTANT_SPREAD * (p.absmax or 0.0):
@@ -91,9 +93,10 @@ def zero_init(obs: Observations) -> list[Finding] | str:
         big = gain > INIT_GAIN_HIGH
         harm = stalled(obs)
         shown = (f" The run shows it: {describe_stall(harm)}." if harm else
+                 " The run shows it: the logits are huge (point 1)." if big and huge else
                  f" {no_harm(obs)}.")
         out.append(finding(
-            severity="warning" if harm else "info",
+            severity="warning" if harm or (big and huge) else "info",
             title="Weight init far from the fan-in rule",
             message=(f"{p.name} starts with std {p.std:.3g}, {p.std / rule:.3g}x the Kaiming "
                      f"value sqrt(2/fan_in) = {rule:.3g} (fan_in {fan_in}): "
