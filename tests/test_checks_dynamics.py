@@ -341,3 +341,26 @@ def test_regression_that_generalises_or_has_not_fit_is_quiet():
     slow = [1.0 - 0.004 * i for i in range(100)]                        # never near 0
     assert REGISTRY["label-mismatch"].run(_regression_obs(slow, [(1.2, 1.0)])) == []
     assert REGISTRY["label-mismatch"].run(_regression_obs(memorised, [])) == "not_checked"
+
+
+def test_stuck_blames_the_softmax_before_the_call_order():
+    """A softmax fed to cross-entropy leaves zero gradients at the step: the cause named is
+    the softmax, not the order of zero_grad and backward."""
+    flat = [0.69 + 0.03 * math.sin(i) for i in range(120)]
+    obs = make_obs(flat, classes=2, grads=[[0.0] * 4] * 120)
+    assert _stuck(obs).evidence["causes"][0] == "grads-zero"      # nothing else to go on
+    obs.losses[0].input_chain = ["SoftmaxBackward0", "AddmmBackward0"]
+    f = _stuck(obs)
+    assert f.evidence["causes"] == ["probabilities"], f.evidence
+    assert "Softmax" in f.message and "zero_grad" not in f.fix
+
+
+def test_stuck_never_calls_the_lr_far_too_small_when_point_3_finds_it_too_large():
+    spiky = [0.69 + (30.0 if i % 9 == 0 else 0.03 * math.sin(i)) for i in range(120)]
+    obs = make_obs(spiky, classes=2, ratios=[[4e-7] * 4] * 120)
+    assert REGISTRY["lr-too-large"].run(obs), "the spikes make point 3 fire"
+    stuck = REGISTRY["stuck"].run(obs)
+    assert not any("far too small" in f.message for f in stuck), stuck
+    calm = make_obs([0.69 + 0.03 * math.sin(i) for i in range(120)], classes=2,
+                    ratios=[[4e-7] * 4] * 120)
+    assert "far too small" in _stuck(calm).message       # without point 3 it is named

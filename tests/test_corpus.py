@@ -92,4 +92,18 @@ def check_case(ip, path: pathlib.Path):
         loud = [(f.check, f.severity, f.message) for f in report.findings
                 if f.severity in ("problem", "warning")]
         assert not loud, f"false alarm on a healthy training: {loud}"
+    assert not contradictions(report), contradictions(report)
     return report
+
+
+def contradictions(report) -> list[str]:
+    """Pairs of findings in one report that cannot both be true."""
+    out = []
+    too_large = report.finding("lr-too-large")
+    if too_large is not None:
+        for f in report.findings:
+            if f.check == "stuck" and "lr-small" in f.evidence.get("causes", []):
+                out.append("the lr is both too large (point 3) and far too small (stuck)")
+            if "loss_drop" in f.evidence:
+                out.append(f"{f.check} says the loss stalls while point 3 says it diverges")
+    return out
