@@ -3,7 +3,8 @@
 # AlexNet's layout at a small scale: a features stack of convolutions, ReLU and max
 # pooling, then a classifier head that starts with Dropout(0.5) after the flatten,
 # Linear-ReLU-Dropout(0.5)-Linear-ReLU-Linear, CrossEntropyLoss, SGD(lr=0.01) with
-# momentum 0.9 (torchvision's reference recipe). Offline: scikit-learn's digits upsampled to 32x32; channel widths cut by 8-16x.
+# momentum 0.9 (torchvision's reference recipe). Offline: scikit-learn's digits upsampled
+# to 32x32; channel widths cut by 8-16x.
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset

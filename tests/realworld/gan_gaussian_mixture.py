@@ -1,6 +1,8 @@
 # healthy
-# xfail: needs capture: zero_grad judged per optimizer (the generator's backward fills the discriminator's .grad, which opt_D zeroes before its own step)
-# source: pytorch/tutorials, beginner_source/dcgan_faces_tutorial.py (training loop); a GAN on 2-D points
+# xfail: needs capture: zero_grad judged per optimizer (G's backward fills D's .grad)
+# source: pytorch/tutorials, beginner_source/dcgan_faces_tutorial.py (its training loop)
+# A GAN on 2-D points. The generator's backward through the discriminator fills the
+# discriminator's .grad, which opt_D's zero_grad clears before its own step: healthy.
 # The DCGAN tutorial's training loop on the classic toy problem of a GAN learning a ring
 # of Gaussians: a generator and a discriminator MLP, BCELoss, labels 1 for real and 0 for
 # fake, the discriminator trained on a real and a detached fake batch, then the generator

@@ -1,9 +1,11 @@
 # healthy
 # source: pytorch/examples, siamese_network/main.py
-# The official Siamese network: one shared CNN embeds both images of a pair, the two
-# embeddings are compared (absolute difference) and a small head with a Sigmoid says whether the images
-# show the same digit; BCELoss, Adadelta(lr=1.0), StepLR(gamma=0.7), a test pass in eval
-# mode after every epoch. Offline: pairs of scikit-learn digits, half same, half not.
+# The official Siamese network's recipe: one shared CNN embeds both images of a pair and a
+# small head with a Sigmoid says whether they show the same digit; BCELoss,
+# Adadelta(lr=1.0), StepLR(gamma=0.7), a test pass in eval mode after every epoch.
+# Offline: pairs of scikit-learn digits, half same, half not; a small CNN stands in for
+# the ResNet-18 backbone, and the head reads the absolute difference of the embeddings
+# (the official head reads their concatenation, which this small backbone learns slowly).
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import StepLR

@@ -45,7 +45,8 @@ class RNNModel(nn.Module):
 
     def init_hidden(self, bsz):
         w = next(self.parameters())
-        return (w.new_zeros(self.nlayers, bsz, self.nhid), w.new_zeros(self.nlayers, bsz, self.nhid))
+        return (w.new_zeros(self.nlayers, bsz, self.nhid),
+                w.new_zeros(self.nlayers, bsz, self.nhid))
 
 
 model = RNNModel(ntokens, 32, 32, 2)
