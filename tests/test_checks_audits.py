@@ -227,6 +227,12 @@ def test_sgd_momentum():
     # the fix keeps the step size: momentum 0.9 with lr scaled by 1 - 0.9
     assert out[0].evidence["fix"] == {"momentum": 0.9, "lr": 0.01, "lr_scale": 0.1}
     assert "lr=0.01, momentum=0.9" in out[0].fix
+    # a stall that a constant init explains is not vanilla SGD's harm: one cause, one finding
+    constant = ParamInfo(name="net.0.weight", shape=(4, 4), mean=0.0, std=0.0, min=0.0, max=0.0,
+                         absmax=0.0)
+    explained = _loss_curve(trained(optimizers=[plain], models=[model(params=[constant])]),
+                            STALLED)
+    assert severities(run("sgd-momentum", explained)) == ["info"]
     nesterov = OptimizerInfo(name="o", type="SGD", groups=[
         GroupInfo(0, 0.1, momentum=0.9, nesterov=True)])
     assert run("sgd-momentum", trained(optimizers=[nesterov])) == []

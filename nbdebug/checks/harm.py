@@ -13,7 +13,10 @@ import math
 import statistics
 
 from ..observations import Observations
+from .gradients import never_zeroed
 from .heldout import rounds
+from .loss import first_op
+from .mixing import batch_mixing
 from .timeline import diverged, finite, loss_shape
 
 #: loss points needed before a run's progress is judged
@@ -49,11 +52,33 @@ def train_accuracy(obs: Observations, points: int = 3) -> float | None:
     return statistics.fmean(tail) if tail else None
 
 
+def explained_elsewhere(obs: Observations) -> str | None:
+    """A setup that is wrong whatever happens and that stalls a training by itself: a stall
+    it explains is not the harm of an advised-against setup (one root cause, one finding).
+    """
+    for m in obs.models:
+        for p in m.params:
+            if (p.ndim >= 2 and p.requires_grad and p.min is not None and p.numel >= 2
+                    and p.max - p.min <= 1e-6 * (p.absmax or 0.0)):
+                return f"{p.name} starts constant (point 17)"
+    if never_zeroed(obs):
+        return "the gradients are never zeroed"
+    for call in obs.losses:
+        if first_op(call.input_chain) in ("Softmax", "Sigmoid", "Relu", "Threshold") and \
+                call.fn in ("cross_entropy", "binary_cross_entropy_with_logits", "nll_loss"):
+            return "the loss is fed an activated output (point 4)"
+    mixing = batch_mixing(obs)
+    if mixing is not None and mixing["entropy_ratio"] < 0.5:
+        return "the batches are grouped by label (points 6, 7)"
+    return None
+
+
 def stalled(obs: Observations) -> dict | None:
     """The training loss made (almost) no progress over the run and the training set is
-    not fitted. None when the run is too short, fits its data, or is a game of several
-    optimizers (a GAN), whose losses measure no progress."""
-    if len(obs.optimizers) > 1:
+    not fitted. None when the run is too short, fits its data, is a game of several
+    optimizers (a GAN), whose losses measure no progress, or when a setup that is wrong
+    whatever happens explains the stall."""
+    if len(obs.optimizers) > 1 or explained_elsewhere(obs):
         return None
     shape = loss_shape(obs, PROGRESS_MIN_POINTS)
     if shape is None or shape.first <= 0:
