@@ -48,7 +48,11 @@ one CPU core. Each diagnosis is saved with `--save build/tour/NN-bug.json` /
 prints what the article says about point N.
 
 Point 14 (BatchNorm placement) and point 16 (batch size) are advice in the article, not
-mistakes: nbdebug shows them as an `info` note that leaves the checklist item `ok`."""),
+mistakes: nbdebug shows them as an `info` note that leaves the checklist item `ok`.
+Points 8, 12, 15 and 18 are setups the article advises against; nbdebug notes them as
+`info` too, and raises a warning only when the run shows the harm the article predicts
+(a stall, train-mode and eval-mode results far apart, a rising held-out loss). The
+small trainings here show no such harm, so their items stay `ok` with the note."""),
     ("code", "%load_ext nbdebug"),
     ("md", """## Set-up
 
@@ -262,7 +266,8 @@ fit(model, opt, train_dl)"""),
 
     (8, """Plain SGD without momentum crawls through plateaus and stalls at saddle points; momentum
 (or an adaptive method such as Adam) carries it through. nbdebug reads the optimizer's
-type and each param group's momentum and Nesterov flag (check `sgd-momentum`).
+type and each param group's momentum and Nesterov flag (check `sgd-momentum`); it is a
+note until the loss stalls, and its fix scales the lr by (1 - momentum) to keep the step.
 
 Here `torch.optim.SGD` runs with its default `momentum=0`.""",
      """torch.manual_seed(0)
@@ -390,7 +395,7 @@ model.load_state_dict(best_state)"""),
     (12, """BatchNorm normalises with the mean and variance of the batch; from fewer than about 16
 samples those estimates are noisy and accuracy drops. nbdebug records the batch size that
 reaches each BatchNorm in training mode, and a last partial batch of one sample (check
-`bn-batch`).
+`bn-batch`): a note, a warning when train-mode and eval-mode results are far apart.
 
 Here a BatchNorm MLP trains with batches of 4.""",
      """torch.manual_seed(0)
@@ -474,7 +479,8 @@ fit(model, opt, batch64_dl)"""),
     (15, """Dropout on convolution features tends to hurt accuracy (neighbouring pixels carry the
 same information); if it is used there, keep p small, 0.1-0.2, and keep the larger
 dropout for the fully connected head. nbdebug reads the layer order and flags Dropout /
-Dropout2d with p > 0.2 right after a convolution (check `dropout-conv`).
+Dropout2d with p > 0.2 right after a convolution (check `dropout-conv`): a note, a
+warning when the run shows harm.
 
 Here a small CNN on the 8x8 digit images uses `Dropout2d(0.5)` after its convolution.""",
      """torch.manual_seed(0)
@@ -531,7 +537,7 @@ fit(model, opt, train_dl)"""),
     (18, """Without biases every hyperplane passes through the origin, and the model underfits. A
 layer may drop its bias when a normalisation layer follows it directly (BatchNorm has its
 own shift). nbdebug flags Linear / Conv layers with `bias=False` that no normalisation
-layer follows (check `missing-bias`).
+layer follows (check `missing-bias`): a note, a warning when the training stalls.
 
 Here the MLP is built with `bias=False`.""",
      """torch.manual_seed(0)

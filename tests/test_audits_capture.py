@@ -49,10 +49,12 @@ def test_audit_capture_changes_nothing_and_records_evidence(ip):
         assert torch.equal(a, b)
     assert torch.equal(plain_rng, ip.user_ns["rng"])
     statuses = {str(i.point): i.status for i in report.checklist}
-    # 70 = 23 + 23 + 23 + 1: the last batch of one sample reached BatchNorm in training
-    assert statuses["12"] == "warning"
+    # 70 = 23 + 23 + 23 + 1: the last batch of one sample reached BatchNorm in training;
+    # advice (info, item ok) while train-mode and eval-mode results do not drift apart
+    assert statuses["12"] == "ok"
     assert statuses["20"] == "ok" and statuses["2"] == "ok" and statuses["6"] == "ok"
     bn = next(f for f in report.findings if f.check == "bn-batch")
+    assert bn.severity == "info"
     assert bn.evidence["batch_sizes"] == {"net.1": {"1": 2, "23": 6}}
 
 

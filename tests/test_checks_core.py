@@ -82,8 +82,8 @@ def _opt(type_, **g) -> OptimizerInfo:
 def test_vanilla_sgd(opt, fires):
     out = run("sgd-momentum", obs_with(optimizers=[opt]))
     assert bool(out) == fires
-    if fires:
-        assert out[0].severity == "warning" and "momentum=0.9" in out[0].fix
+    if fires:                       # advice until the run shows harm (test_checks_audits)
+        assert out[0].severity == "info" and "momentum=0.9" in out[0].fix
 
 
 # -- 6 ----------------------------------------------------------------------------------

@@ -183,7 +183,17 @@ def test_exploding_gradients_names_layer_step_and_clip_value():
     loss = noisy_decay(50, 2.3, 1.0, 0.1) + [1.0 * 3 ** (i / 3) for i in range(30)]
     (f,) = run("exploding-gradients", make_obs(loss, grads=grads))
     assert f.severity == "problem" and f.where == "m.2.weight" and f.step == 79
-    assert f.evidence["suggested_max_norm"] == 3.0
+    # the clip value comes from the norms before the explosion (all 1.42) and is never
+    # below their median: the healthy steps pass it untouched
+    assert f.evidence["suggested_max_norm"] == f.evidence["fix"]["max_norm"] == 1.5
+    assert f.evidence["suggested_max_norm"] >= f.evidence["healthy_median_norm"]
+    assert "max_norm=1.5" in f.fix and "LSTM" not in f.fix     # no RNN in this model
+
+
+def test_clip_value_is_never_below_the_median_of_healthy_norms():
+    from nbdebug.checks.gradients import clip_value
+    for healthy in ([0.0008] * 3 + [5.0] * 7, [1.0, 2.0, 3.0], [0.123456] * 10, [7.77]):
+        assert clip_value(healthy) >= sorted(healthy)[len(healthy) // 2]
 
 
 def test_exploding_gradients_to_nan_right_after_the_first_step():
@@ -331,3 +341,26 @@ def test_regression_that_generalises_or_has_not_fit_is_quiet():
     slow = [1.0 - 0.004 * i for i in range(100)]                        # never near 0
     assert REGISTRY["label-mismatch"].run(_regression_obs(slow, [(1.2, 1.0)])) == []
     assert REGISTRY["label-mismatch"].run(_regression_obs(memorised, [])) == "not_checked"
+
+
+def test_stuck_blames_the_softmax_before_the_call_order():
+    """A softmax fed to cross-entropy leaves zero gradients at the step: the cause named is
+    the softmax, not the order of zero_grad and backward."""
+    flat = [0.69 + 0.03 * math.sin(i) for i in range(120)]
+    obs = make_obs(flat, classes=2, grads=[[0.0] * 4] * 120)
+    assert _stuck(obs).evidence["causes"][0] == "grads-zero"      # nothing else to go on
+    obs.losses[0].input_chain = ["SoftmaxBackward0", "AddmmBackward0"]
+    f = _stuck(obs)
+    assert f.evidence["causes"] == ["probabilities"], f.evidence
+    assert "Softmax" in f.message and "zero_grad" not in f.fix
+
+
+def test_stuck_never_calls_the_lr_far_too_small_when_point_3_finds_it_too_large():
+    spiky = [0.69 + (30.0 if i % 9 == 0 else 0.03 * math.sin(i)) for i in range(120)]
+    obs = make_obs(spiky, classes=2, ratios=[[4e-7] * 4] * 120)
+    assert REGISTRY["lr-too-large"].run(obs), "the spikes make point 3 fire"
+    stuck = REGISTRY["stuck"].run(obs)
+    assert not any("far too small" in f.message for f in stuck), stuck
+    calm = make_obs([0.69 + 0.03 * math.sin(i) for i in range(120)], classes=2,
+                    ratios=[[4e-7] * 4] * 120)
+    assert "far too small" in _stuck(calm).message       # without point 3 it is named

@@ -17,6 +17,7 @@ import pathlib
 import re
 
 import pytest
+import torch
 
 from conftest import diagnose_cell, run_cell
 
@@ -25,7 +26,11 @@ MARK = "# %% diagnose"
 
 
 def parse_case(path: pathlib.Path) -> dict:
-    text = path.read_text()
+    return parse_text(path.read_text(), path.name)
+
+
+def parse_text(text: str, name: str = "<program>") -> dict:
+    """The header and the two cells of a corpus program given as text."""
     expect: dict[str, str] = {}
     healthy = False
     flags = ""
@@ -44,13 +49,29 @@ def parse_case(path: pathlib.Path) -> dict:
     setup, _, body = text.partition(MARK)
     if not body:
         setup, body = "", text
-    assert healthy or expect, f"{path.name}: needs '# expect:' or '# healthy'"
+    assert healthy or expect, f"{name}: needs '# expect:' or '# healthy'"
     return {"setup": setup, "body": body, "expect": expect, "healthy": healthy,
             "flags": flags, "notes": notes}
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Each program is small: one thread is faster than several fighting for shared cores
+    (and the results do not depend on it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_case(ip, path):
+    check_case(ip, path)
+
+
+def check_case(ip, path: pathlib.Path):
+    """Run one program through %%diagnose and assert its header's expectations; the
+    report."""
     case = parse_case(path)
     if case["setup"].strip():
         res = run_cell(ip, case["setup"])
@@ -71,3 +92,18 @@ def test_case(ip, path):
         loud = [(f.check, f.severity, f.message) for f in report.findings
                 if f.severity in ("problem", "warning")]
         assert not loud, f"false alarm on a healthy training: {loud}"
+    assert not contradictions(report), contradictions(report)
+    return report
+
+
+def contradictions(report) -> list[str]:
+    """Pairs of findings in one report that cannot both be true."""
+    out = []
+    too_large = report.finding("lr-too-large")
+    if too_large is not None:
+        for f in report.findings:
+            if f.check == "stuck" and "lr-small" in f.evidence.get("causes", []):
+                out.append("the lr is both too large (point 3) and far too small (stuck)")
+            if "loss_drop" in f.evidence:
+                out.append(f"{f.check} says the loss stalls while point 3 says it diverges")
+    return out

@@ -23,7 +23,10 @@ def test_quickstart_flags_the_planted_bugs_and_passes_the_fixed_training(tmp_pat
     buggy = json.loads((tmp_path / "build" / "quickstart-report.json").read_text())
     fixed = json.loads((tmp_path / "build" / "quickstart-fixed.json").read_text())
     status = {str(c["point"]): c["status"] for c in buggy["checklist"]}
-    assert status["6"] == "problem" and status["17"] == "problem" and status["8"] == "warning"
+    assert status["6"] == "problem" and status["17"] == "problem"
+    # plain SGD is advice: an info note, the item ok, while the run shows no stall of its own
+    assert status["8"] == "ok" and any(
+        f["check"] == "sgd-momentum" and f["severity"] == "info" for f in buggy["findings"])
     loud = [f for f in fixed["findings"] if f["severity"] in ("problem", "warning")]
     assert loud == [] and fixed["run"]["status"] == "done"
     # the printed checklist is in the cell's saved output

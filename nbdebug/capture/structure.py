@@ -16,7 +16,14 @@ _ATTRS = ("p", "num_features", "in_features", "out_features", "in_channels", "ou
           "track_running_stats", "num_embeddings", "embedding_dim", "dim")
 
 
+def is_uninitialized(p: Any) -> bool:
+    """A lazy module's parameter before its first forward: it has no shape or values yet."""
+    return isinstance(p, nn.parameter.UninitializedParameter)
+
+
 def describe_model(name: str, model: nn.Module, optimized: set[int]) -> ModelInfo:
+    """The model's modules and parameters; a lazy module's parameters that are not yet
+    materialised are left out (a later description, at the end of the run, has them)."""
     info = ModelInfo(name=name, type=type(model).__name__)
     for sub_name, sub in model.named_modules():
         attrs: dict[str, Any] = {}
@@ -30,6 +37,8 @@ def describe_model(name: str, model: nn.Module, optimized: set[int]) -> ModelInf
             name=qualify(name, sub_name), type=type(sub).__name__,
             leaf=next(iter(sub.children()), None) is None, attrs=attrs))
     for pname, p in model.named_parameters():
+        if is_uninitialized(p):
+            continue
         info.params.append(ParamInfo(
             name=qualify(name, pname), shape=tuple(p.shape), requires_grad=p.requires_grad,
             in_optimizer=id(p) in optimized))
@@ -55,7 +64,7 @@ def describe_optimizer(name: str, opt: torch.optim.Optimizer,
             betas=tuple(_number(b) for b in betas) if isinstance(betas, (tuple, list)) else None,
             params=[param_names.get(id(p), f"{name}.group{i}.param{j}")
                     for j, p in enumerate(params)],
-            param_ndims=[p.dim() for p in params],
+            param_ndims=[-1 if is_uninitialized(p) else p.dim() for p in params],
             extra={k: _number(v) for k, v in g.items()
                    if k not in ("params", "lr", "betas") and _number(v) is not None
                    or isinstance(v, bool) and k != "params"},

@@ -5,8 +5,8 @@ Importing this package registers every check.
 
 from . import dynamics, gradients, heldout, logits, lr, modes, nan  # noqa: F401
 from . import data, distributed, freeze, loss, model, optimizer, setup, silent  # noqa: F401
-from .registry import (NOT_APPLICABLE, NOT_CHECKED, REGISTRY, check, checklist, presets,
-                       run_checks, select)
+from .registry import (NOT_APPLICABLE, NOT_CHECKED, REGISTRY, check, checklist, finding,
+                       presets, run_checks, select)
 
-__all__ = ["REGISTRY", "NOT_APPLICABLE", "NOT_CHECKED", "check", "checklist", "presets",
-           "run_checks", "select"]
+__all__ = ["REGISTRY", "NOT_APPLICABLE", "NOT_CHECKED", "check", "checklist", "finding",
+           "presets", "run_checks", "select"]

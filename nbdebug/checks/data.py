@@ -8,7 +8,7 @@ import statistics
 from ..observations import Observations
 from ..report import Finding
 from .mixing import batch_mixing, repeat_period, same_batch
-from .registry import NOT_APPLICABLE, NOT_CHECKED, check
+from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 #: batches whose label entropy is below this share of random batches' are grouped by label
 GROUPED_ENTROPY_RATIO = 0.5
@@ -60,16 +60,16 @@ def not_shuffled(obs: Observations) -> list[Finding] | str:
         ev = {"sampler": ld.sampler, "epochs": ld.epochs, "batches": ld.batches, **evidence}
         fix = _SHUFFLE_FIX.format(bs=ld.batch_size)
         if grouped:
-            out.append(Finding(
-                check="shuffle", point=6, severity="problem",
+            out.append(finding(
+                severity="problem",
                 title="Training data not shuffled, and grouped by label",
                 message=(f"{ld.name} uses a {ld.sampler} and its batches come grouped by label "
                          f"(batch label entropy {mixing['entropy_ratio']:.0%} of a random "
                          "batch's): the model learns the order, not the task."),
                 fix=fix, where=ld.name, evidence=ev))
         else:
-            out.append(Finding(
-                check="shuffle", point=6, severity="info",
+            out.append(finding(
+                severity="info",
                 title="Training data read in a fixed order",
                 message=(f"{ld.name} uses a {ld.sampler}: every epoch sees the batches in the "
                          "same order. The labels look well mixed, so no harm is shown, but the "
@@ -82,23 +82,23 @@ def not_shuffled(obs: Observations) -> list[Finding] | str:
     if period is not None:
         ev = {"batches_per_epoch": period, **evidence}
         if grouped:
-            return [Finding(
-                check="shuffle", point=6, severity="problem",
+            return [finding(
+                severity="problem",
                 title="Same batch order every epoch, grouped by label",
                 message=(f"The training batches came in the same order in two epochs ({period} "
                          "batches each) and each batch is dominated by one label: the model "
                          "learns the order of the data, not the task."),
                 fix=fix, evidence=ev)]
-        return [Finding(
-            check="shuffle", point=6, severity="info",
+        return [finding(
+            severity="info",
             title="Same batch order every epoch",
             message=(f"The training batches came in the same order in two epochs ({period} "
                      "batches each). The labels look well mixed, so no harm is shown, but the "
                      "article advises shuffling every epoch."),
             fix=fix, evidence=ev)]
     if grouped and mixing["label_changes"] < SORTED_CHANGES:
-        return [Finding(
-            check="shuffle", point=6, severity="problem",
+        return [finding(
+            severity="problem",
             title="Training batches sorted by label",
             message=(f"The training batches come sorted by label: the most common label "
                      f"changes between only {mixing['label_changes']:.0%} of consecutive "
@@ -125,16 +125,16 @@ def single_label_batches(obs: Observations) -> list[Finding] | str:
            "which still mixes classes in every batch.")
     single, expected = mixing["single_class_share"], mixing["expected_single_share"]
     if single >= SINGLE_SHARE and single > expected + SINGLE_MARGIN:
-        return [Finding(
-            check="single-label", point=7, severity="problem",
+        return [finding(
+            severity="problem",
             title="Batches hold a single class",
             message=(f"{single:.0%} of the training batches hold one class only (random "
                      f"batches of {mixing['batch_size']:.0f} would give {expected:.0%})"
                      f"{sampler}: each step pulls the model towards one class."),
             fix=fix, where=where, evidence=_round(mixing))]
     if mixing["entropy_ratio"] < GROUPED_ENTROPY_RATIO:
-        return [Finding(
-            check="single-label", point=7, severity="warning",
+        return [finding(
+            severity="warning",
             title="Batches hold few classes",
             message=(f"The label entropy of a training batch is {mixing['entropy_ratio']:.0%} "
                      f"of a random batch's{sampler}: batches are dominated by few classes."),
@@ -162,8 +162,8 @@ def input_ranges(obs: Observations) -> list[Finding] | str:
         image = s.get("ndim") == 4 or s["features"] >= RAW_PIXEL_FEATURES
         top = max(hi)
         if image and min(lo) >= 0 and RAW_PIXEL_MAX < top <= 255.5:
-            out.append(Finding(
-                check="input-range", point=5, severity="warning",
+            out.append(finding(
+                severity="warning",
                 title="Raw 0..255 pixel values",
                 message=(f"The inputs of {model} range over [{min(lo):.4g}, {top:.4g}]: they "
                          "look like raw 8-bit pixels. Large unnormalised inputs make the first "
@@ -198,8 +198,8 @@ def input_ranges(obs: Observations) -> list[Finding] | str:
                             f"(mean {mean[off_i]:.4g}, std {std[off_i]:.4g}, range "
                             f"[{lo[off_i]:.4g}, {hi[off_i]:.4g}])")
         if problems:
-            out.append(Finding(
-                check="input-range", point=5, severity="warning",
+            out.append(finding(
+                severity="warning",
                 title="Inputs not normalised",
                 message=f"The inputs of {model} are not standardised: " + "; ".join(problems)
                         + ".",
@@ -236,8 +236,8 @@ def batch_size(obs: Observations) -> list[Finding] | str:
             data = size                  # the same full batch at every step
     if not data or size < LARGE_BATCH_SHARE * data:
         return []
-    return [Finding(
-        check="batch-size", point=16, severity="info", title="Large batch for the data set",
+    return [finding(
+        severity="info", title="Large batch for the data set",
         message=(f"A training batch holds {size} of {data} samples ({size / data:.0%}): "
                  f"{max(1, -(-data // size))} step(s) per epoch. The article notes that smaller "
                  "batches often generalise better; try both."),

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..observations import Observations
 from ..report import Finding
-from .registry import NOT_APPLICABLE, NOT_CHECKED, check
+from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 #: BatchNorm statistics from fewer samples than this per rank are noisy (article point 12)
 BN_MIN_BATCH = 16
@@ -47,8 +47,8 @@ def set_epoch_missing(obs: Observations) -> list[Finding] | str:
     out = []
     for name, items in stale.items():
         passes = max(i["passes"] for i in items)
-        out.append(Finding(
-            check="ddp-set-epoch", point=6, severity="problem",
+        out.append(finding(
+            severity="problem",
             title="DistributedSampler.set_epoch never called",
             message=(f"{name} uses a DistributedSampler with shuffle=True, but its epoch stayed "
                      f"0 through {passes} passes: the sampler seeds its shuffle with the "
@@ -85,12 +85,12 @@ def batchnorm_per_rank(obs: Observations) -> list[Finding] | str:
     fix += "." if total >= BN_MIN_BATCH else (
         f"; the global batch is still below {BN_MIN_BATCH}, so also raise the batch size or "
         "use GroupNorm/LayerNorm.")
-    return [Finding(
-        check="ddp-batchnorm", point=12, severity="warning",
+    return [finding(
+        severity="warning",
         title="BatchNorm on small per-rank batches",
         message=(f"Each rank normalises over its own batch of {smallest} samples "
-                 f"({', '.join(layers)}): below about {BN_MIN_BATCH} the batch mean and variance are noisy, and "
-                 "plain BatchNorm does not share them across ranks."),
+                 f"({', '.join(layers)}): below about {BN_MIN_BATCH} the batch mean and "
+                 "variance are noisy, and plain BatchNorm does not share them across ranks."),
         fix=fix, where=None,
         evidence={"per_rank_batch": sizes, "world_size": world, "global_batch": total,
                   "layers": layers})]
@@ -146,8 +146,8 @@ def desync(obs: Observations) -> list[Finding] | str:
     names = ranks[0].get("param_names") or []
     i = found["param_index"]
     name = names[i] if i < len(names) else f"parameter #{i}"
-    return [Finding(
-        check="ddp-desync", point="ranks", severity="problem",
+    return [finding(
+        severity="problem",
         title="Model replicas drifted apart across ranks",
         message=(f"At step {found['step']} the parameters of rank {found['rank']} differ from "
                  f"rank 0's (largest in {name}, relative difference "
@@ -178,8 +178,8 @@ def uneven(obs: Observations) -> list[Finding] | str:
     if batches[lo] == batches[hi]:
         lo = min(steps, key=lambda r: steps[r])
         hi = max(steps, key=lambda r: steps[r])
-    return [Finding(
-        check="ddp-uneven", point="ranks", severity="warning",
+    return [finding(
+        severity="warning",
         title="Ranks ran uneven numbers of batches",
         message=(f"Rank {hi} drew {batches[hi]} training batches ({steps[hi]} steps), rank "
                  f"{lo} only {batches[lo]} ({steps[lo]} steps): under DDP the ranks with more "

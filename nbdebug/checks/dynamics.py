@@ -8,8 +8,9 @@ import statistics
 from ..observations import Observations
 from ..report import Finding
 from .gradients import never_zeroed
-from .lr import update_ratios
-from .registry import NOT_CHECKED, check
+from .loss import first_op
+from .lr import lr_too_large, update_ratios
+from .registry import NOT_CHECKED, check, finding
 from .timeline import classes, column, columns, finite, loss_shape, lrs, params
 
 #: steps needed before a flat loss can be told from a slow start
@@ -43,6 +44,9 @@ _FIXES = {
     "grads-zero": ("The gradients are zero when the optimizer steps: call zero_grad() before "
                    "loss.backward(), not between backward() and step()."),
     "lr-small": "Raise the learning rate 10-100x (Adam: 1e-3; SGD with momentum: 1e-2..1e-1).",
+    "probabilities": ("The loss is fed probabilities: remove the final Softmax/Sigmoid and give "
+                      "the raw logits to the loss (CrossEntropyLoss / BCEWithLogitsLoss apply "
+                      "it themselves)."),
     "dead-relu": ("Dead ReLUs: lower the learning rate, use Kaiming init, LeakyReLU or a "
                   "BatchNorm before the ReLU."),
     "saturated": ("Saturated sigmoid/tanh units pass no gradient: standardise the inputs, "
@@ -93,13 +97,11 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
                         "; the tensor given to backward() was built outside autograd)"
                         if graph == [] else ")"), {"loss_graph": graph}))
         return out
-    stale = never_zeroed(obs)
-    if stale and not out:
-        out.append(("zero-grad", "the gradients are never zeroed", stale))
-    grads = [v for r in grows for v in finite(r)]
-    if grads and max(grads) < ZERO_GRAD:
-        out.append(("grads-zero", "the gradients are zero when the optimizer steps",
-                    {"max_grad_norm": max(grads)}))
+    # causes with evidence in the activations come before causes read from call order:
+    # a saturated softmax or dead ReLUs also leave zero gradients at the optimizer's step
+    squashed = _probabilities_into_loss(obs)
+    if squashed:
+        out.append(squashed)
     dcols, drows = columns(obs, "dead_units")[1:]
     if drows:
         dead = {c: drows[-1][j] for j, c in enumerate(dcols)
@@ -118,6 +120,13 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
         name, share = max(sat.items(), key=lambda kv: kv[1])
         out.append(("saturated", f"saturated units: {share:.0%} of the outputs of {name} "
                     "sit in the flat ends of the curve", {"saturated_share": sat}))
+    stale = never_zeroed(obs)
+    if stale and not out:
+        out.append(("zero-grad", "the gradients are never zeroed", stale))
+    grads = [v for r in grows for v in finite(r)]
+    if grads and max(grads) < ZERO_GRAD and not out:
+        out.append(("grads-zero", "the gradients are zero when the optimizer steps",
+                    {"max_grad_norm": max(grads)}))
     ratios = update_ratios(obs)
     if ratios and grads and max(grads) >= ZERO_GRAD and not any(c[0] == "frozen" for c in out):
         med = statistics.median(ratios.values())
@@ -125,7 +134,7 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
             out.append(("frozen", "the parameters do not change although they get gradients "
                         "(learning rate 0, or the optimizer steps other parameters)",
                         {"median_update_ratio": med, "lr": lrs(obs)}))
-        elif med < TINY_UPDATE:
+        elif med < TINY_UPDATE and not _too_large(obs):
             out.append(("lr-small", f"the learning rate is far too small: the weights move "
                         f"{med:.2g} of their norm per step (about 1e-3 is healthy)",
                         {"median_update_ratio": med, "lr": lrs(obs)}))
@@ -137,6 +146,25 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
             out.append(("vanishing", f"vanishing gradients: {first[0]} gets {first[1]:.2g} "
                         f"against {last[1]:.2g} for {last[0]}", {"grad_norms": dict(meds)}))
     return out
+
+
+def _probabilities_into_loss(obs: Observations) -> tuple[str, str, dict] | None:
+    """A Softmax/Sigmoid right before a loss that applies one itself (point 4's finding)."""
+    for call in obs.losses:
+        if call.fn not in ("cross_entropy", "binary_cross_entropy_with_logits", "nll_loss"):
+            continue
+        op = first_op(call.input_chain)
+        if op in ("Softmax", "Sigmoid"):
+            return ("probabilities", f"the loss ({call.fn}) is fed the output of a {op}: once "
+                    f"the {op.lower()} saturates, its gradient vanishes",
+                    {"loss_input": op, "loss": call.fn})
+    return None
+
+
+def _too_large(obs: Observations) -> bool:
+    """Point 3 finds the lr too large: "far too small" would contradict it."""
+    out = lr_too_large(obs)
+    return isinstance(out, list) and bool(out)
 
 
 def _plateau_start(steps: list[int], values: list[float], best: float, level: float) -> int:
@@ -190,8 +218,8 @@ def stuck(obs: Observations) -> list[Finding] | str:
         fix = _FIXES["flat"]
     when = (f"stopped improving from step {since} on (best window {shape.best:.4g})"
             if improved else "never improved")
-    return [Finding(
-        check="stuck", point="stuck", severity="problem", title="Training is stuck",
+    return [finding(
+        severity="problem", title="Training is stuck",
         message=(f"The loss {when} (mean {shape.last:.4g} at the end against "
                  f"{shape.first:.4g} at the start). Cause: {cause}."),
         fix=fix, where=None, evidence=evidence, step=since)]

@@ -7,7 +7,7 @@ import statistics
 
 from ..observations import Observations
 from ..report import Finding
-from .registry import NOT_CHECKED, check
+from .registry import NOT_CHECKED, check, finding
 from .timeline import column, columns, diverged, loss_shape, spikes
 
 #: total gradient norm growing this many times over its early median is an explosion
@@ -21,6 +21,8 @@ STALE_SHARE = 0.9
 BASE_STEPS = 5
 #: observations of the leftover gradient needed before judging
 STALE_MIN = 3
+#: a norm this many times the early median ends the healthy steps a clip value comes from
+GROWN = 10.0
 
 
 def never_zeroed(obs: Observations) -> dict | None:
@@ -56,8 +58,8 @@ def zero_grad(obs: Observations) -> list[Finding] | str:
            "started their backward with the gradients of the previous steps still in .grad "
            f"(zero_grad called {calls} time(s)): every step adds up all past gradients, so "
            "the updates grow and point in stale directions.")
-    return [Finding(
-        check="zero-grad", point="zero-grad", severity="problem",
+    return [finding(
+        severity="problem",
         title="Gradients never zeroed", message=msg,
         fix=("Call optimizer.zero_grad() once per step, before loss.backward() (or after "
              "optimizer.step())."),
@@ -116,11 +118,13 @@ def exploding_gradients(obs: Observations) -> list[Finding] | str:
         g = max(col) / b if b > 0 else 0.0
         if g > layer_growth:
             layer, layer_growth = name, g
-    p90 = sorted(head)[int(0.9 * (len(head) - 1))]
-    max_norm = float(f"{2 * p90:.1g}")
+    healthy = healthy_norms(fin, base)
+    max_norm = clip_value(healthy)
     evidence = {"early_median_norm": base, "peak_norm": peak, "growth": growth,
                 "peak_step": peak_step, "layer": layer, "layer_growth": layer_growth,
-                "clipping": clip, "suggested_max_norm": max_norm}
+                "clipping": clip, "suggested_max_norm": max_norm,
+                "healthy_median_norm": statistics.median(healthy),
+                "fix": {"max_norm": max_norm}}
     if clip:
         evidence["clip_max_norm"] = obs.dynamics.get("clip_max_norm")
     grown = "to Inf/NaN" if math.isinf(growth) else f"{growth:.3g}x"
@@ -135,10 +139,33 @@ def exploding_gradients(obs: Observations) -> list[Finding] | str:
     elif bad:
         msg += " The loss broke down with it."
     severity = "problem" if bad else "warning"
-    return [Finding(
-        check="exploding-gradients", point=9, severity=severity,
+    types = {x.type for m in obs.models for x in m.modules}
+    model = next((m.name for m in obs.models if m.training_forwards), "model")
+    rnn = " A plain nn.RNN explodes easily: nn.LSTM / nn.GRU keep the gradients in check." \
+        if "RNN" in types else ""
+    return [finding(
+        severity=severity,
         title="Exploding gradients", message=msg,
-        fix=(f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={max_norm:g}) "
-             "between loss.backward() and optimizer.step() (the early norms stay below it); "
-             "lower the learning rate; for RNNs prefer LSTM/GRU."),
+        fix=(f"torch.nn.utils.clip_grad_norm_({model}.parameters(), max_norm={max_norm:g}) "
+             f"between loss.backward() and optimizer.step(): the norms before the explosion "
+             f"stay below it (their median is {evidence['healthy_median_norm']:.3g}). "
+             "If the loss still breaks down, lower the learning rate." + rnn),
         where=layer, evidence=evidence, step=peak_step)]
+
+
+def healthy_norms(fin: list[tuple[int, float]], base: float) -> list[float]:
+    """The finite total norms before the first one that grew GROWN times over the base."""
+    out = []
+    for _, v in fin:
+        if v >= GROWN * base:
+            break
+        out.append(v)
+    return out or [base]
+
+
+def clip_value(healthy: list[float]) -> float:
+    """A clip threshold the healthy steps stay below: their 90th percentile, rounded up to
+    two significant figures, so it is never below their median."""
+    p90 = sorted(healthy)[int(0.9 * (len(healthy) - 1))]
+    value = float(f"{p90:.2g}")
+    return value if value >= p90 else float(f"{p90 * 1.05:.2g}")

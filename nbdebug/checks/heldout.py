@@ -11,7 +11,7 @@ import statistics
 
 from ..observations import Observations
 from ..report import Finding
-from .registry import NOT_CHECKED, check
+from .registry import NOT_CHECKED, check, finding
 from .timeline import classes, finite, window
 
 #: training accuracy this share of the way from chance to 100% fits the training set
@@ -77,8 +77,8 @@ def _regression_mismatch(obs: Observations) -> list[Finding] | str:
               for name, rs in evals.items()}
     if any(v < REG_NO_GAIN for v in ratios.values()):
         return []              # one held-out set does improve: the targets carry over
-    return [Finding(
-        check="label-mismatch", point=10, severity="problem",
+    return [finding(
+        severity="problem",
         title="Targets do not match the samples",
         message=(f"The training loss fell to {last / first:.2%} of its start, but on "
                  f"{', '.join(ratios)} the squared error never beat predicting the mean "
@@ -115,8 +115,8 @@ def label_mismatch(obs: Observations) -> list[Finding] | str:
             return []          # one held-out set does learn: the labels carry over
     for name, rs in evals.items():
         best = max(r["acc"] for r in rs)
-        out.append(Finding(
-            check="label-mismatch", point=10, severity="problem",
+        out.append(finding(
+            severity="problem",
             title="Labels do not match the samples",
             message=(f"Training accuracy reaches {train_acc:.0%} while the accuracy on {name} "
                      f"never leaves chance (best {best:.0%} over {len(rs)} round(s); chance "
@@ -157,8 +157,8 @@ def over_confidence(obs: Observations) -> list[Finding] | str:
                 or end_acc < at_min_acc - ACC_HOLD):
             continue
         r0, r1 = rs[i].get("round", i + 1), rs[-1].get("round", len(rs))
-        out.append(Finding(
-            check="over-confidence", point=11, severity="warning",
+        out.append(finding(
+            severity="warning",
             title="Held-out loss rises while accuracy holds",
             message=(f"On {name} the loss rose from {loss[i]:.4g} (round {r0}) to "
                      f"{loss[-1]:.4g} (round {r1}) while the accuracy went from {acc[i]:.1%} "
@@ -205,8 +205,8 @@ def val_test_shift(obs: Observations) -> list[Finding] | str:
         shift = _shift(obs.eval_inputs[hi], obs.eval_inputs[lo])
         if shift is None or shift < SHIFT:
             continue
-        out.append(Finding(
-            check="val-test-shift", point=19, severity="warning",
+        out.append(finding(
+            severity="warning",
             title="Held-out sets from different distributions",
             message=(f"Accuracy on {hi} is {final[hi]:.1%} but on {lo} only {final[lo]:.1%}, "
                      f"and their inputs differ (mean standardised difference {shift:.2f} per "

@@ -6,7 +6,7 @@ import math
 
 from ..observations import Observations
 from ..report import Finding
-from .registry import NOT_APPLICABLE, NOT_CHECKED, check
+from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 from .timeline import classes, columns, finite, params
 
 #: |logit| above this saturates softmax (a gap of ~20 already gives p > 1 - 1e-9);
@@ -90,8 +90,8 @@ def huge_logits(obs: Observations) -> list[Finding] | str:
         name, scale = max(init.items(), key=lambda kv: kv[1])
         cause = (f" The initialisation is the cause: {name} has std*sqrt(fan_in) = {scale:g} "
                  f"where Kaiming gives 1.41.")
-    return [Finding(
-        check="huge-logits", point=1, severity="problem",
+    return [finding(
+        severity="problem",
         title="Huge logits: softmax saturated",
         message=f"At the model's output {what}.{cause}",
         fix=("Initialise with nn.init.kaiming_normal_(w, nonlinearity='relu') or "

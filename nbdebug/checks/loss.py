@@ -11,7 +11,7 @@ import re
 
 from ..observations import LossCall, Observations
 from ..report import Finding
-from .registry import NOT_APPLICABLE, NOT_CHECKED, check
+from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 #: a log-probability is <= 0; allow float rounding above it
 LOGPROB_TOL = 1e-4
@@ -52,8 +52,7 @@ def _where(obs: Observations, op: str) -> str | None:
 
 def _finding(call: LossCall, op: str, title: str, message: str, fix: str,
              obs: Observations) -> Finding:
-    return Finding(check="logits-activation", point=4, severity="problem", title=title,
-                   message=message, fix=fix, where=_where(obs, op),
+    return finding("problem", title=title, message=message, fix=fix, where=_where(obs, op),
                    evidence={"loss": call.fn, "input_chain": call.input_chain,
                              "input_min": call.input_min, "input_max": call.input_max})
 
@@ -140,14 +139,14 @@ def kl_divergence(obs: Observations) -> list[Finding] | str:
             reasons.append(f"it returned a negative value ({e['loss_min']:.4g}), which a KL "
                            "divergence never is")
         if reasons:
-            out.append(Finding(
-                check="kl-div", point=20, severity="problem",
+            out.append(finding(
+                severity="problem",
                 title="KL divergence not given distributions",
                 message="kl_div is misused: " + "; ".join(reasons) + ".",
                 fix=fix, where=None, evidence=ev))
         if c.reduction == "mean":
-            out.append(Finding(
-                check="kl-div", point=20, severity="warning",
+            out.append(finding(
+                severity="warning",
                 title="KLDivLoss with reduction='mean'",
                 message=("kl_div uses reduction='mean' (the default): it divides by the number "
                          "of elements, not by the batch size, so the value is not the KL "

@@ -6,7 +6,7 @@ from ..observations import Observations
 from ..report import Finding
 from .gradients import never_zeroed
 from .logits import saturated_softmax
-from .registry import NOT_CHECKED, check
+from .registry import NOT_CHECKED, check, finding
 from .timeline import BIG_SPIKE, column, columns, diverged, loss_shape, lrs, spikes, weight_columns
 from .timeline import median as _median
 
@@ -19,6 +19,12 @@ OSCILLATION = 0.2
 MIN_POINTS = 5
 #: spikes of 10x needed (without one of 100x) before spikes alone are reported
 MANY_SPIKES = 3
+#: the update ratio ||dw|| / ||w|| of a healthy step: a suggested lr scales towards it
+HEALTHY_UPDATE = 1e-3
+#: a suggested lr is 3x to 100x lower than the current one (10x without update ratios)
+MAX_SCALE = 1 / 3
+MIN_SCALE = 1 / 100
+DEFAULT_SCALE = 1 / 10
 
 
 def _group_of(obs: Observations, param: str) -> str | None:
@@ -77,6 +83,7 @@ def lr_too_large(obs: Observations) -> list[Finding] | str:
     evidence = {"first_loss": shape.first, "last_loss": shape.last, "best_loss": shape.best,
                 "spikes": [list(s) for s in jumps[:5]], "lr": lrs(obs)}
     where = None
+    lr = None
     msg = f"{what[0].upper()}{what[1:]}."
     if worst is not None:
         evidence["update_ratio"] = {k: float(f"{v:.3g}") for k, v in ratios.items()}
@@ -90,9 +97,19 @@ def lr_too_large(obs: Observations) -> list[Finding] | str:
             msg += f" The scheduler raised the lr from {lr[0]:g} to {lr[-1]:g}."
     severity = "problem" if (high or worst is None or big or blown or diverged(shape)) \
         else "warning"
-    return [Finding(
-        check="lr-too-large", point=3, severity=severity, title="Learning rate too large",
-        message=msg,
-        fix=("Lower the learning rate 3-10x (Adam: start at 1e-3 .. 1e-4), or add a warm-up; "
-             "clip gradients (torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))."),
+    current = lr[-1] if where and lr else None
+    scale = (max(MIN_SCALE, min(MAX_SCALE, HEALTHY_UPDATE / worst[1]))
+             if worst is not None and worst[1] > 0 else DEFAULT_SCALE)
+    if current:
+        new_lr = float(f"{current * scale:.2g}")
+        evidence["fix"] = {"lr": new_lr}
+        fix = (f"Lower the learning rate of {where} from {current:g} to {new_lr:g} "
+               + (f"(from its update ratio {worst[1]:.2g} per step towards the healthy 1e-3, "
+                  "3x to 100x lower)" if worst is not None else "(10x lower)")
+               + ", or add a warm-up; if the gradient norm explodes, clip it (point 9).")
+    else:
+        fix = ("Lower the learning rate 10x (Adam: start at 1e-3 .. 1e-4), or add a warm-up; "
+               "if the gradient norm explodes, clip it (point 9).")
+    return [finding(
+        severity, "Learning rate too large", msg, fix=fix,
         where=where, evidence=evidence, step=(big[0][0] if big else shape.tail_start))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..observations import Observations
 from ..report import Finding
-from .registry import NOT_APPLICABLE, NOT_CHECKED, check
+from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 #: layers whose behaviour depends on the mode
 DROPOUT = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
@@ -34,8 +34,7 @@ def train_eval_mode(obs: Observations) -> list[Finding] | str:
                           "never updates them")
         if drop:
             effect.append(f"Dropout ({drop[0]}) is switched off")
-        out.append(Finding(
-            check="train-eval-mode", point="train-eval-mode",
+        out.append(finding(
             severity="problem" if bn else "warning",
             title="Training in eval mode",
             message=(f"{in_eval} of {steps} optimizer steps ran with the model in eval mode "
@@ -56,8 +55,8 @@ def train_eval_mode(obs: Observations) -> list[Finding] | str:
             effect.append("BatchNorm normalises with the held-out batch's own statistics and "
                           "updates its running statistics with held-out data")
         loaders = d.get("train_mode_loaders", [])
-        out.append(Finding(
-            check="train-eval-mode", point="train-eval-mode", severity="warning",
+        out.append(finding(
+            severity="warning",
             title="Evaluating in train mode",
             message=(f"{passes} held-out forward pass(es) under torch.no_grad() ran with the "
                      f"model in train mode{' on ' + ', '.join(loaders) if loaders else ''}: "

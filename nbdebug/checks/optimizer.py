@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import statistics
+
 from ..observations import GroupInfo, Observations, OptimizerInfo
 from ..report import Finding
-from .registry import NOT_CHECKED, check
+from .harm import describe_stall, no_harm, stalled
+from .lr import update_ratios
+from .registry import NOT_CHECKED, check, finding
 
 #: L2 decay added to the gradient (SGD, Adam, RMSprop ...): from this value on it visibly
 #: shrinks biases (5e-4, the classic ImageNet SGD recipe, stays below)
@@ -18,6 +22,12 @@ DECOUPLED_WARN = 0.1
 DECOUPLED_PROBLEM = 1.0
 #: parameters named at most in a message
 NAMED = 6
+#: the momentum a fix for vanilla SGD adds
+MOMENTUM = 0.9
+#: median update ratio ||dw|| / ||w|| of a healthy step
+HEALTHY_UPDATE = 1e-3
+#: a fix raises the lr at most this many times
+MAX_RAISE = 10.0
 
 
 def _decoupled(opt: OptimizerInfo, g: GroupInfo) -> bool:
@@ -54,8 +64,8 @@ def weight_decay_on_biases(obs: Observations) -> list[Finding] | str:
                 severity = ("problem" if wd >= COUPLED_PROBLEM else
                             "warning" if wd >= COUPLED_WARN else "info")
             kind = "decoupled weight decay" if decoupled else "L2 weight decay"
-            out.append(Finding(
-                check="bias-decay", point=2, severity=severity,
+            out.append(finding(
+                severity=severity,
                 title="Weight decay on biases and norm scales",
                 message=(f"{opt.name} group {g.index} applies {kind} {wd:g} to {len(one_d)} "
                          f"1-D parameter(s) ({_names(one_d)}): " + (
@@ -76,7 +86,10 @@ def weight_decay_on_biases(obs: Observations) -> list[Finding] | str:
 
 @check("sgd-momentum", point=8, phase="setup")
 def sgd_without_momentum(obs: Observations) -> list[Finding] | str:
-    """SGD with momentum 0 and no Nesterov."""
+    """SGD with momentum 0 and no Nesterov: advice (info) while the loss makes progress, a
+    warning when the run stalls. The fix keeps the step size: momentum beta multiplies the
+    step by 1 / (1 - beta), so the lr is scaled by (1 - beta); it is raised only as far as
+    the run's own update ratios show the steps are too small."""
     if not obs.optimizers:
         return NOT_CHECKED
     out = []
@@ -84,17 +97,46 @@ def sgd_without_momentum(obs: Observations) -> list[Finding] | str:
         if opt.type != "SGD":
             continue
         plain = [g for g in opt.groups if not g.momentum and not g.nesterov]
-        if not plain:
+        if not plain or plain[0].lr is None:
             continue
-        out.append(Finding(
-            check="sgd-momentum", point=8, severity="warning",
-            title="Vanilla SGD without momentum",
-            message=(f"{opt.name} is SGD with momentum=0 in {len(plain)} of {len(opt.groups)} "
-                     "param group(s): plain SGD crawls through plateaus and saddle points."),
-            fix=(f"torch.optim.SGD(params, lr={plain[0].lr:g}, momentum=0.9) or "
-                 "torch.optim.Adam(params, lr=1e-3)."),
-            where=opt.name, evidence={"momentum": 0.0, "lr": [g.lr for g in plain],
-                                      "groups": [g.index for g in plain]}))
+        harm = stalled(obs)
+        raise_by = 1.0
+        ratios = update_ratios(obs)
+        med = statistics.median(ratios.values()) if ratios else None
+        if harm and med is not None and 0 < med < HEALTHY_UPDATE:
+            raise_by = float(f"{min(MAX_RAISE, HEALTHY_UPDATE / med):.2g}")
+        lr = plain[0].lr
+        new_lr = float(f"{lr * raise_by * (1 - MOMENTUM):.3g}")
+        evidence = {"momentum": 0.0, "lr": [g.lr for g in plain],
+                    "groups": [g.index for g in plain],
+                    "fix": {"momentum": MOMENTUM, "lr": new_lr,
+                            "lr_scale": float(f"{raise_by * (1 - MOMENTUM):.3g}")}}
+        if med is not None:
+            evidence["median_update_ratio"] = float(f"{med:.3g}")
+        why = (f"momentum {MOMENTUM:g} multiplies the step by 1/(1 - {MOMENTUM:g}) = "
+               f"{1 / (1 - MOMENTUM):.0f}, so the lr is scaled by {1 - MOMENTUM:g} to keep it")
+        if raise_by > 1:
+            why += (f", and raised {raise_by:g}x because the weights move only {med:.2g} of "
+                    "their norm per step (about 1e-3 is healthy)")
+        groups = f"{len(plain)} of {len(opt.groups)} param group(s)"
+        if harm:
+            evidence.update(harm)
+            severity, title = "warning", "Vanilla SGD, and the training stalls"
+            message = (f"{opt.name} is SGD with momentum=0 in {groups}, and "
+                       f"{describe_stall(harm)}: plain SGD crawls through plateaus and saddle "
+                       "points.")
+        else:
+            severity, title = "info", "Vanilla SGD without momentum"
+            message = (f"{opt.name} is SGD with momentum=0 in {groups}. {no_harm(obs)}; the "
+                       "article advises momentum or Adam, which get through plateaus and "
+                       "saddle points faster.")
+        scale = (f" (scale every group's lr by {evidence['fix']['lr_scale']:g})"
+                 if len(opt.groups) > 1 else "")
+        out.append(finding(
+            severity, title, message,
+            fix=(f"torch.optim.SGD(params, lr={new_lr:g}, momentum={MOMENTUM:g}){scale}: {why}. "
+                 "Or torch.optim.Adam(params, lr=1e-3)."),
+            where=opt.name, evidence=evidence))
     return out
 
 
@@ -118,8 +160,8 @@ def optimizer_params(obs: Observations) -> list[Finding] | str:
         opt_name = obs.optimizers[0].name
         if len(missing) == len(trainable):
             stale = foreign > 0
-            out.append(Finding(
-                check="optimizer-params", point="optimizer-params", severity="problem",
+            out.append(finding(
+                severity="problem",
                 title=("The optimizer holds another instance of the model" if stale
                        else "No optimizer updates the model"),
                 message=(f"None of the {len(trainable)} trainable parameters of {m.name} is in "
@@ -131,8 +173,8 @@ def optimizer_params(obs: Observations) -> list[Finding] | str:
                      f"torch.optim.{obs.optimizers[0].type}({m.name}.parameters(), lr=...)."),
                 where=m.name, evidence=evidence))
         else:
-            out.append(Finding(
-                check="optimizer-params", point="optimizer-params", severity="warning",
+            out.append(finding(
+                severity="warning",
                 title="Some parameters are in no optimizer",
                 message=(f"{len(missing)} of {len(trainable)} trainable parameters of {m.name} "
                          f"are in no optimizer ({_names(missing)}): they get gradients but "

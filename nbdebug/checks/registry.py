@@ -3,13 +3,18 @@
 A check declares its id, the article point it serves (1..20 or a string key such as
 "stuck"), its phase and the presets it belongs to. It returns a list of Findings (an
 empty list means "checked, nothing wrong"), or ``NOT_APPLICABLE`` / ``NOT_CHECKED``.
+
+A check builds its findings with ``finding(severity, title, message, fix, ...)`` and does
+not restate its id and point: the registry stamps them on every finding it returns,
+whether the check runs through ``run_checks`` or is called directly.
 """
 
 from __future__ import annotations
 
+import functools
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from ..observations import Observations
 from ..points import ARTICLE_KEYS
@@ -43,18 +48,45 @@ REGISTRY: dict[str, Check] = {}
 EXTRA_KEYS: list[str] = []
 
 
+#: placeholder id of a finding not yet stamped by the registry
+UNSTAMPED = ""
+
+
+def finding(severity: str, title: str, message: str, fix: str, where: str | None = None,
+            evidence: dict[str, Any] | None = None, step: int | None = None) -> Finding:
+    """A Finding of the running check: the registry fills in ``check`` and ``point``."""
+    return Finding(check=UNSTAMPED, point=UNSTAMPED, severity=severity, title=title,
+                   message=message, fix=fix, where=where, evidence=dict(evidence or {}),
+                   step=step)
+
+
+def _stamped(id: str, point: int | str, fn: CheckFn) -> CheckFn:
+    @functools.wraps(fn)
+    def run(obs: Observations) -> Outcome:
+        out = fn(obs)
+        if isinstance(out, str):
+            return out
+        out = list(out)
+        for f in out:
+            if f.check == UNSTAMPED:
+                f.check, f.point = id, point
+        return out
+    return run
+
+
 def check(id: str, point: int | str, phase: str, presets: tuple[str, ...] = ("default",),
           title: str | None = None) -> Callable[[CheckFn], CheckFn]:
-    """Register a check function under ``id``."""
+    """Register a check function under ``id``; its findings get ``id`` and ``point``."""
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}")
 
     def register(fn: CheckFn) -> CheckFn:
-        REGISTRY[id] = Check(id, point, phase, fn, tuple(presets),
+        stamped = _stamped(id, point, fn)
+        REGISTRY[id] = Check(id, point, phase, stamped, tuple(presets),
                              title or point_title(point), (fn.__doc__ or "").strip())
         if point not in ARTICLE_KEYS and point not in EXTRA_KEYS:
             EXTRA_KEYS.append(str(point))
-        return fn
+        return stamped
 
     return register
 

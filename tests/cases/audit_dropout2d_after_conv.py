@@ -1,5 +1,7 @@
-# expect: 15=warning
+# expect: 15=ok
+# notes: 15
 # Sequential CNN with Dropout2d(p=0.5) right after each conv block.
+# The run shows no harm from it, so the point stays ok with an info note.
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset

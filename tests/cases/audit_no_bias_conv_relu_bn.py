@@ -1,7 +1,8 @@
-# expect: 18=warning 12=ok
-# notes: 14
+# expect: 18=ok 12=ok
+# notes: 14 18
 # A custom CNN: Conv2d(bias=False) -> ReLU -> BatchNorm. The BatchNorm comes after the
 # ReLU, so it cannot stand in for the missing bias.
+# The run shows no harm from it, so the point stays ok with an info note.
 import torch
 from torch import nn
 

@@ -1,5 +1,7 @@
-# expect: 18=warning
+# expect: 18=ok
+# notes: 18
 # A Sequential MLP built with bias=False everywhere, no normalisation layer.
+# The run shows no harm from it, so the point stays ok with an info note.
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset

@@ -1,5 +1,7 @@
-# expect: 8=warning
+# expect: 8=ok
+# notes: 8
 # A CNN on synthetic normalised images trained with torch.optim.SGD and no momentum.
+# The run shows no harm from it, so the point stays ok with an info note.
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset

@@ -1,5 +1,7 @@
-# expect: 6=problem 8=warning
+# expect: 6=problem 8=ok
+# notes: 8
 # Label-sorted data read by a DataLoader without shuffle, trained with plain SGD.
+# Plain SGD shows no harm in this run: point 8 stays ok with an info note.
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
