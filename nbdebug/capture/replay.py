@@ -97,12 +97,18 @@ class Replay:
         if self.done:
             return
         if self._want_snapshot and self.ctx.full:   # (steady steps copy nothing)
-            self._want_snapshot = False
             state: dict[str, torch.Tensor] = dict(module.named_parameters())
             state.update(module.named_buffers())
+            if any(isinstance(t, torch.nn.parameter.UninitializedTensorMixin)
+                   for t in state.values()):
+                state = {}                # lazy modules not built yet: the next forward
+            else:
+                self._want_snapshot = False
             # the window's previous copy stays for the steps before this one
             self._previous = (self._snapshot, self._snapshot_step)
-            if sum(t.numel() for t in state.values()) <= REPLAY_MAX_ELEMENTS:
+            if not state:
+                pass
+            elif sum(t.numel() for t in state.values()) <= REPLAY_MAX_ELEMENTS:
                 self._snapshot = {k: v.detach().clone() for k, v in state.items()}
                 self._snapshot_step = self.ctx.step
                 self._entry = entry
