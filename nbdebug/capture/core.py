@@ -169,6 +169,10 @@ class Capture:
         self._lean_seconds = 0.0          # own time on lean steps, and their count
         self._lean_steps = 0
         self._step_sinks: dict[tuple[Any, ...], StepSink] = {}
+        # pre-flight (--preflight): run once at the primary optimizer's first step; while
+        # its experiments train copies, every hook and wrapper is a no-op (``suspended``)
+        self.preflight: Any = None
+        self.suspended = False
 
     # -- lifecycle ---------------------------------------------------------------
     def attach(self) -> None:
@@ -341,7 +345,7 @@ class Capture:
     def _guarded(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Invariant 3: an error inside nbdebug is recorded, never raised into the cell."""
         def hook(*args: Any, **kwargs: Any) -> None:
-            if self.replay.active:          # nbdebug's own replay of a NaN batch
+            if self.replay.active or self.suspended:   # nbdebug's own replay / pre-flight
                 return None
             t0 = time.perf_counter()
             try:
@@ -601,6 +605,8 @@ class Capture:
         if self.primary is None:
             self.primary = id(opt)
             self.backward_step_pending = False
+            if self.preflight is not None:    # the experiments, before the first update
+                self.preflight.run(self, opt)
         params = self._opt_params(opt)
         self._record_grads(params)
         if id(opt) == self.primary:
@@ -846,7 +852,7 @@ class Capture:
         capture = self
 
         def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
-            if capture._in_backward:
+            if capture._in_backward or capture.suspended:
                 return original(tensors, *args, **kwargs)
             capture._in_backward = True
             try:
@@ -888,6 +894,8 @@ class Capture:
 
         def loss_fn(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
             out = original(input, target, *args, **kwargs)
+            if capture.suspended:                     # pre-flight's own loss calls
+                return out
             t0 = time.perf_counter()
             try:
                 capture._on_loss(name, input, target, out, kwargs)
@@ -907,6 +915,8 @@ class Capture:
         training = torch.is_grad_enabled() and out.requires_grad
         if not training:
             return
+        if self.preflight is not None and self.primary is None:    # pre-flight's loss
+            self.preflight.loss_seen(name, input, target, kwargs, out)
         call = self._losses.get(name)
         if call is None:
             call = self._losses[name] = LossCall(fn=name)
@@ -988,6 +998,8 @@ class Capture:
 
         def __next__(it: Any) -> Any:
             batch = original(it)
+            if capture.suspended:
+                return batch
             t0 = time.perf_counter()
             try:
                 if capture._last_iter() is it:        # the same iterator as the last batch

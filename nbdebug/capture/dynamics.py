@@ -56,8 +56,11 @@ class DynamicsWatch:
     def _count(self, original: Any, key: str) -> Any:
         obs = self.obs
 
+        cap = self.cap
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            obs.dynamics[key] = obs.dynamics.get(key, 0) + 1
+            if not cap.suspended:                 # (pre-flight's own calls are not counted)
+                obs.dynamics[key] = obs.dynamics.get(key, 0) + 1
             return original(*args, **kwargs)
 
         wrapper.__wrapped__ = original  # type: ignore[attr-defined]
@@ -69,6 +72,8 @@ class DynamicsWatch:
 
         def clip(parameters: Any, *args: Any, **kwargs: Any) -> Any:
             out = original(parameters, *args, **kwargs)
+            if watch.cap.suspended:
+                return out
             try:
                 watch._on_clip(kind, args, kwargs, out)
             except Exception:

@@ -4,7 +4,7 @@ Importing this package registers every check.
 """
 
 from . import dynamics, gradients, heldout, logits, lr, modes, nan  # noqa: F401
-from . import data, distributed, loss, model, optimizer, setup  # noqa: F401  (registration)
+from . import data, distributed, loss, model, optimizer, preflight, setup  # noqa: F401
 from .registry import (NOT_APPLICABLE, NOT_CHECKED, REGISTRY, check, checklist, presets,
                        run_checks, select)
 
