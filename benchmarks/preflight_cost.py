@@ -1,8 +1,10 @@
 """The cost of ``--preflight`` on the corpus models (``tests/cases``).
 
-Each case runs through a real IPython shell under ``%%diagnose --preflight``; the report
-says how long the cell took and how long the experiments took. The share is pre-flight's
-seconds over the cell's. ``--findings`` also prints what pre-flight found per case.
+Each case runs through a real IPython shell under ``%%diagnose``, then under
+``%%diagnose --preflight`` (default budget unless ``--budget``); the report says how long
+the experiments took. "share" is pre-flight's seconds over the cell's with pre-flight;
+"added" is the cell's extra time against the run without it. ``--findings`` also prints
+what pre-flight found per case.
 
     python benchmarks/preflight_cost.py [--findings] [--budget SECONDS] [name-substring ...]
 """
@@ -21,7 +23,7 @@ MARK = "# %% diagnose"
 FLAGS = ""
 
 
-def run_case(shell, path: pathlib.Path) -> dict:
+def run_case(shell, path: pathlib.Path, flags: str | None = None) -> dict:
     import nbdebug
     text = path.read_text()
     setup, _, body = text.partition(MARK)
@@ -31,7 +33,8 @@ def run_case(shell, path: pathlib.Path) -> dict:
     if setup.strip():
         shell.run_cell(setup)
     t0 = time.perf_counter()
-    shell.run_cell(f"%%diagnose --quiet --preflight {FLAGS}\n" + textwrap.dedent(body).strip("\n"))
+    magic = f"--quiet --preflight {FLAGS}" if flags is None else flags
+    shell.run_cell(f"%%diagnose {magic}\n" + textwrap.dedent(body).strip("\n"))
     wall = time.perf_counter() - t0
     report = nbdebug.last_report()
     pf = report.run.get("preflight", {})
@@ -58,22 +61,28 @@ def main(argv: list[str]) -> int:
     for path in sorted(CASES.glob("*.py")):
         if wanted and not any(w in path.stem for w in wanted):
             continue
+        base = run_case(shell, path, flags="--quiet")["wall"]
         row = run_case(shell, path)
+        row["base"] = base
         rows.append(row)
         share = row["preflight"] / row["wall"] if row["wall"] else 0.0
-        print(f"{row['case']:<40} cell {row['wall']:7.2f} s  pre-flight "
-              f"{row['preflight']:6.2f} s  ({share:5.1%})  ran {len(row['ran'])}/5", flush=True)
+        print(f"{row['case']:<40} without {base:6.2f} s  with {row['wall']:6.2f} s  "
+              f"pre-flight {row['preflight']:5.2f} s  (share {share:5.1%}, added "
+              f"{row['wall'] / base - 1:+6.0%})  ran {len(row['ran'])}/5", flush=True)
         if show:
             print(f"    findings {row['findings']}  skipped {row['skipped']}")
             if row["errors"]:
                 print(f"    ERRORS {row['errors']}")
     total = sum(r["wall"] for r in rows)
+    base = sum(r["base"] for r in rows)
     pre = sum(r["preflight"] for r in rows)
     pres = sorted(r["preflight"] for r in rows)
+    shares = sorted(r["preflight"] / r["wall"] for r in rows if r["wall"])
     if rows:
-        print(f"\n{len(rows)} cases: cells {total:.1f} s, pre-flight {pre:.1f} s "
-              f"({pre / total:.1%} of the cells' time); per case median "
-              f"{pres[len(pres) // 2]:.2f} s, max {pres[-1]:.2f} s")
+        print(f"\n{len(rows)} cases: cells {base:.1f} s without, {total:.1f} s with pre-flight; "
+              f"pre-flight {pre:.1f} s ({pre / total:.1%} of the cells' time); per case "
+              f"median {pres[len(pres) // 2]:.2f} s (share {shares[len(shares) // 2]:.0%}), "
+              f"max {pres[-1]:.2f} s")
     return 0
 
 

@@ -301,3 +301,73 @@ def test_healthy_corpus_stays_silent_with_preflight(ip, name):
     loud = [(f.check, f.severity, f.message) for f in report.findings
             if f.severity in ("problem", "warning")]
     assert not loud, loud
+
+
+# -- the script runner ------------------------------------------------------------------
+def test_cli_runs_preflight_and_checks_its_flags(tmp_path):
+    from test_cli import SCRIPT, load, nbdebug
+    out = tmp_path / "report.json"
+    res = nbdebug("--preflight", "--preflight-budget", "60", "--save", str(out), str(SCRIPT),
+                  "--epochs", "1")
+    assert res.returncode == 0, res.stderr
+    report = load(out)
+    assert report["run"]["preflight"]["step"] == 0 and report["run"]["preflight"]["ran"]
+    assert "preflight-labels" in report["run"]["checks"]
+    bad = nbdebug("--preflight-budget", "5", str(SCRIPT))
+    assert bad.returncode == 2 and "add --preflight" in bad.stderr
+
+
+# -- fault isolation and the verdicts on hand-made results ----------------------------------
+def test_an_experiment_that_fails_is_an_internal_error_and_the_others_run(ip, monkeypatch):
+    from nbdebug.preflight import runner
+
+    def boom(ctx):
+        raise RuntimeError("experiment exploded")
+    monkeypatch.setattr(runner, "EXPERIMENTS", [("boom", boom), *runner.EXPERIMENTS])
+    run_cell(ip, DIGITS + HEALTHY)
+    result, report = diagnose_cell(ip, LOOP, flags=FLAGS)
+    assert result.error_in_exec is None and len(ip.user_ns["loader"]) == 16
+    assert report.run["steps"] == 32
+    assert "experiment exploded" in report.errors[0]["error"]
+    assert report.run["preflight"]["ran"] == ["init_loss", "overfit", "inputs", "lr_range",
+                                              "labels"]
+    assert "boom" in report.run["preflight"]["skipped"]
+
+
+def _obs(**results):
+    from nbdebug.observations import Observations
+    obs = Observations()
+    obs.preflight = {"ran": list(results), "skipped": {}, "step": 0, **results}
+    return obs
+
+
+def test_loss_at_init_leaves_wide_inputs_to_point_5():
+    from nbdebug.checks.preflight import init_loss
+    res = {"loss": 40.0, "expected": 2.3, "expected_is": "ln 10", "loss_fn": "cross_entropy",
+           "layers": [{"name": "m.0", "type": "Linear", "in_std": 60.0, "out_std": 30.0,
+                       "gain": 0.5}]}
+    assert init_loss(_obs(init_loss=res)) == []            # the layers are at scale
+    res["layers"][0]["in_std"] = 1.0
+    res["layers"].append({"name": "m.2", "type": "Linear", "in_std": 0.5, "out_std": 40.0,
+                          "gain": 80.0})
+    (f,) = init_loss(_obs(init_loss=res))
+    assert f.where == "m.2 (Linear)" and "80" in f.message
+
+
+def test_lr_verdicts_rest_on_the_users_own_run():
+    from nbdebug.checks.preflight import labels, lr_too_high
+    run = {"lr": 1.0, "steps": 30, "init": 2.3, "final": 0.1, "max": 2.3, "held_init": 2.3,
+           "held_max": 3.0, "finite": True, "complete": True}
+    res = {"lr": 1.0, "optimizer": "SGD", "diverged_at": 0.5, "best_at": 0.05,
+           "suggested": 0.005, "suggested_range": [0.001, 0.015], "at_user_lr": run}
+    assert lr_too_high(_obs(lr_range=res)) == []            # the copy did not blow up
+    run["held_max"] = 30.0
+    (f,) = lr_too_high(_obs(lr_range=res))
+    assert f.severity == "problem" and "0.005" in f.fix
+    res["diverged_at"] = 2.0                                 # not past the divergence point
+    assert lr_too_high(_obs(lr_range=res)) == []
+    lab = {"samples": 64, "steps": 60, "real_gain": 0.0, "permuted_gain": 0.0,
+           "held_init": 2.3, "real_train_init": 2.3, "real_train_final": 2.0}
+    assert labels(_obs(labels=lab)) == "not_checked"         # the copies did not learn
+    lab["real_train_final"] = 0.2
+    assert labels(_obs(labels=lab))[0].point == 10

@@ -67,11 +67,15 @@ class LossSpec:
     name: str                         # "cross_entropy", "mse_loss", ...
     fn: Callable[..., torch.Tensor]   # the original torch function
     kwargs: dict[str, Any] = field(default_factory=dict)
+    #: the user applied log_softmax to the (N, C) output before the loss
+    log_softmax: bool = False
 
     def __call__(self, output: Any, target: torch.Tensor) -> torch.Tensor:
         t = first_tensor(output)
         if t is None:
             raise Skip("the model's output holds no tensor")
+        if self.log_softmax:
+            t = torch.log_softmax(t, dim=1)
         loss = self.fn(t, target, **self.kwargs)
         if loss.dim():
             loss = loss.float().mean()
@@ -133,6 +137,10 @@ class Context:
         t = first_tensor(output)
         if t is None or self.out_shape is None or tuple(t.shape) != self.out_shape:
             return False
+        if self.loss_input_kind == "LogSoftmaxBackward0" and t.dim() == 2 and (
+                grad_kind(t) != self.loss_input_kind):
+            self.loss.log_softmax = True          # F.log_softmax(model(x), 1), then the loss
+            return True
         return self.loss_input_kind is None or grad_kind(t) == self.loss_input_kind
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from typing import Any
 
 import torch
@@ -30,8 +31,11 @@ class Preflight:
     def __init__(self, budget_s: float | None = None) -> None:
         self.budget_s = budget_s
         self.done = False
-        self._loss: tuple[str, Any, Any, dict[str, Any], Any] | None = None
+        #: the first training loss call: name, its input's shape and last autograd op, the
+        #: target, kwargs, the loss value (detached: no autograd graph is kept)
+        self._loss: tuple[str, Any, str | None, Any, dict[str, Any], Any] | None = None
         self._other_losses: set[str] = set()
+        self._capture: Any = None
 
     # -- what capture tells -----------------------------------------------------------
     def loss_seen(self, name: str, input: Any, target: Any, kwargs: dict[str, Any],
@@ -40,7 +44,9 @@ class Preflight:
         if self.done:
             return
         if self._loss is None:
-            self._loss = (name, input, target, dict(kwargs), out)
+            self._loss = (name, tuple(input.shape), grad_kind(input),
+                          target.detach() if isinstance(target, torch.Tensor) else target,
+                          dict(kwargs), out.detach() if isinstance(out, torch.Tensor) else None)
         elif name != self._loss[0]:
             self._other_losses.add(name)
 
@@ -50,6 +56,7 @@ class Preflight:
             return
         self.done = True
         obs = capture.obs
+        self._capture = capture
         result: dict[str, Any] = {"ran": [], "skipped": {}, "step": capture.step}
         obs.preflight = result
         t0 = time.perf_counter()
@@ -57,11 +64,14 @@ class Preflight:
         try:
             ctx = self._context(capture, opt, result)
             if ctx is not None:
-                with rng_kept(ctx.device), torch.enable_grad():
+                with rng_kept(ctx.device), torch.enable_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")    # the user saw them from the training
                     check_output(ctx)
                     for name, fn in EXPERIMENTS:
                         self._one(name, fn, ctx, result, obs)
                 result["notes"] = ctx.notes
+                for note in ctx.notes:
+                    capture.note(f"pre-flight: {note}")
         except Skip as exc:
             result["skipped"]["all"] = str(exc)
         except Exception:
@@ -70,7 +80,7 @@ class Preflight:
                                    "error": traceback.format_exc().strip().splitlines()[-1]})
         finally:
             capture.suspended = False
-            self._loss = None
+            self._loss = self._capture = None
             result["seconds"] = round(time.perf_counter() - t0, 4)
         for what, why in result["skipped"].items():
             capture.note(f"pre-flight: {what} skipped: {why}")
@@ -87,8 +97,11 @@ class Preflight:
         except Skip as exc:
             result["skipped"][name] = str(exc)
             return
-        except Exception as exc:        # invariant 3: one experiment failing is a note
+        except Exception as exc:        # invariant 3: recorded, the others still run
             result["skipped"][name] = f"internal error ({type(exc).__name__}: {exc})"[:300]
+            self._capture.errors.append({
+                "where": f"preflight {name}", "traceback": traceback.format_exc(),
+                "error": f"{type(exc).__name__}: {exc}"[:300]})
             return
         curves = out.pop("curves", {})
         out["seconds"] = round(time.perf_counter() - t0, 4)
@@ -121,7 +134,7 @@ class Preflight:
         if self._loss is None:
             raise Skip("no torch loss function was seen (custom loss arithmetic): the "
                        "experiments need to recompute the loss")
-        name, loss_in, target, kwargs, out = self._loss
+        name, in_shape, in_kind, target, kwargs, out = self._loss
         if not isinstance(target, torch.Tensor) or target.dim() == 0:
             raise Skip(f"the {name} target is not a batch of tensors")
         inputs = [(a, k) for s, a, k, _ in getattr(capture.replay, "_inputs", [])
@@ -144,8 +157,7 @@ class Preflight:
         if self._other_losses:
             ctx.notes.append(f"several losses ({', '.join([name, *sorted(self._other_losses)])}"
                              f"): pre-flight recomputes {name} only")
-        ctx.out_shape = tuple(loss_in.shape) if isinstance(loss_in, torch.Tensor) else None
-        ctx.loss_input_kind = grad_kind(loss_in)
+        ctx.out_shape, ctx.loss_input_kind = in_shape, in_kind
         return ctx
 
     def _budget(self, capture: Any) -> float:
