@@ -230,6 +230,23 @@ for xb, yb in loader:
     assert any("several models" in n for n in report.notes), report.notes
 
 
+def test_an_optimizer_that_needs_a_closure_skips_with_a_note(ip):
+    report = _digits(ip, HEALTHY.replace("torch.optim.Adam(model.parameters(), lr=1e-3)",
+                                         "torch.optim.LBFGS(model.parameters(), lr=0.5)"),
+                     body="""
+for xb, yb in loader:
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        return loss
+    opt.step(closure)
+""")
+    pf = report.run["preflight"]
+    assert "LBFGS computes the loss inside its step" in pf["skipped"]["all"], pf
+    assert any("closure" in n for n in report.notes) and not _ours(report)
+
+
 def test_a_tiny_budget_skips_with_a_note_and_a_bad_budget_is_a_usage_error(ip):
     report = _digits(ip, HEALTHY, flags="--quiet --preflight --preflight-budget 0.0001")
     assert report.run["preflight"]["skipped"], report.run["preflight"]

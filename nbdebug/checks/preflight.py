@@ -35,6 +35,8 @@ NO_LEARNING = 0.5
 VANISHED = 1e-7
 #: held-half improvement (share of its loss at init) below which labels told nothing
 LABEL_GAIN = 0.05
+#: ... and no more than this above the permuted labels' (a weak but real signal is silent)
+LABEL_MARGIN = 0.01
 #: the real labels' own half must have been fit to this share of its start
 LABEL_FIT = 0.5
 #: a loss this many times its start has diverged
@@ -248,7 +250,7 @@ def labels(obs: Observations) -> list[Finding] | str:
     if res["real_train_final"] > LABEL_FIT * res["real_train_init"]:
         return NOT_CHECKED     # the copies did not learn enough to judge
     real, perm = res["real_gain"], res["permuted_gain"]
-    if real >= LABEL_GAIN or real > perm + LABEL_GAIN:
+    if real >= LABEL_GAIN or real > perm + LABEL_MARGIN:
         return []
     return [Finding(
         check="preflight-labels", point=10, severity="problem",

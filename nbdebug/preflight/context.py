@@ -182,6 +182,9 @@ def fresh_optimizer(like: torch.optim.Optimizer, params: list[torch.Tensor],
     """An optimizer of the user's class with the first group's hyperparameters."""
     group = like.param_groups[0]
     cls = type(like)
+    if needs_closure(like):
+        raise Skip(f"{cls.__name__}.step needs a closure (the loss re-evaluated by the "
+                   "optimizer); pre-flight trains copies with plain steps")
     accepted = inspect.signature(cls.__init__).parameters
     kwargs = {k: v for k, v in group.items() if k not in _NOT_ARGS and k in accepted}
     if lr is not None:
@@ -191,6 +194,12 @@ def fresh_optimizer(like: torch.optim.Optimizer, params: list[torch.Tensor],
     except Exception as exc:
         raise Skip(f"a fresh {cls.__name__} could not be made ({type(exc).__name__}: "
                    f"{str(exc)[:120]})") from None
+
+
+def needs_closure(opt: torch.optim.Optimizer) -> bool:
+    """The optimizer's step must be given a closure that recomputes the loss (LBFGS)."""
+    closure = inspect.signature(type(opt).step).parameters.get("closure")
+    return closure is not None and closure.default is inspect.Parameter.empty
 
 
 def safe_optimizer(params: list[torch.Tensor], lr: float = 2e-3) -> torch.optim.Optimizer:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .context import Batch, Context, Skip, grad_kind, loss_spec, rng_kept
+from .context import Batch, Context, Skip, grad_kind, loss_spec, needs_closure, rng_kept
 from .experiments import EXPERIMENTS, check_output
 
 #: default budget: the smaller of this and EPOCH_SHARE of an estimated epoch ...
@@ -118,6 +118,9 @@ class Preflight:
         """The model, its first batch and the loss, as capture saw them; or skip all."""
         trained = [e for e in capture.models.values()
                    if e.info.training_forwards and e.module() is not None]
+        if not trained and needs_closure(opt):
+            raise Skip(f"{type(opt).__name__} computes the loss inside its step (a closure): "
+                       "pre-flight needs the model, batch and loss before the first step")
         if len(trained) != 1:
             raise Skip("several models train together (a GAN, two networks): pre-flight "
                        "needs one model, one optimizer and one loss" if trained else
