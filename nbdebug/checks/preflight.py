@@ -35,10 +35,10 @@ NO_LEARNING = 0.5
 VANISHED = 1e-7
 #: held-half improvement (share of its loss at init) below which labels told nothing
 LABEL_GAIN = 0.05
-#: ... and no more than this above the permuted labels' (a weak but real signal is silent)
-LABEL_MARGIN = 0.01
+#: ... and no more than this above the permuted labels' (any real signal is silent)
+LABEL_MARGIN = 0.0
 #: the real labels' own half must have been fit to this share of its start
-LABEL_FIT = 0.5
+LABEL_FIT = 0.75
 #: a loss this many times its start has diverged
 DIVERGED = 4.0
 #: the user's lr run must end this close to its start (or above) to count as not learning

@@ -28,7 +28,7 @@ FIT_SHARE = 0.1
 #: over from 16 samples to 16 others, just as with wrong labels)
 LABEL_STEPS = 60
 LABEL_PERMUTATIONS = 1
-LABEL_MIN_BATCH = 48
+LABEL_MIN_BATCH = 64
 #: lr sweep: steps, span below and above the user's lr, and "diverged" (x the best loss)
 SWEEP_STEPS = 60
 SWEEP_SPAN = 1e4
@@ -346,7 +346,7 @@ def label_control(ctx: Context) -> dict[str, Any]:
 
 def _fit_and_score(ctx: Context, fit: Batch, held: Batch) -> dict[str, Any]:
     twin = copy_model(ctx.model)
-    opt = safe_optimizer(list(twin.parameters()), 1e-3)
+    opt = safe_optimizer(list(twin.parameters()), SAFE_LR)
 
     calls = [-1]
 

@@ -24,7 +24,7 @@ MAX_BUDGET = 30.0
 EPOCH_SHARE = 0.2
 #: ... but never less than this: small runs (an epoch of milliseconds) still get their
 #: experiments, which on such models take well under a second
-MIN_BUDGET = 2.0
+MIN_BUDGET = 5.0
 
 
 class Preflight:
@@ -145,6 +145,9 @@ class Preflight:
         if not inputs:
             raise Skip("the model's inputs of the first step were not kept")
         args, kw = inputs[0]
+        if not any(isinstance(v, torch.Tensor) for v in (*args, *kw.values())):
+            raise Skip("the model's tensor inputs were not seen (keyword arguments only, as "
+                       "in model(**batch), are not kept yet)")
         n = int(target.shape[0])
         if not _batch_first(args, kw, n):
             raise Skip("the model's inputs and the loss target do not share a first "
