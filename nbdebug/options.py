@@ -6,6 +6,7 @@ bad value. Errors are ``OptionError`` (a ValueError); the magic turns them into 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,7 @@ def budget_seconds(value: Any, flag: str = "--preflight-budget") -> float | None
     except (TypeError, ValueError):
         raise OptionError(f"{flag} needs a number of seconds, like {flag} 20 "
                           f"(got {value!r})") from None
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+    if not (math.isfinite(seconds) and seconds > 0):
         raise OptionError(f"{flag} must be a positive number of seconds (got {value!r})")
     return seconds
 

@@ -12,11 +12,10 @@ import pathlib
 
 import pytest
 import torch
-from IPython.core.error import UsageError
-
 from conftest import diagnose_cell, run_cell
+from IPython.core.error import UsageError
 from test_corpus import parse_case
-from test_invariants import SETUP, TRAIN
+from test_invariants import SETUP, TRAIN, _nbdebug_leftovers
 
 FLAGS = "--quiet --preflight --preflight-budget 60"
 
@@ -278,8 +277,9 @@ def _state(ip, name: str, flags: str | None):
         assert not report.errors, report.errors
     assert result.error_in_exec is None
     ns = ip.user_ns
+    grads = {n: p.grad.clone() for n, p in ns["model"].named_parameters()}
     return ({k: v.clone() for k, v in ns["model"].state_dict().items()}, ns["losses"],
-            ns["order"], ns["state"], report)
+            ns["order"], ns["state"], report, grads)
 
 
 @pytest.mark.parametrize("name", SETUP)
@@ -294,9 +294,13 @@ def test_preflight_never_changes_the_training(ip, name):
     assert all(torch.equal(x, y) for x, y in zip(a[2], b[2]))      # same batches
     assert torch.equal(a[3][0], b[3][0])                           # torch RNG
     assert (a[3][1] == b[3][1]).all() and a[3][2] == b[3][2]       # numpy, random
-    # nbdebug's own counters saw only the user's calls
+    # nbdebug's own counters saw only the user's calls; nothing is left behind
     steps = b[4].run["steps"]
     assert steps == 16 and b[4].run["backward_calls"] == 16
+    assert _nbdebug_leftovers() == []
+    model = ip.user_ns["model"]
+    assert not model._forward_hooks
+    assert all(torch.equal(a[5][n], b[5][n]) for n in a[5])       # the last gradients
 
 
 # -- the healthy corpus ---------------------------------------------------------------

@@ -54,9 +54,7 @@ class DynamicsWatch:
 
     # -- patches -----------------------------------------------------------------
     def _count(self, original: Any, key: str) -> Any:
-        obs = self.obs
-
-        cap = self.cap
+        obs, cap = self.obs, self.cap
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not cap.suspended:                 # (pre-flight's own calls are not counted)

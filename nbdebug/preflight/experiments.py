@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..capture.structure import first_tensor
 from .context import (BINARY_LOSSES, CLASSIFICATION_LOSSES, Batch, Context, Skip, copy_model,
                       forward_loss, fresh_optimizer, safe_optimizer, train_steps)
 
@@ -91,7 +92,6 @@ def init_loss(ctx: Context) -> dict[str, Any]:
     finally:
         for h in handles:
             h.remove()
-    from ..capture.structure import first_tensor
     t = first_tensor(out)
     per_sample = t.float().reshape(t.shape[0], -1) if t is not None and t.dim() else None
     res: dict[str, Any] = {"loss": value, "seen_loss": ctx.seen_loss, "loss_fn": ctx.loss.name,
