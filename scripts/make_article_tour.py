@@ -661,7 +661,7 @@ SGD runs at 30 times a good learning rate: both are flagged at step 0."""),
     ("code", """%%diagnose --preflight --save build/tour/pf-bug.json
 torch.manual_seed(0)
 shuffled_dl = DataLoader(TensorDataset(X_train, y_train[torch.randperm(1200)]),
-                         batch_size=64, shuffle=True)
+                         batch_size=128, shuffle=True)
 model = mlp(128)
 opt = torch.optim.SGD(model.parameters(), lr=1.5, momentum=0.9)
 for xb, yb in shuffled_dl:

@@ -28,8 +28,8 @@ FIT_SHARE = 0.1
 #: smaller one holds too little signal: a healthy LSTM or CNN learns nothing that carries
 #: over from 16 samples to 16 others, just as with wrong labels)
 LABEL_STEPS = 60
-LABEL_PERMUTATIONS = 1
-LABEL_MIN_BATCH = 64
+LABEL_PERMUTATIONS = 3
+LABEL_MIN_BATCH = 128
 #: lr sweep: steps, span below and above the user's lr, and "diverged" (x the best loss)
 SWEEP_STEPS = 60
 SWEEP_SPAN = 1e4
