@@ -19,13 +19,14 @@ import types
 from typing import Any
 
 from ._version import __version__
-from .options import DEFAULT_EVERY, OptionError, Settings, positive_int, validate_checks
+from .options import (DEFAULT_EVERY, OptionError, Settings, budget_seconds, positive_int,
+                      validate_checks)
 
 #: nbdebug flags that take a value (the others are switches)
-_VALUED = ("--save", "--every", "--checks")
+_VALUED = ("--save", "--every", "--checks", "--preflight-budget")
 
-USAGE = "nbdebug [--save PATH] [--every N] [--checks LIST] [--quiet] (script.py | -m module) " \
-        "[args ...]"
+USAGE = "nbdebug [--save PATH] [--every N] [--checks LIST] [--quiet] [--preflight] " \
+        "[--preflight-budget SECONDS] (script.py | -m module) [args ...]"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which checks run: a preset (default, all, setup, dynamics, none), "
                         "check ids or point numbers, comma-separated; '-id' removes one")
     p.add_argument("--quiet", action="store_true", help="do not print the report at the end")
+    p.add_argument("--preflight", action="store_true",
+                   help="at the first step, run on copies the experiments an expert runs "
+                        "before a long training (loss at init, overfit one batch, lr range "
+                        "test, zeroed inputs, permuted labels); the training is unchanged")
+    p.add_argument("--preflight-budget", metavar="SECONDS", default=None,
+                   help="time budget of --preflight (default: the smaller of 30 s and 20%% "
+                        "of an estimated epoch)")
     p.add_argument("--version", action="version", version=f"nbdebug {__version__}")
     return p
 
@@ -84,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.every is not None:
             positive_int(args.every)
         validate_checks(args.checks)
+        budget_seconds(args.preflight_budget)
+        if args.preflight_budget is not None and not args.preflight:
+            raise OptionError("--preflight-budget sets the time of the pre-flight "
+                              "experiments: add --preflight")
     except OptionError as exc:
         parser.error(str(exc))
     try:
@@ -94,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .session import open_session
     shown: list[Any] = []
-    settings = Settings(every=args.every, checks=args.checks, save=args.save, quiet=args.quiet)
+    settings = Settings(every=args.every, checks=args.checks, save=args.save, quiet=args.quiet,
+                        preflight=args.preflight, preflight_budget=args.preflight_budget)
     try:
         session = open_session(settings, main_module.__dict__, show=shown.append)
     except OptionError as exc:

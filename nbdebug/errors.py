@@ -47,6 +47,11 @@ class ErrorLog:
         if len(self.entries) < LIMIT:
             self.entries.append(entry(where))
 
+    def append(self, record: dict[str, str]) -> None:
+        """Record an entry made elsewhere (``where``, ``error``, ``traceback``)."""
+        if len(self.entries) < LIMIT:
+            self.entries.append(record)
+
     def add(self, where: str, error: str, traceback_text: str = "") -> None:
         """Record an error known only by its message (a clean-up that failed, say)."""
         if len(self.entries) < LIMIT:

@@ -184,6 +184,9 @@ class Observations:
     train_batch_sizes: dict[int, int] = field(default_factory=dict)
     #: one fingerprint per training input batch, in order: [size, sum, abs sum, first row]
     input_fingerprints: list[list[float]] = field(default_factory=list)
+    #: pre-flight experiments (--preflight): results per experiment, "ran", "skipped"
+    #: (experiment -> why), "seconds", "step"; empty when pre-flight did not run
+    preflight: dict[str, Any] = field(default_factory=dict)
 
     def series(self, name: str) -> Series:
         s = self.timelines.get(name)

@@ -6,6 +6,7 @@ bad value. Errors are ``OptionError`` (a ValueError); the magic turns them into 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,10 @@ class Settings:
     model: Any = None                 # a module, or a variable name to look up
     optimizer: Any = None
     loaders: list[Any] = field(default_factory=list)
+    #: run the pre-flight experiments at the first optimizer step (nbdebug.preflight)
+    preflight: bool = False
+    #: their time budget in seconds; None: the smaller of 30 s and 20% of an epoch
+    preflight_budget: Any = None
 
 
 def positive_int(value: Any, flag: str = "--every") -> int:
@@ -40,6 +45,20 @@ def positive_int(value: Any, flag: str = "--every") -> int:
         raise OptionError(f"{flag} must be 1 or more (got {n}): statistics are taken every "
                           "N steps")
     return n
+
+
+def budget_seconds(value: Any, flag: str = "--preflight-budget") -> float | None:
+    """A positive number of seconds, or None."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{flag} needs a number of seconds, like {flag} 20 "
+                          f"(got {value!r})") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise OptionError(f"{flag} must be a positive number of seconds (got {value!r})")
+    return seconds
 
 
 def resolve(value: Any, namespace: dict[str, Any], flag: str, kind: type, what: str) -> Any:

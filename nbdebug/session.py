@@ -9,7 +9,8 @@ from typing import Any, Callable, Literal
 
 from .errors import entry as _error_entry
 from .errors import one_line as _one_line
-from .options import DEFAULT_EVERY, OptionError, Settings, positive_int, resolve, validate_checks
+from .options import (DEFAULT_EVERY, OptionError, Settings, budget_seconds, positive_int, resolve,
+                      validate_checks)
 from .report import Report
 
 _LAST: list[Report] = []
@@ -56,6 +57,14 @@ class Session:
         self.adaptive = settings.every is None
         settings.every = DEFAULT_EVERY if self.adaptive else positive_int(settings.every)
         self.check_ids = validate_checks(settings.checks)
+        settings.preflight_budget = budget_seconds(settings.preflight_budget)
+        if settings.preflight_budget is not None and not settings.preflight:
+            raise OptionError("--preflight-budget sets the time of the pre-flight "
+                              "experiments: add --preflight")
+        if settings.preflight:
+            from .checks import presets
+            self.check_ids += [c for c in presets().get("preflight", [])
+                               if c not in self.check_ids]
         ns = self.namespace
         model = resolve(settings.model, ns, "--model", torch.nn.Module, "model")
         opt = resolve(settings.optimizer, ns, "--optimizer", torch.optim.Optimizer, "optimizer")
@@ -115,6 +124,9 @@ class Session:
                               optimizers=[opt] if opt is not None else [],
                               loaders=[ld for ld in loaders if _is_dataloader(ld)])
             self.capture = Capture(options, Observations(), namespace=lambda: self.namespace)
+            if self.settings.preflight:
+                from .preflight import Preflight
+                self.capture.preflight = Preflight(self.settings.preflight_budget)
         except Exception:
             self._not_watching()
             return self
@@ -239,6 +251,9 @@ class Session:
             "loss_graph": obs.extra.get("loss_graph", [])[:4],
             "checks": self.check_ids,
         }
+        if obs.preflight:
+            report.run["preflight"] = {k: obs.preflight[k] for k in (
+                "ran", "skipped", "seconds", "step") if k in obs.preflight}
         if self.merger is not None:
             report.run["distributed"] = self.merger.facts()
         if exc is not None:

@@ -649,6 +649,41 @@ def section_cells(key: int | str, about: str, *cells: str) -> list[tuple[str, st
                ("code", f"{diagnose(key, 'fix')}\n{fix}")])
 
 
+#: the pre-flight section: experiments on copies at the first step (``--preflight``)
+PREFLIGHT = [
+    ("md", """## Pre-flight: before a long training
+
+Some mistakes show only late in a run, or never when the cell has no held-out data: labels
+that do not belong to their samples (point 10), a learning rate that diverges only after
+an epoch (point 3), a bad init (points 1 and 17), a model that ignores its inputs.
+`%%diagnose --preflight` runs, at the first optimizer step and on copies, the experiments
+an expert runs before trusting a long training: the loss at init against ln(C),
+overfitting one small batch, an lr range test, zeroed inputs, and permuted labels. The
+real training then goes on bitwise as without them; the experiments take a fraction of a
+second here (`--preflight-budget SECONDS` caps them).
+
+Here the labels were shuffled apart from the images, there is no held-out loader, and
+SGD runs at 30 times a good learning rate: both are flagged at step 0."""),
+    ("code", """%%diagnose --preflight --save build/tour/pf-bug.json
+torch.manual_seed(0)
+shuffled_dl = DataLoader(TensorDataset(X_train, y_train[torch.randperm(1200)]),
+                         batch_size=128, shuffle=True)
+model = mlp(128)
+opt = torch.optim.SGD(model.parameters(), lr=1.5, momentum=0.9)
+for xb, yb in shuffled_dl:
+    opt.zero_grad()
+    F.cross_entropy(model(xb), yb).backward()
+    opt.step()"""),
+    ("md", """**Fix:** pair each image with its own label and use the learning rate the sweep
+suggests (about 0.05 for SGD with momentum here): pre-flight is silent."""),
+    ("code", """%%diagnose --preflight --save build/tour/pf-fix.json
+torch.manual_seed(0)
+model = mlp(128)
+opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+fit(model, opt, train_dl, epochs=1)"""),
+]
+
+
 OUTRO = [("md", """## What next
 
 `%nbdebug checks` lists every check with its point; `%nbdebug explain N` prints what the
@@ -658,7 +693,7 @@ models) appear in the same checklist after "stuck". `notebooks/real_world.ipynb`
 two tutorial-style trainings that come out clean.""")]
 
 
-CELLS = INTRO + [c for s in SECTIONS for c in section_cells(*s)] + OUTRO
+CELLS = INTRO + [c for s in SECTIONS for c in section_cells(*s)] + PREFLIGHT + OUTRO
 
 
 if __name__ == "__main__":

@@ -151,5 +151,15 @@ def test_each_buggy_cell_is_flagged_and_each_fixed_cell_is_clean(tmp_path):
                  if f["check"] == "stuck")
     assert stuck["evidence"]["causes"][0] == "dead-relu"
 
+    # pre-flight flags the shuffled labels and the 30x lr at step 0; the fix is silent
+    pf_bug = json.loads((folder / "pf-bug.json").read_text())
+    pf_fix = json.loads((folder / "pf-fix.json").read_text())
+    found = {f["check"]: f for f in pf_bug["findings"]}
+    for check, point in (("preflight-labels", 10), ("preflight-lr-too-high", 3)):
+        assert found[check]["severity"] == "problem" and found[check]["step"] == 0, check
+        assert {c["point"]: c["status"] for c in pf_bug["checklist"]}[point] == "problem"
+    assert not [f for f in pf_fix["findings"] if f["severity"] in ("problem", "warning")]
+    assert pf_fix["run"]["preflight"]["ran"] and not pf_bug["errors"]
+
     # the tour stays short: about one minute on one CPU core
     assert seconds < 480, f"the tour took {seconds:.0f} s"

@@ -149,6 +149,11 @@ class Context:
         self.wake: Callable[[], None] = lambda: None
         #: tell every probe of an event (the dispatcher's own)
         self.emit: Callable[..., None] = lambda *args: None
+        #: when the diagnosis started (perf_counter), and the pre-flight runner, if asked
+        self.started = 0.0
+        self.preflight: Any = None
+        #: the model inputs of the first step, (args, kwargs) (kept for the pre-flight)
+        self.first_inputs: list[tuple[tuple, dict]] = []
         self._notes: set[str] = set()
 
     def held_out(self, output: torch.Tensor | None) -> None:

@@ -149,8 +149,17 @@ class Capture(Forwards):
             handler(*args)
 
     # -- lifecycle ---------------------------------------------------------------
+    @property
+    def preflight(self) -> Any:
+        """The pre-flight runner (``--preflight``), or None."""
+        return self.ctx.preflight
+
+    @preflight.setter
+    def preflight(self, runner: Any) -> None:
+        self.ctx.preflight = runner
+
     def attach(self) -> None:
-        self._t0 = self._last_flush = time.perf_counter()
+        self._t0 = self._last_flush = self.ctx.started = time.perf_counter()
         try:
             self.cost.per_hook, self.cost.per_wrap = calibrate(Guard, ModuleHook)
         except Exception:

@@ -41,6 +41,13 @@ class DiagnoseMagics(Magics):
               help="watch this optimizer (a variable name) instead of finding it")
     @argument("--loader", metavar="NAME", action="append", default=[],
               help="watch this data loader (a variable name); repeat for several")
+    @argument("--preflight", action="store_true",
+              help="at the first step, run on copies the experiments an expert runs before "
+                   "a long training (loss at init, overfit one batch, lr range test, "
+                   "zeroed inputs, permuted labels); the training itself is unchanged")
+    @argument("--preflight-budget", metavar="SECONDS", default=None,
+              help="time budget of --preflight (default: the smaller of 30 s and 20%% of "
+                   "an estimated epoch)")
     @cell_magic
     def diagnose(self, line: str, cell: str) -> Any:
         """Diagnose the training in this cell against the article's twenty points.
@@ -57,7 +64,8 @@ class DiagnoseMagics(Magics):
         from ..session import Session
         settings = Settings(every=args.every, checks=args.checks, save=args.save,
                             quiet=args.quiet, model=args.model, optimizer=args.optimizer,
-                            loaders=list(args.loader))
+                            loaders=list(args.loader), preflight=args.preflight,
+                            preflight_budget=args.preflight_budget)
         try:
             session = Session(settings, self.shell.user_ns)
         except OptionError as exc:

@@ -17,12 +17,13 @@ from .inputs import InputProbe
 from .loaders import LoaderProbe
 from .losses import LossProbe
 from .modes import ModeProbe
+from .preflight import PreflightProbe
 from .nan import NanProbe
 
-#: registration order is call order: inputs before outputs, the NaN replay after the
-#: values it reads are on the host
-PROBES: tuple[type[Probe], ...] = (LoaderProbe, InputProbe, NanProbe, ForwardProbe,
-                                   ActivationProbe, LossProbe, GradientProbe, ModeProbe,
-                                   HeldoutProbe, DescribeProbe, FreezeProbe)
+#: registration order is call order: the pre-flight before anything records the first
+#: update, inputs before outputs, the NaN replay after the values it reads are on the host
+PROBES: tuple[type[Probe], ...] = (
+    PreflightProbe, LoaderProbe, InputProbe, NanProbe, ForwardProbe, ActivationProbe,
+    LossProbe, GradientProbe, ModeProbe, HeldoutProbe, DescribeProbe, FreezeProbe)
 
 __all__ = ["EVENTS", "PROBES", "Probe"]

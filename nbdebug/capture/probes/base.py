@@ -16,6 +16,8 @@ Events (all optional):
   in a training forward (full steps).
 - ``eval_forward(entry, module, args, output)``: a model's forward outside training.
 - ``eval_loss(fn, input, target)``: a watched loss function called outside training.
+- ``train_loss(fn, input, target, kwargs, out)``: a training loss call before the first
+  optimizer step (only while a pre-flight waits for it).
 - ``backward(t, first)``: ``.backward()`` is called on ``t`` (before autograd runs).
 - ``before_update(opt, params, primary)`` / ``after_update(opt, params, primary)``: an
   optimizer step (``before_update`` on full steps only; lean steps see the gradients,
@@ -36,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EVENTS = ("attach", "model_added", "first_forward", "train_input", "layer_input",
           "layer_output", "eval_forward", "backward", "before_update", "after_update",
-          "eval_loss", "step_closing", "step_end", "flush", "closing", "finish")
+          "eval_loss", "train_loss", "step_closing", "step_end", "flush", "closing", "finish")
 
 
 class Probe:

@@ -1,0 +1,182 @@
+"""The pre-flight run: at the first optimizer step, build the context and run the experiments.
+
+Capture owns one ``Preflight`` when ``--preflight`` is on; its probe
+(``capture.probes.preflight``) hands it the first training loss call (``loss_seen``) and
+calls ``run`` once, at the primary optimizer's first pre-step, with the capture's context
+(``capture.context.Context``); every capture hook is paused meanwhile. Each experiment is fault-isolated:
+a failure is a note, never an error in the user's cell. Results go into
+``obs.preflight`` (plain data) and the curves into ``obs.timelines``.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import warnings
+from typing import Any
+
+import torch
+
+from .context import Batch, Context, Skip, grad_kind, loss_spec, needs_closure, rng_kept
+from .experiments import EXPERIMENTS, check_output
+
+#: default budget: the smaller of this and EPOCH_SHARE of an estimated epoch ...
+MAX_BUDGET = 30.0
+EPOCH_SHARE = 0.2
+#: ... but never less than this: small runs (an epoch of milliseconds) still get their
+#: experiments, which on such models take well under a second
+MIN_BUDGET = 5.0
+
+
+class Preflight:
+    def __init__(self, budget_s: float | None = None) -> None:
+        self.budget_s = budget_s
+        self.done = False
+        #: the first training loss call: name, its input's shape and last autograd op, the
+        #: target, kwargs, the loss value (detached: no autograd graph is kept)
+        self._loss: tuple[str, Any, str | None, Any, dict[str, Any], Any] | None = None
+        self._other_losses: set[str] = set()
+        self._capture: Any = None
+
+    # -- what capture tells -----------------------------------------------------------
+    def loss_seen(self, name: str, input: Any, target: Any, kwargs: dict[str, Any],
+                  out: Any) -> None:
+        """A training loss call before the first step (references, dropped after ``run``)."""
+        if self.done:
+            return
+        if self._loss is None:
+            self._loss = (name, tuple(input.shape), grad_kind(input),
+                          target.detach() if isinstance(target, torch.Tensor) else target,
+                          dict(kwargs), out.detach() if isinstance(out, torch.Tensor) else None)
+        elif name != self._loss[0]:
+            self._other_losses.add(name)
+
+    def run(self, capture: Any, opt: torch.optim.Optimizer) -> None:
+        """Run every experiment once (capture suspended); never raises."""
+        if self.done:
+            return
+        self.done = True
+        obs = capture.obs
+        self._capture = capture
+        result: dict[str, Any] = {"ran": [], "skipped": {}, "step": capture.step}
+        obs.preflight = result
+        t0 = time.perf_counter()
+        capture.guard.paused = True
+        try:
+            ctx = self._context(capture, opt, result)
+            if ctx is not None:
+                with rng_kept(ctx.device), torch.enable_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")    # the user saw them from the training
+                    check_output(ctx)
+                    for name, fn in EXPERIMENTS:
+                        self._one(name, fn, ctx, result, obs)
+                result["notes"] = ctx.notes
+                for note in ctx.notes:
+                    capture.note(f"pre-flight: {note}")
+        except Skip as exc:
+            result["skipped"]["all"] = str(exc)
+        except Exception:
+            result["skipped"]["all"] = "internal error"
+            capture.errors.append({"where": "preflight", "traceback": traceback.format_exc(),
+                                   "error": traceback.format_exc().strip().splitlines()[-1]})
+        finally:
+            capture.guard.paused = False
+            self._loss = self._capture = None
+            result["seconds"] = round(time.perf_counter() - t0, 4)
+        for what, why in result["skipped"].items():
+            capture.note(f"pre-flight: {what} skipped: {why}")
+
+    # -- the experiments ------------------------------------------------------------
+    def _one(self, name: str, fn: Any, ctx: Context, result: dict[str, Any], obs: Any) -> None:
+        if ctx.left() <= 0:
+            result["skipped"][name] = (f"the time budget ({ctx.budget_s:.1f} s) was spent; "
+                                       "give more with --preflight-budget SECONDS")
+            return
+        t0 = time.perf_counter()
+        try:
+            out = fn(ctx)
+        except Skip as exc:
+            result["skipped"][name] = str(exc)
+            return
+        except Exception as exc:        # invariant 3: recorded, the others still run
+            result["skipped"][name] = f"internal error ({type(exc).__name__}: {exc})"[:300]
+            self._capture.errors.append({
+                "where": f"preflight {name}", "traceback": traceback.format_exc(),
+                "error": f"{type(exc).__name__}: {exc}"[:300]})
+            return
+        curves = out.pop("curves", {})
+        out["seconds"] = round(time.perf_counter() - t0, 4)
+        result[name] = out
+        result["ran"].append(name)
+        for key, (columns, rows) in curves.items():
+            series = obs.series(f"preflight/{key}")
+            series.columns = list(columns)
+            for i, row in enumerate(rows):
+                series.add(i, row)
+
+    def _context(self, capture: Any, opt: torch.optim.Optimizer,
+                 result: dict[str, Any]) -> Context | None:
+        """The model, its first batch and the loss, as capture saw them; or skip all."""
+        trained = [e for e in capture.models.values()
+                   if e.info.training_forwards and e.module() is not None]
+        if not trained and needs_closure(opt):
+            raise Skip(f"{type(opt).__name__} computes the loss inside its step (a closure): "
+                       "pre-flight needs the model, batch and loss before the first step")
+        if len(trained) != 1:
+            raise Skip("several models train together (a GAN, two networks): pre-flight "
+                       "needs one model, one optimizer and one loss" if trained else
+                       "no training forward of a model was seen before the first step")
+        entry = trained[0]
+        model = entry.module()
+        params = {id(p) for p in model.parameters()}
+        held = [p for g in opt.param_groups for p in g["params"]]
+        if not held or not all(id(p) in params for p in held):
+            raise Skip("the optimizer's parameters are not the trained model's")
+        if len(capture.optimizers) > 1:
+            result.setdefault("notes_early", []).append(
+                "several optimizers: pre-flight tests the first one to step only")
+        if self._loss is None:
+            raise Skip("no torch loss function was seen (custom loss arithmetic): the "
+                       "experiments need to recompute the loss")
+        name, in_shape, in_kind, target, kwargs, out = self._loss
+        if not isinstance(target, torch.Tensor) or target.dim() == 0:
+            raise Skip(f"the {name} target is not a batch of tensors")
+        inputs = list(capture.first_inputs)
+        if not inputs:
+            raise Skip("the model's inputs of the first step were not kept")
+        args, kw = inputs[0]
+        if not any(isinstance(v, torch.Tensor) for v in (*args, *kw.values())):
+            raise Skip("the model's tensor inputs were not seen (keyword arguments only, as "
+                       "in model(**batch), are not kept yet)")
+        n = int(target.shape[0])
+        if not _batch_first(args, kw, n):
+            raise Skip("the model's inputs and the loss target do not share a first "
+                       "(batch) dimension (sequence-first inputs?)")
+        device = next(model.parameters()).device
+        seen = float(out.detach().float().mean()) if isinstance(out, torch.Tensor) else None
+        ctx = Context(model=model, optimizer=opt, batches=[Batch(tuple(args), dict(kw),
+                                                                 target.detach())],
+                      loss=loss_spec(name, kwargs), device=device,
+                      budget_s=self._budget(capture), model_name=entry.info.name,
+                      seen_loss=seen)
+        ctx.notes.extend(result.pop("notes_early", []))
+        if self._other_losses:
+            ctx.notes.append(f"several losses ({', '.join([name, *sorted(self._other_losses)])}"
+                             f"): pre-flight recomputes {name} only")
+        ctx.out_shape, ctx.loss_input_kind = in_shape, in_kind
+        return ctx
+
+    def _budget(self, capture: Any) -> float:
+        if self.budget_s is not None:
+            return float(self.budget_s)
+        first_step = max(time.perf_counter() - capture.started, 1e-4)
+        loader = capture.loader
+        per_epoch = capture.epoch_batches.get(id(loader)) if loader is not None else None
+        if not per_epoch:
+            return MIN_BUDGET
+        return max(MIN_BUDGET, min(MAX_BUDGET, EPOCH_SHARE * first_step * per_epoch))
+
+
+def _batch_first(args: Any, kwargs: dict[str, Any], n: int) -> bool:
+    tensors = [v for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor) and v.dim()]
+    return bool(tensors) and all(t.shape[0] == n for t in tensors)
