@@ -58,8 +58,6 @@ def test_lazy_model_materialised_before_the_cell(ip):
     assert not report.problems and not report.warnings, report.findings
 
 
-@pytest.mark.xfail(strict=True, reason="needs capture: the NaN-replay snapshot reads the "
-                   "parameters of a lazy module before its first forward has made them")
 def test_lazy_model_materialised_inside_the_cell(ip):
     report = _diagnose(ip, "net = nn.Sequential(nn.LazyLinear(32), nn.ReLU(), nn.LazyLinear(2))\n"
                            "opt = torch.optim.Adam(net.parameters(), lr=1e-2)\n")

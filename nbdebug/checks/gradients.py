@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Any
 
+from .. import keys
 from ..observations import Observations
 from ..report import Finding
 from .registry import NOT_CHECKED, check, finding
@@ -26,10 +28,18 @@ GROWN = 10.0
 
 
 def never_zeroed(obs: Observations) -> dict | None:
-    """Evidence that each step starts with the previous steps' gradients, or None."""
-    s = obs.timelines.get("stale_grad")
-    if s is None:
-        return None
+    """Evidence that an optimizer steps on the previous steps' gradients, or None (each
+    optimizer is judged on the parameters it steps: "stale_grad", "stale_grad/1", ...)."""
+    for key in sorted(k for k in obs.timelines if k.split("/")[0] == keys.STALE_GRAD):
+        ev = _never_zeroed(obs, obs.timelines[key])
+        if ev is not None:
+            if "/" in key:
+                ev["optimizer_index"] = int(key.split("/")[1])
+            return ev
+    return None
+
+
+def _never_zeroed(obs: Observations, s: Any) -> dict | None:
     seen = [(st, v) for st, v in zip(s.steps, s.values) if st > 0 and isinstance(v, float)]
     if len(seen) < STALE_MIN:
         return None
@@ -45,7 +55,7 @@ def never_zeroed(obs: Observations) -> dict | None:
 @check("zero-grad", point="zero-grad", phase="timeline", title="Gradients zeroed every step")
 def zero_grad(obs: Observations) -> list[Finding] | str:
     """Gradients accumulate across steps because zero_grad is never called."""
-    if "stale_grad" not in obs.timelines:
+    if not any(k.split("/")[0] == keys.STALE_GRAD for k in obs.timelines):
         return NOT_CHECKED
     ev = never_zeroed(obs)
     if ev is None:
@@ -55,7 +65,7 @@ def zero_grad(obs: Observations) -> list[Finding] | str:
         return []              # the optimizer holds other parameters: "stuck" names that
     calls = ev["zero_grad_calls"]
     msg = (f"{ev['steps_with_leftover_gradient']} of {ev['steps_observed']} observed steps "
-           "started their backward with the gradients of the previous steps still in .grad "
+           "stepped on the gradients of the previous steps still in .grad "
            f"(zero_grad called {calls} time(s)): every step adds up all past gradients, so "
            "the updates grow and point in stale directions.")
     return [finding(
@@ -63,7 +73,14 @@ def zero_grad(obs: Observations) -> list[Finding] | str:
         title="Gradients never zeroed", message=msg,
         fix=("Call optimizer.zero_grad() once per step, before loss.backward() (or after "
              "optimizer.step())."),
-        where=None, evidence=ev, step=None)]
+        where=_optimizer_name(obs, ev.get("optimizer_index", 0)), evidence=ev, step=None)]
+
+
+def _optimizer_name(obs: Observations, index: int) -> str | None:
+    """The optimizer that stepped on old gradients, when there are several to tell apart."""
+    if len(obs.optimizers) > 1 and 0 <= index < len(obs.optimizers):
+        return obs.optimizers[index].name
+    return None
 
 
 def _totals(rows: list[list[float]]) -> list[float]:

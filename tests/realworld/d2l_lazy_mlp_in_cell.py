@@ -1,5 +1,4 @@
 # healthy
-# xfail: needs capture: the NaN-replay snapshot reads lazy parameters not yet created
 # source: d2l-ai/d2l-en, chapter_builders-guide/lazy-init.md (PyTorch)
 # The same lazy MLP as d2l_lazy_mlp, but the model is built in the diagnosed cell, so its
 # first forward (which creates the weights) happens while nbdebug watches.

@@ -1,5 +1,4 @@
 # healthy
-# xfail: needs capture: zero_grad judged per optimizer (G's backward fills D's .grad)
 # source: pytorch/tutorials, beginner_source/dcgan_faces_tutorial.py (its training loop)
 # A GAN on 2-D points. The generator's backward through the discriminator fills the
 # discriminator's .grad, which opt_D's zero_grad clears before its own step: healthy.

@@ -1,5 +1,4 @@
 # healthy
-# xfail: needs capture: training with a hand-written update and no optimizer object
 # source: pytorch/examples, word_language_model/main.py and model.py
 # The official word-level language model: embedding, a 2-layer LSTM with dropout 0.2,
 # a linear decoder, CrossEntropyLoss on batchified token streams cut into bptt=35

@@ -52,6 +52,10 @@ class DescribeProbe(Probe):
                        if ref() is None and key in self._seen), key=lambda t: t[1])
         for key, _ in gone:
             optimized |= self._seen[key][1]
+        if not ctx.optimizers:
+            # no optimizer at all (an update written by hand): no parameter is "left out of
+            # the optimizer"; whether they change is the timelines' to tell
+            optimized = {key for e in ctx.models for key in e.param_names}
         for entry in ctx.models:
             module = entry.module()
             if module is None:              # gone (a model local to a function): by name

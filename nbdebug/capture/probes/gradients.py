@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ... import keys
+from ..models import opt_params
 from .base import Probe
 
 
@@ -19,12 +20,27 @@ class GradientProbe(Probe):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._clones: dict[int, list[torch.Tensor]] = {}
+        self._patches: Any = None
+        #: raw-tensor training (no model): the leaves the loss reaches, and the norms of
+        #: their gradients this step (taken as autograd accumulates each)
+        self._leaves: list[str] = []
+        self._raw: dict[str, torch.Tensor] = {}
+        #: parameters some zero_grad call cleared since their optimizer last stepped, and
+        #: each optimizer's gradient tensors as they were at its last step
+        self._zeroed: set[int] = set()
+        self._after: dict[int, tuple[dict[int, int], int]] = {}
 
     def attach(self, patches: Any, guard: Any) -> None:
+        self._patches = patches
         dynamics = self.ctx.obs.dynamics
 
         def count(args: tuple, kwargs: dict) -> None:
             dynamics["zero_grad_calls"] = dynamics.get("zero_grad_calls", 0) + 1
+            owner = args[0] if args else None
+            if isinstance(owner, torch.optim.Optimizer):
+                self._zeroed.update(id(p) for p in opt_params(owner))
+            elif isinstance(owner, nn.Module):
+                self._zeroed.update(id(p) for p in owner.parameters())
         patches.wrap(torch.optim.Optimizer, "zero_grad", guard, before=count)
         patches.wrap(nn.Module, "zero_grad", guard, before=count)
         import torch.nn.utils as nn_utils
@@ -47,19 +63,30 @@ class GradientProbe(Probe):
 
     # -- steps -------------------------------------------------------------------
     def backward(self, t: torch.Tensor, first: bool) -> None:
-        """First backward of a sampled step: the norm of what the gradients already hold."""
-        if not first or not self.ctx.sampled:
-            return
-        # (a frozen model, a distillation's teacher say, may keep old gradients: not stale)
-        grads = [p.grad.detach() for entry in self.ctx.models
-                 if (m := entry.module()) is not None for p in m.parameters()
-                 if p.requires_grad and p.grad is not None and p.grad.layout == torch.strided]
-        series = self.ctx.series(keys.STALE_GRAD)
-        if not grads:
+        if not len(self.ctx.models) and not self._leaves and self.ctx.obs.backward_calls <= 3:
+            self._watch_leaves(t)
+
+    def _stale(self, opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
+        """Did this optimizer step on gradients cleared since its last step? Judged on the
+        parameters it steps (a GAN's generator backward fills the discriminator's .grad,
+        which the discriminator's own zero_grad clears): a zero_grad call that covered
+        them, or new gradient tensors (``p.grad = None`` by hand), count as cleared."""
+        now = {id(p): id(p.grad) for p in params if p.requires_grad and p.grad is not None}
+        before, when = self._after.get(id(opt), ({}, -2))
+        self._after[id(opt)] = (now, self.ctx.step)
+        zeroed, self._zeroed = self._zeroed, self._zeroed - set(now)
+        if when != self.ctx.step - 1 or not now or not before:
+            return                        # (compared over consecutive hooked steps only)
+        kept = [k for k, g in now.items() if before.get(k) == g and k not in zeroed]
+        index = self.ctx.optimizers[id(opt)][1]
+        series = self.ctx.series(keys.STALE_GRAD + ("" if index == 0 else f"/{index}"))
+        if len(kept) * 2 <= len(now):
             series.add(self.ctx.step, 0.0)
             return
-        # one norm per gradient (one operation); the host adds their squares
-        self.ctx.put(list(torch._foreach_norm(grads)),
+        left = [p.grad.detach() for p in params if id(p) in set(kept)
+                and p.grad.layout == torch.strided]
+        # the gradients it stepped on, never cleared: their norm (one operation)
+        self.ctx.put(list(torch._foreach_norm(left)),
                      lambda s, a: series.add(s, float(np.sqrt(np.sum(np.square(a))))))
 
     def before_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor],
@@ -74,6 +101,7 @@ class GradientProbe(Probe):
 
     def after_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor],
                      primary: bool) -> None:
+        self._stale(opt, params)
         if not self.ctx.full:
             # a lean step: the gradients, unchanged by the update, are read here
             self.record_grads(params)
@@ -88,9 +116,38 @@ class GradientProbe(Probe):
             rows = self.ctx.rows
             self.ctx.put(norms, rows.sink([("ratio", keys.UPDATE_RATIO, names)]))
 
+    def _watch_leaves(self, t: torch.Tensor) -> None:
+        """Training on raw tensors: hook the leaf tensors the loss reaches (at most 64), to
+        take each gradient's norm once autograd has accumulated it."""
+        seen, stack, leaves = set(), [t.grad_fn], []
+        while stack and len(leaves) < 64 and len(seen) < 10_000:
+            fn = stack.pop()
+            if fn is None or id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            leaf = getattr(fn, "variable", None)
+            if isinstance(leaf, torch.Tensor):
+                leaves.append(leaf)
+            stack.extend(f for f, _ in fn.next_functions)
+        for i, leaf in enumerate(leaves):
+            name = self.ctx.name_of(leaf, f"tensor{i}")
+            self._leaves.append(name)
+            hook = self.ctx.guard.hook(lambda p, name=name: self._raw_grad(name, p),
+                                       "raw gradients")
+            self._patches.handle(leaf.register_post_accumulate_grad_hook(hook))
+
+    def _raw_grad(self, name: str, leaf: torch.Tensor) -> None:
+        if leaf.grad is not None and leaf.grad.layout == torch.strided:
+            self._raw[name] = torch.linalg.vector_norm(leaf.grad.detach())
+
     def step_closing(self) -> None:
         """A step with no optimizer (manual updates): the models' own gradients."""
         ctx = self.ctx
+        if self._raw:
+            names = tuple(self._raw)
+            ctx.cur.rows.append((keys.GRAD_NORM, names, [self._raw[n] for n in names]))
+            ctx.cur.grads = True
+            self._raw = {}
         if ctx.primary is None and not ctx.cur.grads:
             for entry in ctx.models:
                 m = entry.module()
