@@ -99,7 +99,8 @@ class Replay:
         if self._want_snapshot and self.ctx.full:   # (steady steps copy nothing)
             state: dict[str, torch.Tensor] = dict(module.named_parameters())
             state.update(module.named_buffers())
-            if any(isinstance(t, torch.nn.parameter.UninitializedTensorMixin)
+            if any(isinstance(t, (torch.nn.parameter.UninitializedParameter,
+                                  torch.nn.parameter.UninitializedBuffer))
                    for t in state.values()):
                 state = {}                # lazy modules not built yet: the next forward
             else:

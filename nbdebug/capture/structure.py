@@ -190,7 +190,7 @@ def local_name(obj: Any) -> str | None:
     import sys
     skip = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
             os.path.dirname(os.path.abspath(torch.__file__)))
-    frame = sys._getframe(1)
+    frame: Any = sys._getframe(1)
     while frame is not None:
         if not frame.f_code.co_filename.startswith(skip):
             found = _name_in(frame.f_locals, obj)

@@ -52,6 +52,7 @@ def not_shuffled(obs: Observations) -> list[Finding] | str:
     if not train and period is None and mixing is None:
         return NOT_CHECKED
     grouped = mixing is not None and mixing["entropy_ratio"] < GROUPED_ENTROPY_RATIO
+    mix: dict[str, float] = mixing or {}
     evidence = _round(mixing) if mixing else {}
     out = []
     for ld in train:
@@ -64,7 +65,7 @@ def not_shuffled(obs: Observations) -> list[Finding] | str:
                 severity="problem",
                 title="Training data not shuffled, and grouped by label",
                 message=(f"{ld.name} uses a {ld.sampler} and its batches come grouped by label "
-                         f"(batch label entropy {mixing['entropy_ratio']:.0%} of a random "
+                         f"(batch label entropy {mix['entropy_ratio']:.0%} of a random "
                          "batch's): the model learns the order, not the task."),
                 fix=fix, where=ld.name, evidence=ev))
         else:
@@ -96,13 +97,13 @@ def not_shuffled(obs: Observations) -> list[Finding] | str:
                      "batches each). The labels look well mixed, so no harm is shown, but the "
                      "article advises shuffling every epoch."),
             fix=fix, evidence=ev)]
-    if grouped and mixing["label_changes"] < SORTED_CHANGES:
+    if grouped and mix["label_changes"] < SORTED_CHANGES:
         return [finding(
             severity="problem",
             title="Training batches sorted by label",
             message=(f"The training batches come sorted by label: the most common label "
-                     f"changes between only {mixing['label_changes']:.0%} of consecutive "
-                     f"batches and a batch's label entropy is {mixing['entropy_ratio']:.0%} of "
+                     f"changes between only {mix['label_changes']:.0%} of consecutive "
+                     f"batches and a batch's label entropy is {mix['entropy_ratio']:.0%} of "
                      "a random batch's."),
             fix=fix, evidence=evidence)]
     return []

@@ -58,8 +58,8 @@ def explained_elsewhere(obs: Observations) -> str | None:
     """
     for m in obs.models:
         for p in m.params:
-            if (p.ndim >= 2 and p.requires_grad and p.min is not None and p.numel >= 2
-                    and p.max - p.min <= 1e-6 * (p.absmax or 0.0)):
+            if (p.ndim >= 2 and p.requires_grad and p.min is not None and p.max is not None
+                    and p.numel >= 2 and p.max - p.min <= 1e-6 * (p.absmax or 0.0)):
                 return f"{p.name} starts constant (point 17)"
     if never_zeroed(obs):
         return "the gradients are never zeroed"

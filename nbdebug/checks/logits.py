@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 from ..observations import Observations
@@ -72,7 +74,7 @@ def huge_logits(obs: Observations) -> list[Finding] | str:
     if not huge or not (high_start or collapse):
         return []
     init = _init_scale(obs)
-    evidence = {"classes": c, "ln_C": round(ln_c, 4), "logit_absmax": peak,
+    evidence: dict[str, Any] = {"classes": c, "ln_C": round(ln_c, 4), "logit_absmax": peak,
                 "logit_std": peak_std, "at_step": peak_step,
                 "first_loss": first_loss[0] if first_loss else None}
     if collapse:

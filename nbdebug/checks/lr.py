@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..observations import Observations
 from ..report import Finding
 from .gradients import never_zeroed
@@ -60,12 +62,13 @@ def lr_too_large(obs: Observations) -> list[Finding] | str:
     high = worst is not None and worst[1] >= HIGH_UPDATE
     jumps = spikes(shape)
     big = [s for s in jumps if s[2] >= BIG_SPIKE]
-    blown = obs.nan is not None and obs.nan.phase != "input" and max(
+    nan = obs.nan
+    blown = nan is not None and nan.phase != "input" and max(
         shape.values) >= BIG_SPIKE * max(shape.values[0], 1e-12)
-    if blown:
+    if blown and nan is not None:
         what = (f"the loss grows by orders of magnitude ({shape.values[0]:.3g} -> "
-                f"{max(shape.values):.3g}) and then becomes {obs.nan.kind} at step "
-                f"{obs.nan.step}")
+                f"{max(shape.values):.3g}) and then becomes {nan.kind} at step "
+                f"{nan.step}")
     elif diverged(shape):
         what = (f"the loss diverges: it ends at {shape.last:.4g} (mean of the last window) "
                 f"against {shape.best:.4g} at its best")
@@ -80,7 +83,7 @@ def lr_too_large(obs: Observations) -> list[Finding] | str:
                 f"{shape.last:.4g} at the end against {shape.first:.4g} at the start)")
     else:
         return []
-    evidence = {"first_loss": shape.first, "last_loss": shape.last, "best_loss": shape.best,
+    evidence: dict[str, Any] = {"first_loss": shape.first, "last_loss": shape.last, "best_loss": shape.best,
                 "spikes": [list(s) for s in jumps[:5]], "lr": lrs(obs)}
     where = None
     lr = None

@@ -68,7 +68,8 @@ def zero_init(obs: Observations) -> list[Finding] | str:
     huge = saturated_softmax(obs)
     out = []
     for p in weights:
-        if p.numel >= 2 and p.max - p.min <= CONSTANT_SPREAD * (p.absmax or 0.0):
+        if (p.numel >= 2 and p.max is not None and p.min is not None
+                and p.max - p.min <= CONSTANT_SPREAD * (p.absmax or 0.0)):
             zero = p.absmax == 0.0
             value = "0" if zero else f"{p.mean:.4g}"
             out.append(finding(

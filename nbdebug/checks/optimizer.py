@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import statistics
 
 from ..observations import GroupInfo, Observations, OptimizerInfo
@@ -107,7 +109,7 @@ def sgd_without_momentum(obs: Observations) -> list[Finding] | str:
             raise_by = float(f"{min(MAX_RAISE, HEALTHY_UPDATE / med):.2g}")
         lr = plain[0].lr
         new_lr = float(f"{lr * raise_by * (1 - MOMENTUM):.3g}")
-        evidence = {"momentum": 0.0, "lr": [g.lr for g in plain],
+        evidence: dict[str, Any] = {"momentum": 0.0, "lr": [g.lr for g in plain],
                     "groups": [g.index for g in plain],
                     "fix": {"momentum": MOMENTUM, "lr": new_lr,
                             "lr_scale": float(f"{raise_by * (1 - MOMENTUM):.3g}")}}

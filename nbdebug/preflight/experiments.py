@@ -76,7 +76,7 @@ def init_loss(ctx: Context) -> dict[str, Any]:
         x = args[0] if args and isinstance(args[0], torch.Tensor) else None
         if not isinstance(out, torch.Tensor) or not out.is_floating_point() or out.numel() < 2:
             return
-        row = {"name": _qualify(ctx.model_name, names.get(id(mod), "?")),
+        row: dict[str, Any] = {"name": _qualify(ctx.model_name, names.get(id(mod), "?")),
                "type": type(mod).__name__, "out_std": float(out.float().std())}
         if x is not None and x.is_floating_point() and x.numel() > 1:
             row["in_std"] = float(x.float().std())

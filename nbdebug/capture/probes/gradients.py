@@ -83,8 +83,9 @@ class GradientProbe(Probe):
         if len(kept) * 2 <= len(now):
             series.add(self.ctx.step, 0.0)
             return
-        left = [p.grad.detach() for p in params if id(p) in set(kept)
-                and p.grad.layout == torch.strided]
+        kept_ids = set(kept)
+        left = [g.detach() for p in params if id(p) in kept_ids and (g := p.grad) is not None
+                and g.layout == torch.strided]
         # the gradients it stepped on, never cleared: their norm (one operation)
         self.ctx.put(list(torch._foreach_norm(left)),
                      lambda s, a: series.add(s, float(np.sqrt(np.sum(np.square(a))))))
@@ -119,7 +120,9 @@ class GradientProbe(Probe):
     def _watch_leaves(self, t: torch.Tensor) -> None:
         """Training on raw tensors: hook the leaf tensors the loss reaches (at most 64), to
         take each gradient's norm once autograd has accumulated it."""
-        seen, stack, leaves = set(), [t.grad_fn], []
+        seen: set[int] = set()
+        stack: list[Any] = [t.grad_fn]
+        leaves: list[torch.Tensor] = []
         while stack and len(leaves) < 64 and len(seen) < 10_000:
             fn = stack.pop()
             if fn is None or id(fn) in seen:

@@ -38,7 +38,7 @@ class HeldoutProbe(Probe):
         entry.info.eval_forwards += 1
         loader = self.ctx.loader
         held_out = loader is not None and loader.role != "train"
-        if held_out:
+        if loader is not None and held_out:
             loader.eval_passes += 1
             self._inputs(loader, structure.first_tensor(args))
         out = structure.first_tensor(output)
