@@ -1,4 +1,5 @@
-"""Silent errors a loss curve hides: data workers that draw the same random numbers."""
+"""Silent errors a loss curve hides: data workers that draw the same random numbers, and
+dropout left on while the model evaluates."""
 
 from __future__ import annotations
 
@@ -37,3 +38,27 @@ def worker_seeds(obs: Observations) -> list[Finding] | str:
              f"    info.dataset.{attr} = {make}\n"
              "DataLoader(..., worker_init_fn=seed_worker)"),
         where=name, evidence={"loader": name, "generators": gens, "workers": info["workers"]})]
+
+
+@check("eval-dropout", point="train-eval-mode", phase="end",
+       title="model.train() / model.eval() where they belong")
+def eval_dropout(obs: Observations) -> list[Finding] | str:
+    """Dropout that stays on in an eval-mode forward: a functional call with training=True
+    (F.dropout's default) or an attention's dropout_p that ignores the mode."""
+    calls = obs.dynamics.get(keys.EVAL_DROPOUT) or []
+    if not calls:
+        return []
+    first = calls[0]
+    attention = first["call"].endswith("scaled_dot_product_attention")
+    fix = ("F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training "
+           "else 0.0)" if attention else
+           f"{first['call']}(x, p={first['p']:g}, training=self.training), or an "
+           "nn.Dropout module, which follows model.eval()")
+    return [Finding(
+        check="eval-dropout", point="train-eval-mode", severity="warning",
+        title="Dropout on in eval mode",
+        message=(f"{first['call']} with p={first['p']:g} ran with training on at "
+                 f"{first['where']} while the model was in eval mode and gradients were off: "
+                 "model.eval() does not reach a functional dropout, so held-out outputs are "
+                 "random and their loss and accuracy are off."),
+        fix=fix, where=first["where"], evidence={"calls": calls})]

@@ -1,5 +1,6 @@
-"""Train/eval modes: optimizer steps taken with a model in eval mode, and held-out
-passes run in train mode (``train-eval-mode``)."""
+"""Train/eval modes: optimizer steps taken with a model in eval mode, held-out passes run
+in train mode, and dropout left on in an eval-mode forward (a functional ``F.dropout``
+with its training=True default, an attention's ``dropout_p``): ``train-eval-mode``."""
 
 from __future__ import annotations
 
@@ -8,11 +9,53 @@ from typing import Any
 import torch
 from torch import nn
 
+from ... import keys
 from ..models import ModelEntry
 from .base import Probe
 
 
+#: functional dropouts: (name, position of ``p``, position of ``training``)
+DROPOUTS = (("dropout", 1, 2), ("dropout1d", 1, 2), ("dropout2d", 1, 2), ("dropout3d", 1, 2),
+            ("alpha_dropout", 1, 2), ("feature_alpha_dropout", 1, 2))
+#: distinct eval-mode dropout calls kept
+EVAL_DROPOUT_CALLS = 5
+
+
 class ModeProbe(Probe):
+    def attach(self, patches: Any, guard: Any) -> None:
+        import torch.nn.functional as F
+        for name, p_at, training_at in DROPOUTS:
+            if hasattr(F, name):
+                patches.wrap(F, name, guard, before=lambda a, k, name=name, pa=p_at,
+                             ta=training_at: self._dropout(name, _arg(a, k, pa, "p", 0.5),
+                                                           _arg(a, k, ta, "training", True)))
+        # model.eval() on a watched model: a held-out pass is coming, watch it from its
+        # first forward (kept on steady steps: called at mode changes, not every step)
+        patches.wrap(nn.Module, "train", guard, steady=True, before=self._mode_change)
+        if hasattr(F, "scaled_dot_product_attention"):
+            patches.wrap(F, "scaled_dot_product_attention", guard,
+                         before=lambda a, k: self._dropout(
+                             "scaled_dot_product_attention",
+                             _arg(a, k, 4, "dropout_p", 0.0), True))
+
+    def _mode_change(self, args: tuple, kwargs: dict) -> None:
+        mode = args[1] if len(args) > 1 else kwargs.get("mode", True)
+        if mode is False and args and self.ctx.models.root(args[0]) is not None:
+            self.ctx.wake()
+
+    def _dropout(self, name: str, p: Any, training: Any) -> None:
+        """A dropout that is on while the gradients are off and a watched model is in eval
+        mode: a held-out forward made random (``F.dropout``'s training=True default, or
+        an attention's dropout_p not tied to ``self.training``)."""
+        if not (training is True and isinstance(p, (int, float)) and p > 0
+                and not torch.is_grad_enabled()):
+            return
+        if not any((m := e.module()) is not None and not m.training for e in self.ctx.models):
+            return
+        calls = self.ctx.obs.dynamics.setdefault(keys.EVAL_DROPOUT, [])
+        where = _caller()
+        if len(calls) < EVAL_DROPOUT_CALLS and all(c["where"] != where for c in calls):
+            calls.append({"call": f"F.{name}", "p": float(p), "where": where})
     def eval_forward(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...],
                      output: Any) -> None:
         d = self.ctx.obs.dynamics
@@ -44,3 +87,22 @@ class ModeProbe(Probe):
                 d["steps_in_eval_mode"] = d.get("steps_in_eval_mode", 0) + 1
                 d.setdefault("first_eval_mode_step", self.ctx.step)
                 break
+
+
+def _arg(args: tuple, kwargs: dict, at: int, name: str, default: Any) -> Any:
+    return args[at] if len(args) > at else kwargs.get(name, default)
+
+
+def _caller() -> str:
+    """The user's line that made the call: the first frame outside nbdebug and torch."""
+    import os
+    import sys
+    skip = (os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+            os.path.dirname(os.path.abspath(torch.__file__)))
+    frame: Any = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(skip):
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    return (f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} "
+            f"({frame.f_code.co_name})")
