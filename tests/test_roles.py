@@ -194,3 +194,38 @@ for epoch in range(8):
     assert len(report.run["models"]) == 1
     assert report.run["steps"] == 64 and not report.errors
     assert not [f for f in report.findings if f.severity in ("warning", "problem")]
+
+
+def test_an_optimizer_wrapper_and_a_grad_scaler_count_each_step_once(ip):
+    """An optimizer wrapped the way Accelerate wraps one (a subclass whose step calls the
+    inner optimizer's), stepped through a GradScaler: one optimizer, one step per step."""
+    run_cell(ip, SETUP)
+    run_cell(ip, """
+class Wrapped(torch.optim.Optimizer):
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        super().__init__([p for g in optimizer.param_groups for p in g["params"]], {})
+        self.param_groups = optimizer.param_groups
+
+    def step(self, closure=None):
+        return self.optimizer.step(closure)
+
+    def zero_grad(self, set_to_none=True):
+        self.optimizer.zero_grad(set_to_none)
+
+net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+opt = Wrapped(torch.optim.Adam(net.parameters(), lr=1e-2))
+scaler = torch.amp.GradScaler("cpu")
+""")
+    _, report = diagnose_cell(ip, """
+for epoch in range(5):
+    for i in range(0, 256, 32):
+        loss = nn.functional.cross_entropy(net(X[i:i + 32]), y[i:i + 32])
+        opt.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+""")
+    assert report.run["steps"] == 40
+    assert report.run["optimizers"] == [{"name": "opt", "type": "Wrapped", "steps": 40}]
+    assert not report.errors

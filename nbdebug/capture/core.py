@@ -103,6 +103,7 @@ class Capture(Forwards):
         #: a live view watches: flush on wall time too (at most every FLUSH_SECONDS)
         self.live = False
         self._stop_requested = False
+        self._stepping = 0                # optimizer steps under way (a wrapper's and its own)
         self.cost = Cost()
 
     # -- public ------------------------------------------------------------------
@@ -250,7 +251,8 @@ class Capture(Forwards):
         return True
 
     def _pre_step(self, opt: torch.optim.Optimizer) -> None:
-        if not self.ctx.full or not self._watch_optimizer(opt):
+        self._stepping += 1
+        if self._stepping > 1 or not self.ctx.full or not self._watch_optimizer(opt):
             return
         ctx = self.ctx
         if ctx.primary is None:
@@ -259,6 +261,9 @@ class Capture(Forwards):
         self._emit("before_update", opt, opt_params(opt), id(opt) == ctx.primary)
 
     def _post_step(self, opt: torch.optim.Optimizer) -> None:
+        self._stepping = max(0, self._stepping - 1)
+        if self._stepping:
+            return          # an optimizer stepped by the one stepping (Accelerate's wrapper)
         if id(opt) not in self.ctx.optimizers and not self._watch_optimizer(opt):
             return
         ctx = self.ctx
@@ -275,6 +280,7 @@ class Capture(Forwards):
         t = structure.first_tensor(args[0] if args else kwargs.get("tensors"))
         if t is None:
             return
+        self._stepping = 0                  # (no optimizer step is under way in a backward)
         cur = self.ctx.cur
         if cur.backwards and self.hooks.mode == "steady":
             self.wake()                         # two backward calls in one step
