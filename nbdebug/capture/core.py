@@ -87,6 +87,12 @@ class Capture(Forwards):
         self._on: dict[str, list[Callable[..., Any]]] = {
             event: [getattr(p, event) for p in self.probes if hasattr(p, event)]
             for event in EVENTS}
+        #: the same for steady steps: only the probes that declared the event ``STEADY``
+        self._steady_on = {event: [getattr(p, event) for p in self.probes
+                                   if hasattr(p, event) and event in p.STEADY]
+                           for event in EVENTS}
+        #: the handlers of the current kind of step
+        self._events = self._on
         self.sampler = Sampling(options.every, options.adaptive)
         self.hooks = StepHooks(self.patches, self.models, {})
         self.depth = 0
@@ -146,7 +152,7 @@ class Capture(Forwards):
         return self.sampler.facts()
 
     def _emit(self, event: str, *args: Any) -> None:
-        for handler in self._on[event]:
+        for handler in self._events[event]:
             handler(*args)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -196,7 +202,7 @@ class Capture(Forwards):
         """Close the last step, flush the device buffers and fill in the names."""
         t0 = time.perf_counter()
         stages = [("finish step", self._end_last_step),
-                  ("finish dynamics", lambda: self._emit("closing")),
+                  ("finish dynamics", lambda: [h() for h in self._on["closing"]]),
                   ("finish flush", self.pending.flush),
                   ("finish", self._finish_observations)]
         for where, stage in stages:          # one failing stage does not skip the others
@@ -229,6 +235,7 @@ class Capture(Forwards):
     def _set_mode(self, mode: str) -> None:
         self.hooks.set(mode)
         self.ctx.full = mode == "full"
+        self._events = self._steady_on if mode == "steady" else self._on
 
     def wake(self) -> None:
         """Leave steady steps (a held-out loader starts, a held-out forward, a step of a

@@ -19,7 +19,7 @@ from .. import keys
 from ..observations import NanEvent, Observations
 from ..stats import Pending
 
-@dataclass
+@dataclass(slots=True)
 class StepRecord:
     """What one training step holds until it ends: its losses, NaN guards and rows."""
     guards: list[torch.Tensor] = field(default_factory=list)
@@ -75,9 +75,16 @@ class StepRows:
         self.pending = pending
         self._columns: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         self._sinks: dict[tuple[Any, ...], StepSink] = {}
+        self._loss_only = self.sink([("loss",)])
 
     def commit(self, step: int, cur: StepRecord, lean: bool, with_loss: bool = True) -> None:
         """Hand the step's loss, guards and rows to the buffer as one row."""
+        losses = cur.losses
+        if len(losses) == 1 and with_loss and not cur.guards and not cur.rows:
+            loss = losses[0]                  # a steady step: its loss alone
+            self.pending.put(step, [loss if loss.dtype == torch.float32 else loss.float()],
+                             self._loss_only)
+            return
         values: list[torch.Tensor] = []
         layout: list[tuple[Any, ...]] = []
         if cur.losses and with_loss:

@@ -24,6 +24,8 @@ DEAD_WINDOW = 50
 
 
 class ActivationProbe(Probe):
+    STEADY = frozenset({"step_end"})
+
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._active: dict[str, torch.Tensor] = {}     # current window's per-unit masks

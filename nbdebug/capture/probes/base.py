@@ -44,5 +44,9 @@ EVENTS = ("attach", "model_added", "first_forward", "train_input", "layer_input"
 class Probe:
     """Base of every probe: holds the context."""
 
+    #: the events it still needs on steady steps (a forward hook on the root and the
+    #: backward only): most probes need none, and are not called there at all
+    STEADY: frozenset[str] = frozenset()
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -14,6 +14,8 @@ from .base import Probe
 
 
 class DescribeProbe(Probe):
+    STEADY = frozenset({"step_end"})
+
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._steps: dict[int, int] = {}

@@ -31,6 +31,8 @@ class _Inputs:
 
 
 class InputProbe(Probe):
+    STEADY = frozenset({"train_input"})
+
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self.audit = AuditRecorder(ctx.obs, ctx.pending)

@@ -16,6 +16,8 @@ from .base import Probe
 
 
 class LoaderProbe(Probe):
+    STEADY = frozenset({"train_input", "step_end"})
+
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._name_of = ctx.name_of

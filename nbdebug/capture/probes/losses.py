@@ -32,6 +32,8 @@ ORIGINAL = {name: getattr(F, name) for name in LOSS_FUNCTIONS}
 
 
 class LossProbe(Probe):
+    STEADY = frozenset({"backward"})
+
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._namespace = ctx.namespace

@@ -22,6 +22,8 @@ EVAL_DROPOUT_CALLS = 5
 
 
 class ModeProbe(Probe):
+    STEADY = frozenset({"step_end"})
+
     def attach(self, patches: Any, guard: Any) -> None:
         import torch.nn.functional as F
         for name, p_at, training_at in DROPOUTS:

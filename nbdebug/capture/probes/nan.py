@@ -14,6 +14,8 @@ from .base import Probe
 
 
 class NanProbe(Probe):
+    STEADY = frozenset({"train_input"})
+
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self.replay = Replay(ctx, ctx.guard)
