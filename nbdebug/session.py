@@ -8,7 +8,7 @@ import traceback
 from typing import Any, Callable
 
 from .options import DEFAULT_EVERY, OptionError, Settings, positive_int, resolve, validate_checks
-from .report import Report
+from .report import NOTHING, Report
 
 _LAST: list[Report] = []
 #: told when a diagnosis starts and ends (the sidebar): ``started(session)`` before the
@@ -229,7 +229,7 @@ class Session:
         report.timelines = {k: s.to_dict() for k, s in obs.timelines.items()}
         report.notes = list(obs.notes)
         if not obs.models and not obs.trained:
-            report.notes.insert(0, "nothing to diagnose: the cell ran no forward pass of a "
+            report.notes.insert(0, f"{NOTHING}: the cell ran no forward pass of a "
                                    "model with parameters and called no .backward()")
         report.errors = list(self.errors) + list(self.capture.errors) + run.errors
         self._with_tracebacks(report.errors)

@@ -266,3 +266,20 @@ def test_both_sides_define_the_same_protocol():
     assert f"CONTROL_TARGET = '{P.CONTROL_TARGET}'" in ts
     for kind in P.DATA_TYPES:
         assert f"case '{kind}':" in ts
+
+
+def test_a_cell_that_trains_nothing_leaves_the_last_run_in_the_sidebar(ip, bridge):
+    run_cell(ip, SMALL_MODEL)
+    diagnose_cell(ip, COUNTED_LOOP.format(steps=5))
+    comm = bridge.comms[0]
+    sent_before, run_before = len(comm.sent), bridge.run
+    result, report = diagnose_cell(ip, "x = 1 + 1\n")
+    assert result.success and report.nothing_trained()
+    assert len(comm.sent) == sent_before and bridge.run == run_before
+    # a page that reloads now gets the real run again
+    late = RecordingComm()
+    bridge.control_opened(late, {"content": {"data": {"type": "hello",
+                                                      "version": P.PROTOCOL_VERSION}}})
+    replay = bridge.comms[-1].sent
+    assert [m["type"] for _, m in replay][-1] == "done"
+    assert all(m["run"] == run_before for _, m in replay if "run" in m)

@@ -117,26 +117,60 @@ def test_every_user_string_is_escaped_in_html():
     assert any(EVIL in chunk for chunk in parser.text)
 
 
-def test_checklist_html_lists_every_point_in_order_with_findings_inside():
+def test_checklist_html_puts_problems_and_warnings_first_and_folds_the_rest():
     report = fixed_report()
     parser = _Tags()
     parser.feed(ui_html.render_checklist(report))
-    points = [a["data-point"] for t, a in parser.tags if t == "details"]
-    assert points == [str(k) for k in ARTICLE_KEYS]
-    opened = [a["data-point"] for t, a in parser.tags if t == "details" and "open" in a]
-    assert opened == ["8", "13"]
+    rows = [a for t, a in parser.tags if t == "details" and "data-point" in a]
+    points = [a["data-point"] for a in rows]
+    flagged_then_ok = ["13", "8"] + [str(k) for k in ARTICLE_KEYS if k not in (8, 11, 12, 13)]
+    assert points == flagged_then_ok + ["11", "12"]      # every point, once
+    opened = [a["data-point"] for a in rows if "open" in a]
+    assert opened == ["13", "8"]
+    folds = [a["class"] for t, a in parser.tags if t == "details" and "data-point" not in a]
+    assert folds == ["nbd-fold nbd-fold-ok", "nbd-fold nbd-fold-rest"]
+    assert not any("open" in a for t, a in parser.tags if t == "details" and
+                   "nbd-fold" in a.get("class", ""))
     text = "".join(parser.text)
+    assert "17 ok: 1, 2" in text and "2 not applicable or not checked: 11, 12" in text
     assert "Add an eps inside the log" in text and "cannot be negative" in text
+    assert "no held-out pass was seen" in text      # the reason, inside its fold
+    assert "Evidence: step 17 · kind nan" in text   # evidence in words, not JSON
 
 
-def test_bundle_has_every_mime_type_and_the_json_round_trips():
+def test_text_report_folds_ok_items_into_one_line():
+    text = render_text(fixed_report())
+    lines = text.splitlines()
+    assert lines[1].lstrip().startswith("✗ 13")
+    assert sum("ok" == ln.split()[-1] for ln in lines if ln.strip()) == 0   # no ok rows
+    assert any(ln.startswith("  ✓ 17 ok: 1, 2, 3") for ln in lines)
+
+
+def test_bundle_stores_the_plots_once_and_a_downsampled_report():
     report = fixed_report()
+    steps = list(range(5000))
+    report.timelines["loss"] = {"steps": steps, "values": [1.0] * 4000 + ["nan"] * 1000}
     png = plots.render_png(report.timelines, report.findings)
     data = ui_html.bundle(report, png)
-    assert set(data) == {"text/plain", "text/html", "image/png",
-                         "application/vnd.nbdebug.report+json"}
-    assert Report.from_dict(data["application/vnd.nbdebug.report+json"]).status(13) == "problem"
+    assert set(data) == {"text/plain", "text/html", "application/vnd.nbdebug.report+json"}
+    assert data["text/html"].count("data:image/png;base64,") == 1
+    embedded = data["application/vnd.nbdebug.report+json"]
+    loss = embedded["timelines"]["loss"]
+    assert len(loss["steps"]) <= ui_html.EMBEDDED_POINTS + 1
+    assert loss["downsampled_from"] == 5000 and 4000 in loss["steps"]   # where it broke
+    assert loss["steps"][0] == 0 and loss["steps"][-1] == 4999
+    assert Report.from_dict(embedded).status(13) == "problem"
     assert data["text/plain"].startswith("nbdebug: 40 steps")
+    assert len(report.to_dict()["timelines"]["loss"]["steps"]) == 5000   # full one unchanged
+
+
+def test_a_cell_that_trained_nothing_gets_one_line():
+    report = Report(run={"status": "done", "steps": 0},
+                    notes=["nothing to diagnose: the cell ran no forward pass"])
+    data = ui_html.bundle(report, None)
+    assert set(data) == {"text/plain", "text/html"}
+    assert data["text/plain"] == "nbdebug: nothing to diagnose: the cell ran no forward pass."
+    assert "<img" not in data["text/html"] and "nbd-checklist" not in data["text/html"]
 
 
 def test_png_is_an_image_and_changes_with_the_data():

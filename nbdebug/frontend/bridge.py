@@ -39,6 +39,7 @@ class Bridge:
         self._last_snapshot_at = -1e9
         self._state: list[dict] = []          # start, last snapshot, findings, done
         self._snapshot: dict | None = None
+        self._pending_start: dict | None = None   # the start of a run not yet shown
 
     # -- data comms --------------------------------------------------------------
     def announce(self, for_control: str | None = None, subshell: bool | None = None) -> Any:
@@ -76,19 +77,31 @@ class Bridge:
 
     # -- session hooks (main thread) ---------------------------------------------
     def started(self, session: Any) -> None:
+        """A diagnosis begins. Its ``start`` goes out at its first training flush, so a
+        cell that trains nothing leaves the sidebar showing the last real run."""
         cell, count = self._cell_of_request()
         with self._lock:
             self.run += 1
             self.active = session
             self._t0 = self._clock()
             self._last_snapshot_at = -1e9
-            self._snapshot = None
-            start = P.start(self.run, cell, count)
-            self._state = [start]
+            self._pending_start = P.start(self.run, cell, count)
         session.listeners.append(self.on_flush)
+
+    def _send_start(self) -> None:
+        with self._lock:
+            start, self._pending_start = self._pending_start, None
+            if start is None:
+                return
+            self._snapshot = None
+            self._state = [start]
         self._send(start)
 
     def on_flush(self, obs: Any) -> None:
+        if self._pending_start is not None:
+            if not (obs.steps or obs.trained):
+                return
+            self._send_start()
         now = self._clock()
         if now - self._last_snapshot_at < P.SNAPSHOT_SECONDS:
             return
@@ -107,6 +120,13 @@ class Bridge:
         report = session.report
         with self._lock:
             self.active = None
+            unsent = self._pending_start is not None
+        if unsent and (report is None or report.nothing_trained()):
+            with self._lock:              # the sidebar keeps showing the last real run
+                self._pending_start = None
+                self.run -= 1
+            return
+        self._send_start()
         if session.capture is not None:
             self._publish_snapshot(session.capture.obs, elapsed)
         if report is None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..report import Report
 from . import html, plots
+from .text import nothing_trained
 
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
 REDRAW_SHARE = 0.1         # a redraw waits until its cost is <= 10% of the time since the last
@@ -99,6 +100,12 @@ class Dashboard:
         self.header.value = html.render_header(
             _state(run.get("status", "done")), run.get("steps", 0), run.get("epochs", 0),
             run.get("seconds", 0.0), run.get("overhead"))
+        if nothing_trained(report):     # one line in place of the live view, no plots
+            if self.handle is None:
+                self.open()
+            self.handle.update(html.bundle(report, None), raw=True)
+            self.widget.close()
+            return
         png = plots.render_png(report.timelines, report.findings)
         if self.keep_live or self.handle is None:
             self.image.value = png
