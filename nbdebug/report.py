@@ -174,15 +174,26 @@ def findings_by_point(report: Report) -> dict[Any, list[Finding]]:
     return out
 
 
-def downsampled(data: dict[str, Any], limit: int = 200) -> dict[str, Any]:
+def downsampled(data: dict[str, Any], limit: int = 120) -> dict[str, Any]:
     """A copy of ``Report.to_dict()`` whose timelines keep at most ``limit`` points each
-    (evenly spaced, first and last kept; a non-finite value in a dropped stretch is kept
-    in its place so the copy still shows where the run broke). For the report embedded in
-    a notebook; ``--save`` writes the full one."""
+    (evenly spaced, first and last kept; the first non-finite value is kept in its place so
+    the copy still shows where the run broke), values to 4 significant digits. For the
+    report embedded in a notebook; ``--save`` writes the full one."""
     out = dict(data)
-    out["timelines"] = {name: _thin_series(s, limit)
+    out["timelines"] = {name: _rounded(_thin_series(s, limit))
                         for name, s in (data.get("timelines") or {}).items()}
     return out
+
+
+def _rounded(value: Any, digits: int = 4) -> Any:
+    """Floats to ``digits`` significant digits (plots need no more; JSON gets 3x smaller)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: (_rounded(v, digits) if k != "steps" else v) for k, v in value.items()}
+    return value
 
 
 def _thin_series(series: Any, limit: int) -> Any:

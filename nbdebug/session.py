@@ -8,6 +8,7 @@ import traceback
 from typing import Any, Callable
 
 from .options import DEFAULT_EVERY, OptionError, Settings, positive_int, resolve, validate_checks
+from .quiet import quiet
 from .report import NOTHING, Report
 
 _LAST: list[Report] = []
@@ -147,16 +148,35 @@ class Session:
             else:
                 status = "exited" if issubclass(exc_type, SystemExit) else "failed"
         try:
-            self.report = self._build(status, exc) if self.watching else self._unwatched(
-                status, exc)
+            with quiet():
+                self.report = self._build(status, exc) if self.watching else \
+                    self._unwatched(status, exc)
         except Exception:
             self.report = _broken_report(status)
             self.report.errors += list(self.errors) + list(getattr(self.capture, "errors", []))
             self._with_tracebacks(self.report.errors)
         _LAST[:] = [self.report]
-        self._tell("ended")
-        self._deliver()
+        with quiet():
+            self._tell("ended")
+            self._deliver()
+        if status in ("stopped", "interrupted"):
+            self._one_line_stop(exc)
         return False
+
+    def _one_line_stop(self, exc: BaseException | None) -> None:
+        """A stop (the sidebar) or an interrupt ends the cell with one line, not a traceback
+        through torch's hooks and nbdebug: the exception itself still propagates (the cell
+        fails, queued cells do not run) and renders, in IPython, as that line."""
+        if exc is None:
+            return
+        steps = (self.report.run.get("steps", 0) if self.report is not None else 0)
+        where = ("nbdebug.last_report() has the report" if self.settings.quiet
+                 else "report above")
+        line = f"Training stopped at step {steps}; {where}"
+        try:
+            exc._render_traceback_ = lambda: [line]        # type: ignore[union-attr]
+        except Exception:
+            pass                          # an exception type without a __dict__: as before
 
     def _unwatched(self, status: str, exc: BaseException | None) -> Report:
         """The report of a cell nbdebug could not watch: how it ended, and why not."""

@@ -94,6 +94,47 @@ def test_keyboard_interrupt_stops_and_still_reports(ip):
     assert report.run["status"] == "interrupted" and report.run["steps"] == 8
 
 
+class _Recorder:
+    """A session watcher that keeps the running session, so a cell can press Stop."""
+
+    def __init__(self):
+        self.sessions = []
+
+    def started(self, session):
+        self.sessions.append(session)
+
+    def ended(self, session):
+        pass
+
+
+@pytest.mark.parametrize("how", ["stop", "interrupt"])
+def test_a_stop_or_an_interrupt_ends_the_cell_with_one_line(ip, capsys, how):
+    from nbdebug.session import WATCHERS
+    run_cell(ip, SETUP)
+    recorder = _Recorder()
+    WATCHERS.append(recorder)
+    ip.user_ns["_watcher"] = recorder
+    press = ("_watcher.sessions[-1].capture.stop_requested = True" if how == "stop"
+             else "raise KeyboardInterrupt")
+    body = TRAIN.replace("opt.step()", f"opt.step()\n    if i == 64: {press}")
+    try:
+        capsys.readouterr()
+        result, report = diagnose_cell(ip, body, flags="")
+    finally:
+        WATCHERS.remove(recorder)
+    out = capsys.readouterr()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.out + out.err)
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    steps = report.run["steps"]
+    # Stop takes effect at the next step boundary; the interrupt at once
+    assert steps == (6 if how == "stop" else 5) and report.run["status"] == ("stopped" if how == "stop"
+                                                   else "interrupted")
+    assert f"Training stopped at step {steps}; report above" in text
+    assert text.index(f"nbdebug: {steps} steps") < text.index("Training stopped")
+    assert "Traceback" not in text and "nbdebug/" not in text and "torch/" not in text
+    assert "Cell In[" not in text and "capture" not in text
+
+
 def test_sys_exit_in_the_cell_still_reports(ip):
     run_cell(ip, SETUP)
     result, report = diagnose_cell(ip, TRAIN + "import sys; sys.exit(3)")

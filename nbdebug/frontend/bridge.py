@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from ..quiet import quiet
 from . import protocol as P
 
 log = logging.getLogger("nbdebug.frontend")
@@ -98,6 +99,10 @@ class Bridge:
         self._send(start)
 
     def on_flush(self, obs: Any) -> None:
+        with quiet():
+            self._on_flush(obs)
+
+    def _on_flush(self, obs: Any) -> None:
         if self._pending_start is not None:
             if not (obs.steps or obs.trained):
                 return

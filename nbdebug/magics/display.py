@@ -26,9 +26,11 @@ def in_notebook(shell: Any) -> bool:
 def live_checks(check_ids: list[str]) -> Callable[[Any], Report]:
     """A report of the checks on what was seen so far, for the live checklist."""
     from ..checks import checklist, run_checks
+    from ..quiet import quiet
 
     def build(obs: Any) -> Report:
-        run = run_checks(obs, check_ids)
+        with quiet():
+            run = run_checks(obs, check_ids)
         return Report(findings=run.findings, checklist=checklist(run))
     return build
 

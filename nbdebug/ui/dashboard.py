@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..report import Report
+from ..quiet import quiet
 from . import html, plots
 from .text import nothing_trained
 
@@ -62,7 +63,8 @@ class Dashboard:
         now = self._clock()
         if now < self._next_redraw:
             return
-        self.redraw(obs, "running")
+        with quiet():
+            self.redraw(obs, "running")
         cost = self._clock() - now
         wait = min(MAX_REDRAW_SECONDS, max(MIN_REDRAW_SECONDS, cost / REDRAW_SHARE))
         self._next_redraw = now + wait
@@ -94,6 +96,10 @@ class Dashboard:
     # -- the end -------------------------------------------------------------
     def finish(self, report: Report) -> None:
         """Show the final report: the static bundle in place of the widget, or the widget."""
+        with quiet():
+            self._finish(report)
+
+    def _finish(self, report: Report) -> None:
         run = report.run
         # the final state first: if a renderer below fails, the live view (kept, with the
         # text report printed under it) does not go on saying "running"

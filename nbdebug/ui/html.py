@@ -203,7 +203,7 @@ def render_explain(key: Any, title: str, text: str,
 
 #: points per timeline in the report embedded in a notebook (the plots are drawn from the
 #: full one; ``--save`` writes the full one)
-EMBEDDED_POINTS = 200
+EMBEDDED_POINTS = 120
 
 
 def bundle(report: Report, png: bytes | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ through its DOM.
 from __future__ import annotations
 
 import pathlib
+import re
 import time
 
 import nbformat
@@ -237,7 +238,12 @@ def test_stop_within_two_seconds_then_reload_resyncs_and_restart_clears(page, la
         "() => { const w = window.jupyterapp.shell.currentWidget;"
         " const out = w.content.widgets[2].node.querySelector('.jp-OutputArea');"
         " return w.sessionContext.session.kernel.status === 'idle' && out &&"
-        " out.innerText.includes('StopTraining'); }", timeout=20_000)
+        " out.innerText.includes('Training stopped at step'); }", timeout=20_000)
+    # one line, no traceback through nbdebug's or torch's frames
+    out = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[2]"
+                        ".node.querySelector('.jp-OutputArea-output[data-mime-type="
+                        "\"application/vnd.jupyter.stderr\"]').innerText")
+    assert re.fullmatch(r"Training stopped at step \d+; report above\s*", out), out
     assert "stopped by user" in _panel(page).locator(".nbd-state").inner_text()
 
     # a browser reload: the new page asks the kernel and shows the same run again
