@@ -180,9 +180,26 @@ def downsampled(data: dict[str, Any], limit: int = 120) -> dict[str, Any]:
     the copy still shows where the run broke), values to 4 significant digits. For the
     report embedded in a notebook; ``--save`` writes the full one."""
     out = dict(data)
-    out["timelines"] = {name: _rounded(_thin_series(s, limit))
-                        for name, s in (data.get("timelines") or {}).items()}
+    series = data.get("timelines") or {}
+    # a share of the number budget per series: wide series (a column per layer) get fewer
+    # points, so that the copy stays small however many layers the model has
+    share = NUMBERS // max(len(series), 1)
+    out["timelines"] = {name: _rounded(_thin_series(
+        s, max(MIN_POINTS, min(limit, share // _width(s))))) for name, s in series.items()}
     return out
+
+
+#: numbers kept over all timelines of an embedded report, and the fewest points per series
+NUMBERS = 3000
+MIN_POINTS = 20
+
+
+def _width(series: Any) -> int:
+    values = series.get("values") if isinstance(series, dict) else None
+    if not isinstance(values, list) or not values:
+        return 1
+    first = values[-1]
+    return max(len(first), 1) if isinstance(first, (list, dict)) else 1
 
 
 def _rounded(value: Any, digits: int = 4) -> Any:

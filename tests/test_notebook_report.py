@@ -138,10 +138,11 @@ def test_nbconvert_html_contains_the_checklist_offline(ran, tmp_path):
 
 
 def _saved_bytes(cell) -> int:
-    import json
-
+    """What the cell's outputs add to the notebook file, as nbformat writes it."""
     import nbformat
-    return len(json.dumps(nbformat.from_dict({"outputs": cell.outputs})["outputs"]))
+    empty = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
+    full = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=cell.outputs)])
+    return len(nbformat.writes(full).encode()) - len(nbformat.writes(empty).encode())
 
 
 def test_a_diagnosed_cell_adds_at_most_150_kb_and_no_warning(ran):
@@ -154,6 +155,12 @@ def test_a_diagnosed_cell_adds_at_most_150_kb_and_no_warning(ran):
         text = json.dumps(cell.outputs)
         assert not re.search(r"\b\w*Warning\b", text), (index, text[:2000])
         assert text.count("iVBORw0KGgo") == 1      # the plots' PNG, stored once
+    # the replaced dashboards leave no widget state behind (only --keep-live's view stays)
+    state = ran.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json",
+                                                {}).get("state", {})
+    images = [m for m in state.values() if m.get("model_name") == "ImageModel" and
+              any(b.get("data") for b in m.get("buffers", []))]
+    assert len(images) <= 1, len(images)
     report = Report.from_dict(_bundle(ran.cells[6])[REPORT_MIME])
     assert report.run["steps"] == 1536 and report.status(13) == "ok"
     loss = report.timelines["loss"]

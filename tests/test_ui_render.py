@@ -201,3 +201,68 @@ def test_the_ui_layer_never_imports_torch():
     code = ("import sys, nbdebug.ui.dashboard, nbdebug.ui.html, nbdebug.ui.plots, "
             "nbdebug.ui.text; sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def _spiky_loss(n=1710, spike_at=800):
+    import random
+    rng = random.Random(0)
+    loss = [2.0 / (1 + s / 100) + rng.random() * 0.05 for s in range(n)]
+    loss[spike_at] = 1e33
+    return loss
+
+
+def test_a_spike_is_marked_and_does_not_stretch_the_loss_axis():
+    import numpy as np
+
+    from nbdebug.ui import axes
+    values = np.array(_spiky_loss())
+    assert axes.scale_for(values) == "log"          # spans far more than 100x
+    low, high = axes.robust_limits(values, "log")
+    assert high < 10 and low > 0.05                  # the bulk of the curve, not 1e33
+    # a curve spanning less than 100x keeps a linear axis and its whole range
+    calm = np.linspace(2.0, 0.5, 300)
+    assert axes.scale_for(calm) == "linear"
+    low, high = axes.robust_limits(calm, "linear")
+    assert low < 0.5 and high > 2.0
+
+
+def test_a_fixed_learning_rate_is_a_header_fact_and_a_schedule_a_panel():
+    steps = list(range(0, 400, 100))
+    fixed = {"lr/0": {"steps": steps, "values": [[0.05]] * 4}}
+    assert plots.constant_facts(fixed) == "lr 0.05 (fixed)"
+    assert "lr" not in plots.panels(fixed)
+    decay = {"lr/0": {"steps": steps, "values": [[0.1 * 0.5 ** i] for i in range(4)]}}
+    assert plots.constant_facts(decay) == "" and "lr" in plots.panels(decay)
+    assert "lr 0.1 (fixed)" in ui_html.render_html(fixed_report())   # in the report's head
+
+
+def _pixels(png):
+    import io
+
+    import numpy as np
+    from PIL import Image
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_zero_gradients_are_black_in_the_heatmap_not_blank():
+    steps = list(range(50))
+
+    def heatmap(zero_value):
+        tl = {"grad_norm": {"steps": steps, "columns": ["a.weight", "b.weight"],
+                            "values": [[zero_value if s > 20 else 1.0, 0.5] for s in steps]}}
+        img = _pixels(plots.render_png(tl))
+        return int((img.sum(axis=2) == 0).sum()), int((img.min(axis=2) == 255).sum())
+    black_zero, white_zero = heatmap(0.0)
+    black_small, white_small = heatmap(1e-3)
+    assert black_zero > 5000 > black_small           # a block of black where the zeros are
+    assert white_zero <= white_small                  # and no extra blank area
+
+
+def test_the_plots_are_readable_at_notebook_width_and_small():
+    report = fixed_report()
+    report.timelines["loss"] = {"steps": list(range(1710)), "values": _spiky_loss()}
+    png = plots.render_png(report.timelines, report.findings)
+    img = _pixels(png)
+    assert img.shape[1] == int(plots.WIDTH * plots.DPI) == 960     # not scaled down
+    assert plots.DPI * 9 / 72 >= 11.5               # 9 pt text is at least 11.5 px
+    assert len(png) < 60_000, len(png)

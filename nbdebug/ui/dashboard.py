@@ -79,11 +79,13 @@ class Dashboard:
             if text != self._checklist_html:
                 self._checklist_html = text
                 self.checklist.value = html.STYLE + f'<div class="nbdebug-report">{text}</div>'
-        png = plots.render_png(plots.timelines_of(obs), self._findings)
+        timelines = plots.timelines_of(obs)
+        png = plots.render_png(timelines, self._findings)
         self.image.value = png
         epoch = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)
         self.header.value = html.render_header(state, obs.steps, epoch, obs.seconds,
-                                               self.overhead(obs))
+                                               self.overhead(obs),
+                                               plots.constant_facts(timelines))
         self.last_redraw_cost = self._clock() - start
         self.redraw_seconds += self.last_redraw_cost
         self.redraws += 1
@@ -99,6 +101,13 @@ class Dashboard:
         with quiet():
             self._finish(report)
 
+    def close(self) -> None:
+        """Close the view and its parts: a closed widget's state (the last PNG) would
+        otherwise stay in the kernel and in a saved notebook's widget state (front ends
+        that record every state they were sent keep the last one: it is emptied first)."""
+        self.image.value = b""
+        _close_all([self.widget, self.header, self.image, self.checklist])
+
     def _finish(self, report: Report) -> None:
         run = report.run
         # the final state first: if a renderer below fails, the live view (kept, with the
@@ -110,7 +119,7 @@ class Dashboard:
             if self.handle is None:
                 self.open()
             self.handle.update(html.bundle(report, None), raw=True)
-            self.widget.close()
+            self.close()
             return
         png = plots.render_png(report.timelines, report.findings)
         if self.keep_live or self.handle is None:
@@ -120,7 +129,12 @@ class Dashboard:
                 self.open()
             return
         self.handle.update(html.bundle(report, png), raw=True)
-        self.widget.close()
+        self.close()
+
+
+def _close_all(widgets: list[Any]) -> None:
+    for w in widgets:
+        w.close()
 
 
 def _state(status: str) -> str:

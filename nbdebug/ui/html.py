@@ -158,8 +158,10 @@ def render_html(report: Report, png: bytes | None = None) -> str:
     plots, notes and errors."""
     if nothing_trained(report):
         return render_note(report)
-    out = [STYLE, '<div class="nbdebug-report">',
-           f'<div class="nbd-head">{esc(summary_line(report))}</div>']
+    from .plots import constant_facts
+    facts = constant_facts(report.timelines)
+    head = summary_line(report) + (f" · {facts}" if facts else "")
+    out = [STYLE, '<div class="nbdebug-report">', f'<div class="nbd-head">{esc(head)}</div>']
     exc = report.run.get("exception")
     if exc:
         out.append(f"<div>The cell stopped with <code>{esc(exc)}</code>; the report covers "

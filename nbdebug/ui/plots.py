@@ -3,6 +3,13 @@
 Reads timelines in the report's form (``{name: {"steps", "values", "columns"}}``), so the
 same code draws the live view (from Observations) and the final static report. No pyplot
 (no global state, no GUI backend): a ``Figure`` with an Agg canvas is private to the caller.
+
+Made to be read at notebook width: two panels a row at 96 dpi (text >= 11 px), legends
+above the data, every time axis spanning the whole run and labelled, a log or symlog loss
+axis when the loss spans more than 100x, limits that hold the bulk of a series with spikes
+and NaN marked (``axes``), and a constant series (a fixed learning rate) stated in words
+(``constant_facts``) instead of taking a panel. The PNG is palette-quantised: it is stored
+in the notebook.
 """
 
 from __future__ import annotations
@@ -14,18 +21,22 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from .axes import apply_scale, mark_outside, robust_limits, scale_for
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 SMOOTHING = 0.9          # EMA weight of the past: smooths batch noise over ~10 steps
 MAX_ROWS = 24            # heatmap rows shown; more parameters are thinned evenly
 MAX_LINES = 8            # update-ratio and activation series drawn; the rest are thinned
-MAX_LABEL = 24           # characters of a parameter or layer name on an axis
+MAX_LABEL = 20           # characters of a parameter or layer name on an axis
 UPDATE_RATIO_GUIDE = 1e-3   # the classic rule of thumb: updates ~1e-3 of the weights
-FIGSIZE = (12.0, 6.2)
-DPI = 72                 # ~860x450 px: readable in a cell, small enough to embed twice
+WIDTH = 10.0             # inches: 960 px at DPI, the width of a notebook's output area
+ROW_HEIGHT = 2.7         # inches per row of two panels
+DPI = 96                 # 9 pt text is 12 px: the notebook's small font
 LR_LOG_RANGE = 10.0      # a schedule spanning more than 10x is drawn on a log scale
-PNG_LEVEL = 3            # zlib level: level 6 (the default) costs ~2x the time for ~10% less
+PNG_LEVEL = 6            # zlib level of the palette PNG (small already: the level is cheap)
+PALETTE = 96             # colours of the quantised PNG: lines and the heatmap stay smooth
 MARK_COLORS = {"problem": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 
 
@@ -96,40 +107,76 @@ def _evals(tl: dict[str, Any], key: str) -> list[tuple[str, list[int], np.ndarra
     return out
 
 
-def _train_and_heldout(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]], title: str,
-                       key: str, eval_key: str, empty: str, raw: tuple[str, str],
-                       smoothed: str) -> bool:
-    """A training series (raw and smoothed) with each held-out loader's rounds on one axis."""
-    ax.set_title(title, fontsize=10, loc="left")
+def _legend(ax: Any, ncol: int = 4, right: bool = False) -> None:
+    """The legend above the data (where a time panel's name would be; the name is on the
+    y axis), or right-aligned beside a short title: it covers nothing."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="lower right" if right else "lower left",
+                  bbox_to_anchor=(1.0, 1.0) if right else (0.0, 1.0),
+                  ncol=min(ncol, len(handles)), frameon=False, fontsize=8,
+                  borderaxespad=0.2, handlelength=1.4, columnspacing=0.9)
+
+
+def _train_and_heldout(ax: Any, tl: dict[str, Any], title: str, key: str, eval_key: str,
+                       empty: str, raw: tuple[str, str], smoothed: str,
+                       cap: float = math.inf) -> np.ndarray | None:
+    """A training series (raw and smoothed) with each held-out loader's rounds on one axis;
+    returns every value drawn (for the limits), or None when there was nothing."""
+    ax.set_ylabel(title)
     s = tl.get(key)
     evals = _evals(tl, eval_key)
     if not (s and s["steps"]) and not evals:
         _empty(ax, empty)
-        return False
+        return None
+    drawn = []
     if s and s["steps"]:
         y = _floats(s["values"])
-        ax.plot(s["steps"], y, color=raw[0], lw=0.8, label=raw[1])
-        ax.plot(s["steps"], smooth(y), color=smoothed, lw=1.6, label="train (smoothed)")
+        steps = np.asarray(s["steps"], dtype=float)
+        ax.plot(steps, y, color=raw[0], lw=0.7, label=raw[1])
+        # a spike is marked, not smeared over the next hundred steps of the average
+        ax.plot(steps, smooth(np.minimum(y, cap)), color=smoothed, lw=1.6, label="smoothed")
+        drawn.append((steps, y))
     for name, steps, y in evals:
-        ax.plot(steps, y, "o-", ms=4, lw=1, color="#2e7d32", label=f"held-out {_short(name)}")
-    return True
+        ax.plot(steps, y, "o-", ms=3.5, lw=1, color="#2e7d32", label=f"held-out {_short(name)}")
+        drawn.append((np.asarray(steps, dtype=float), y))
+    ax.set_xlabel("step")
+    return np.concatenate([d[1] for d in drawn]) if drawn else None
 
 
 def _plot_loss(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
-    if _train_and_heldout(ax, tl, marks, "loss", "loss", "loss", "no loss seen yet",
-                          ("#90a4ae", "train (raw)"), "#1565c0"):
-        _mark(ax, marks)
-        ax.legend(fontsize=7, loc="upper right")
+    s = tl.get("loss")
+    raw = _floats(s["values"]) if s and s["steps"] else np.array([])
+    cap = (robust_limits(raw, scale_for(raw)) or (0.0, math.inf))[1]
+    values = _train_and_heldout(ax, tl, "loss", "loss", "loss", "no loss seen yet",
+                                ("#90a4ae", "train"), "#1565c0", cap)
+    if values is None:
+        return
+    scale = scale_for(values)
+    apply_scale(ax, scale, values)
+    limits = robust_limits(values, scale)
+    if limits is not None and s and s["steps"]:
+        mark_outside(ax, np.asarray(s["steps"], dtype=float), _floats(s["values"]), limits)
+    elif limits is None:
+        _empty(ax, "the loss was never finite")
+    if scale != "linear":
+        ax.set_ylabel(f"loss ({scale} scale)")
+    _mark(ax, marks)
+    _legend(ax)
 
 
 def _plot_accuracy(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
-    if not _train_and_heldout(ax, tl, marks, "accuracy", "train_acc", "acc",
-                              "no accuracy: not a classification\n(or no labels seen yet)",
-                              ("#b0bec5", "train batch"), "#6a1b9a"):
+    if _train_and_heldout(ax, tl, "accuracy", "train_acc", "acc", "", ("#b0bec5", "train"),
+                          "#6a1b9a") is None:
         return
     ax.set_ylim(-0.02, 1.02)
     _mark(ax, marks)
-    ax.legend(fontsize=7, loc="lower right")
+    _legend(ax)
+
+
+def has_accuracy(tl: dict[str, Any]) -> bool:
+    s = tl.get("train_acc")
+    return bool(s and s["steps"]) or bool(_evals(tl, "acc"))
 
 
 def _matrix(s: dict[str, Any]) -> tuple[list[str], list[int], np.ndarray]:
@@ -148,29 +195,37 @@ def _f(v: Any) -> float:
 
 def _plot_grad_heatmap(ax: Any, fig: Figure, tl: dict[str, Any],
                        marks: list[dict[str, Any]]) -> None:
-    ax.set_title("gradient norm per parameter (log10)", fontsize=10, loc="left")
+    """log10 of each parameter's gradient norm; exact zeros black, NaN/Inf red (never the
+    blank background of a masked cell)."""
+    import matplotlib
+    ax.set_title("log10 gradient norm (black: 0, red: NaN)", loc="left")
     s = tl.get("grad_norm")
     if not (s and s["steps"] and s.get("columns")):
         _empty(ax, "no gradients seen yet")
         return
     cols, steps, data = _matrix(s)
     keep = _thin(cols, MAX_ROWS)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logv = np.log10(np.where(data > 0, data, np.nan))[:, keep].T
-    finite = logv[np.isfinite(logv)]
-    vmin, vmax = (finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
+    data = data[:, keep].T
+    positive = data[np.isfinite(data) & (data > 0)]
+    logv = np.full(data.shape, math.nan)
+    np.log10(data, out=logv, where=np.isfinite(data) & (data > 0))
+    vmin, vmax = ((float(np.log10(positive.min())), float(np.log10(positive.max())))
+                  if positive.size else (-1.0, 1.0))
+    logv[data == 0] = vmin - 1.0                   # below the colour range: "under"
+    cmap = matplotlib.colormaps["viridis"].with_extremes(under="#000000", bad="#e53935")
     extent = (steps[0] - 0.5, steps[-1] + 0.5, len(keep) - 0.5, -0.5)
     img = ax.imshow(np.ma.masked_invalid(logv), aspect="auto", interpolation="nearest",
-                    cmap="viridis", extent=extent, vmin=vmin, vmax=max(vmax, vmin + 1e-6))
+                    cmap=cmap, extent=extent, vmin=vmin, vmax=max(vmax, vmin + 1e-6))
     ax.set_yticks(range(len(keep)))
-    ax.set_yticklabels([_short(cols[i]) for i in keep], fontsize=6)
-    ax.set_xlabel("step", fontsize=8)
-    fig.colorbar(img, ax=ax, fraction=0.04, pad=0.02, format="%.1f")
+    ax.set_yticklabels([_short(cols[i]) for i in keep], fontsize=7)
+    ax.set_xlabel("step")
+    fig.colorbar(img, ax=ax, fraction=0.04, pad=0.02,
+                 format="%.0f" if vmax - vmin >= 3 else "%.1f")
     _mark(ax, marks, text=False)
 
 
 def _plot_activations(ax: Any, tl: dict[str, Any]) -> None:
-    ax.set_title("activations, last sample (mean, std, zero share)", fontsize=10, loc="left")
+    ax.set_title("activations", loc="left")
     layers = [(k[4:], s) for k, s in tl.items() if k.startswith("act/") and s["values"]]
     if not layers:
         _empty(ax, "no activations sampled yet")
@@ -188,68 +243,90 @@ def _plot_activations(ax: Any, tl: dict[str, Any]) -> None:
     h = 0.27
     ax.barh(y - h, arr[:, 0], h, color="#1565c0", label="mean")
     ax.barh(y, arr[:, 1], h, color="#2e7d32", label="std")
-    ax.barh(y + h, arr[:, 2], h, color="#c62828", label="zero share")
+    ax.barh(y + h, arr[:, 2], h, color="#c62828", label="zeros")
     ax.set_yticks(y)
-    ax.set_yticklabels(names, fontsize=6)
+    ax.set_yticklabels(names, fontsize=7)
     ax.invert_yaxis()
     ax.axvline(0, color="#999", lw=0.6)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlabel("last sample")
+    _legend(ax, right=True)
 
 
 def _plot_update_ratio(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
-    ax.set_title("update / weight ratio per parameter", fontsize=10, loc="left")
+    """The spread of update/weight ratios over parameters: median and min..max."""
+    ax.set_ylabel("update / weight")
     s = tl.get("update_ratio")
     if not (s and s["steps"] and s.get("columns")):
         _empty(ax, "no optimizer steps sampled yet")
         return
-    cols, steps, data = _matrix(s)
-    drawn = False
-    for i in _thin(cols, MAX_LINES):
-        y = data[:, i]
-        if np.isfinite(y).any() and (y[np.isfinite(y)] > 0).any():
-            ax.plot(steps, np.where(y > 0, y, np.nan), lw=1, label=_short(cols[i]))
-            drawn = True
-    if not drawn:
+    _, steps, data = _matrix(s)
+    data = np.where(np.isfinite(data) & (data > 0), data, np.nan)
+    rows = np.isfinite(data).any(axis=1)
+    if not rows.any():
         _empty(ax, "updates are all zero")
         return
-    _log_y(ax)
-    ax.axhline(UPDATE_RATIO_GUIDE, color="#999", ls=":", lw=1)
+    x = np.asarray(steps, dtype=float)[rows]
+    part = data[rows]
+    low, mid, high = (np.nanmin(part, axis=1), np.nanmedian(part, axis=1),
+                      np.nanmax(part, axis=1))
+    ax.fill_between(x, low, high, color="#90caf9", alpha=0.6, lw=0,
+                    label="min..max of parameters")
+    ax.plot(x, mid, color="#1565c0", lw=1.4, label="median")
+    ax.axhline(UPDATE_RATIO_GUIDE, color="#757575", ls=":", lw=1, label="1e-3 guide")
+    values = np.concatenate([low, high, [UPDATE_RATIO_GUIDE]])
+    apply_scale(ax, "log", values)
+    limits = robust_limits(values, "log")
+    if limits is not None:
+        mark_outside(ax, x, high, limits)
+    ax.set_xlabel("step")
     _mark(ax, marks, text=False)
-    ax.legend(fontsize=6, loc="upper right", ncol=2)
+    _legend(ax)
+
+
+def _lr_series(tl: dict[str, Any]) -> list[tuple[str, int, list[int], np.ndarray]]:
+    out = []
+    for k, s in tl.items():
+        if not (k.startswith("lr/") and s["steps"]):
+            continue
+        width = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in s["values"])
+        for g in range(width):
+            y = _floats(v[g] if isinstance(v, (list, tuple)) and g < len(v) else
+                        (v if g == 0 and not isinstance(v, (list, tuple)) else math.nan)
+                        for v in s["values"])
+            out.append((k[3:], g, list(s["steps"]), y))
+    return out
+
+
+def constant_facts(tl: dict[str, Any]) -> str:
+    """Constant series in words (``lr 0.001 (fixed)``), for the header instead of a panel;
+    empty when the learning rate changes (it then has its panel)."""
+    series = _lr_series(tl)
+    values = set()
+    for _, _, _, y in series:
+        finite = y[np.isfinite(y)]
+        values.update(float(v) for v in np.unique(finite))
+    if not series or len(values) != 1:
+        return ""
+    return f"lr {values.pop():.3g} (fixed)"
 
 
 def _plot_lr(ax: Any, tl: dict[str, Any]) -> None:
-    ax.set_title("learning rate per param group", fontsize=10, loc="left")
-    series = [(k, s) for k, s in tl.items() if k.startswith("lr/") and s["steps"]]
-    if not series:
-        _empty(ax, "no optimizer seen yet")
-        return
+    ax.set_ylabel("learning rate")
     low, high = math.inf, 0.0
-    for k, s in series:
-        width = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in s["values"])
-        for g in range(width):
-            y = _floats(v[g] if isinstance(v, (list, tuple)) and g < len(v) else math.nan
-                        for v in s["values"])
-            pos = y[np.isfinite(y) & (y > 0)]
-            if pos.size:
-                low, high = min(low, float(pos.min())), max(high, float(pos.max()))
-            ax.plot(s["steps"], y, lw=1.4, drawstyle="steps-post",
-                    label=f"optimizer {k[3:]} group {g}")
+    for name, g, steps, y in _lr_series(tl):
+        pos = y[np.isfinite(y) & (y > 0)]
+        if pos.size:
+            low, high = min(low, float(pos.min())), max(high, float(pos.max()))
+        ax.plot(steps, y, lw=1.4, drawstyle="steps-post", label=f"opt {name} group {g}")
     if high > 0 and high / low > LR_LOG_RANGE:
-        _log_y(ax)
-    ax.set_xlabel("step", fontsize=8)
-    ax.legend(fontsize=7, loc="upper right")
-
-
-def _log_y(ax: Any) -> None:
-    """Log scale without minor ticks: they are most of a log axis's drawing time."""
-    from matplotlib.ticker import NullLocator
-    ax.set_yscale("log")
-    ax.yaxis.set_minor_locator(NullLocator())
+        apply_scale(ax, "log", np.array([low, high]))
+    ax.set_xlabel("step")
+    _legend(ax, ncol=2)
 
 
 def _mark(ax: Any, marks: list[dict[str, Any]], text: bool = True) -> None:
-    """Findings at the step they were seen: a dashed line, labelled with the point."""
+    """Findings (problems and warnings) at the step they were seen: a dashed line,
+    labelled with the point."""
     for m in marks:
         color = MARK_COLORS.get(m.get("severity", ""), "#555")
         ax.axvline(m["step"], color=color, ls="--", lw=1.1)
@@ -261,37 +338,79 @@ def _mark(ax: Any, marks: list[dict[str, Any]], text: bool = True) -> None:
 def finding_marks(findings: Iterable[Any]) -> list[dict[str, Any]]:
     out = []
     for f in findings:
-        step = f.get("step") if isinstance(f, dict) else getattr(f, "step", None)
-        if isinstance(step, int):
-            get = f.get if isinstance(f, dict) else (lambda k, f=f: getattr(f, k, None))
+        get = f.get if isinstance(f, dict) else (lambda k, f=f: getattr(f, k, None))
+        step = get("step")
+        if isinstance(step, int) and get("severity") in ("problem", "warning"):
             out.append({"step": step, "point": get("point"), "severity": get("severity")})
     return out
 
 
+def _last_step(tl: dict[str, Any]) -> float:
+    last = 0.0
+    for s in tl.values():
+        if isinstance(s, dict) and s.get("steps"):
+            try:
+                last = max(last, float(s["steps"][-1]))
+            except (TypeError, ValueError):
+                pass
+    return last
+
+
+def panels(tl: dict[str, Any]) -> list[str]:
+    """The panels this run has something for, in reading order."""
+    names = ["loss"] + (["accuracy"] if has_accuracy(tl) else [])
+    names += ["grad_norm", "update_ratio", "activations"]
+    if _lr_series(tl) and not constant_facts(tl):
+        names.append("lr")
+    return names
+
+
 def render_png(timelines: dict[str, Any], findings: Iterable[Any] = ()) -> bytes:
-    """All panels as one PNG; user strings are drawn as plain text (see ``_short``)."""
+    """The panels as one PNG; user strings are drawn as plain text (see ``_short``)."""
     import matplotlib
     marks = finding_marks(findings)
+    names = panels(timelines)
+    rows = math.ceil(len(names) / 2)
     # a name in a script the font lacks (CJK layer names, emoji) makes matplotlib warn once
     # per missing glyph: lines of noise under the user's cell at every redraw; the PNG
     # shows boxes for them and the HTML report has the names as text
-    with warnings.catch_warnings(), matplotlib.rc_context({
-            "axes.titlesize": 10, "xtick.labelsize": 7, "ytick.labelsize": 7}):
+    with warnings.catch_warnings(), np.errstate(all="ignore"), matplotlib.rc_context({
+            "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
+            "xtick.labelsize": 8.5, "ytick.labelsize": 8.5}):
         warnings.simplefilter("ignore")
         # a fixed layout: constrained layout measures every label and doubles the cost
-        fig = Figure(figsize=FIGSIZE, dpi=DPI)
-        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.07, top=0.95, wspace=0.6,
-                            hspace=0.3)
+        fig = Figure(figsize=(WIDTH, ROW_HEIGHT * rows), dpi=DPI)
+        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.42 / rows ** 0.5 / 2.2,
+                            top=1 - 0.3 / (ROW_HEIGHT * rows), wspace=0.42,
+                            hspace=0.62)
         FigureCanvasAgg(fig)
-        axes = fig.subplots(2, 3)
-        _plot_loss(axes[0, 0], timelines, marks)
-        _plot_accuracy(axes[0, 1], timelines, marks)
-        _plot_grad_heatmap(axes[0, 2], fig, timelines, marks)
-        _plot_activations(axes[1, 0], timelines)
-        _plot_update_ratio(axes[1, 1], timelines, marks)
-        _plot_lr(axes[1, 2], timelines)
-        buf = io.BytesIO()
-        for ax in axes.flat:
-            ax.locator_params(axis="x", nbins=5)
-        fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": PNG_LEVEL})
+        axes = list(fig.subplots(rows, 2, squeeze=False).flat)
+        last = _last_step(timelines)
+        draw = {"loss": lambda ax: _plot_loss(ax, timelines, marks),
+                "accuracy": lambda ax: _plot_accuracy(ax, timelines, marks),
+                "grad_norm": lambda ax: _plot_grad_heatmap(ax, fig, timelines, marks),
+                "update_ratio": lambda ax: _plot_update_ratio(ax, timelines, marks),
+                "activations": lambda ax: _plot_activations(ax, timelines),
+                "lr": lambda ax: _plot_lr(ax, timelines)}
+        for ax, name in zip(axes, names):
+            draw[name](ax)
+            if name != "activations" and last > 0 and ax.has_data():
+                ax.set_xlim(-0.5, last + 0.5)        # the whole run on every panel
+            ax.locator_params(axis="x", nbins=6)
+        for ax in axes[len(names):]:
+            ax.set_visible(False)
+        canvas = fig.canvas
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba())
+    return _png(rgba)
+
+
+def _png(rgba: np.ndarray) -> bytes:
+    """A palette PNG of the rendered figure: about a third of the RGBA PNG's size."""
+    from PIL import Image
+    image = Image.fromarray(np.ascontiguousarray(rgba[:, :, :3]), "RGB")
+    image = image.quantize(colors=PALETTE, method=Image.Quantize.MEDIANCUT,
+                           dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False, compress_level=PNG_LEVEL)
     return buf.getvalue()

@@ -43,10 +43,16 @@ def _key(key: Any) -> str:
     return str(key).replace("_", " ")
 
 
+#: evidence a finding's message already tells in words: kept in the report's JSON for
+#: tools, left out of the rendered evidence line
+WORDED = {"replay"}
+
+
 def evidence_words(ev: dict[str, Any], limit: int = 8) -> str:
     """The evidence of a finding as one line of words: ``step 17 · kind nan · ...``."""
-    parts = [f"{_key(k)} {word_value(v)}" for k, v in list(ev.items())[:limit]]
-    more = len(ev) - limit
+    items = [(k, v) for k, v in ev.items() if k not in WORDED]
+    parts = [f"{_key(k)} {word_value(v)}" for k, v in items[:limit]]
+    more = len(items) - limit
     if more > 0:
         parts.append(f"and {more} more in the report")
     return " · ".join(parts)
