@@ -44,6 +44,27 @@ def test_help_documents_every_flag(ip):
         assert flag in doc
 
 
+def test_help_is_plain_text(ip):
+    doc = ip.find_cell_magic("diagnose").__doc__
+    assert doc.startswith("Usage: %%diagnose [--save PATH]")
+    assert "::" not in doc and "``" not in doc
+
+
+def test_checks_lists_every_check_whole_and_aligned(ip, capsys):
+    from nbdebug.checks import REGISTRY
+    run_cell(ip, "%nbdebug checks")
+    lines = capsys.readouterr().out.rstrip("\n").splitlines()
+    start = lines[0].index("what it finds")
+    rows = [ln for ln in lines[1:] if not ln.startswith(" ")]
+    assert [r.split()[0] for r in rows] == list(REGISTRY)
+    assert all(len(ln) > start and ln[start - 1] == " " and ln[start] != " " for ln in rows)
+    assert all(ln[:start].strip() == "" for ln in lines[1:] if ln.startswith(" "))
+    flat = " ".join(" ".join(ln[start:].split()) for ln in lines[1:])
+    for c in REGISTRY.values():                      # no description cut short
+        words = " ".join(c.doc.split("\n\n")[0].split())
+        assert words.replace("- ", "-") in flat.replace("- ", "-"), c.id
+
+
 def test_report_printed_and_namespace_kept(ip, capsys):
     run_cell(ip, SETUP)
     result, report = diagnose_cell(ip, TRAIN + "print('from the cell')\nfinal = loss",
