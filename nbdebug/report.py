@@ -18,6 +18,9 @@ SEVERITIES = ("problem", "warning", "info")
 #: the first note of a report whose cell trained nothing starts with this
 NOTHING = "nothing to diagnose"
 STATUSES = ("ok", "warning", "problem", "not_applicable", "not_checked")
+#: the live view's checklist may also say "pending" (its check cannot judge yet); a final
+#: report never holds it
+LIVE_STATUSES = (*STATUSES, "pending")
 
 
 @dataclass

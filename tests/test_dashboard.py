@@ -133,3 +133,43 @@ def test_header_names_how_the_cell_ended(status, state):
     dash = Dashboard(keep_live=True)
     dash.finish(Report(run={"status": status, "steps": 5, "seconds": 1.0}))
     assert f">{state}</span>" in dash.header.value
+
+
+def test_the_live_checklist_says_pending_until_a_check_can_judge():
+    """A loader that never shuffles cannot be judged before its order repeats: point 6 is
+    pending (never a premature "ok") during the first epoch and judged after it (a fixed
+    order, advice here: the loss shows no harm); end-of-run checks stay pending while the
+    run goes on, and the final report holds no pending item."""
+    import time
+
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    torch.manual_seed(0)
+    X = torch.randn(160, 8)
+    y = (X[:, 0] > 0).long()
+    loader = DataLoader(TensorDataset(X, y), batch_size=8)       # planted: no shuffle
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    session = Session(Settings(quiet=True), {"net": net, "opt": opt})
+    build = nb_display.live_checks(session.check_ids)
+    seen = []
+    session.listeners.append(lambda obs: seen.append((
+        obs.steps, max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0),
+        build(obs))))
+    with session:
+        for _ in range(3):
+            for xb, yb in loader:
+                opt.zero_grad()
+                nn.functional.cross_entropy(net(xb), yb).backward()
+                opt.step()
+                time.sleep(0.01)       # flushes (and live checklists) every 0.5 s
+    first_epoch = [r for steps, epochs, r in seen if epochs == 1 and steps > 0]
+    assert first_epoch, [(s, e) for s, e, _ in seen]
+    assert all(r.status(6) == "pending" for r in first_epoch)
+    assert all(r.status(11) == "pending" for _, _, r in seen)      # held-out: at the end
+    later = [r for _, epochs, r in seen if epochs >= 3]
+    final = session.report
+    assert later and later[-1].status(6) == final.status(6) != "pending"
+    assert final.finding("shuffle") is not None            # it did see the fixed order
+    assert not any(i.status == "pending" for i in final.checklist)

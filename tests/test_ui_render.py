@@ -132,7 +132,7 @@ def test_checklist_html_puts_problems_and_warnings_first_and_folds_the_rest():
     assert not any("open" in a for t, a in parser.tags if t == "details" and
                    "nbd-fold" in a.get("class", ""))
     text = "".join(parser.text)
-    assert "17 ok: 1, 2" in text and "2 not applicable or not checked: 11, 12" in text
+    assert "17 ok: 1, 2" in text and "1 not checked, 1 not applicable: 11, 12" in text
     assert "Add an eps inside the log" in text and "cannot be negative" in text
     assert "no held-out pass was seen" in text      # the reason, inside its fold
     assert "Evidence: step 17 · kind nan" in text   # evidence in words, not JSON

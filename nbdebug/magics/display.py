@@ -28,10 +28,14 @@ def live_checks(check_ids: list[str]) -> Callable[[Any], Report]:
     from ..checks import checklist, run_checks
     from ..quiet import quiet
 
+    from ..checks import REGISTRY
+    from ..ui.live import live_statuses
+
     def build(obs: Any) -> Report:
         with quiet():
             run = run_checks(obs, check_ids)
-        return Report(findings=run.findings, checklist=checklist(run))
+        report = Report(findings=run.findings, checklist=checklist(run))
+        return live_statuses(report, obs, REGISTRY)
     return build
 
 

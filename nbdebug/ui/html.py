@@ -136,7 +136,7 @@ def render_checklist(report: Report, open_findings: bool = True) -> str:
                          [render_item(i, by_point.get(i.point, []), False) for i in ok]))
     if rest:
         out.append(_fold("rest", ICONS["not_checked"], COLORS["not_checked"],
-                         fold_line(rest, "not applicable or not checked"),
+                         fold_line(rest),
                          [render_item(i, by_point.get(i.point, []), False) for i in rest]))
     out.append("</div>")
     return "".join(out)

@@ -103,9 +103,17 @@ def _key_of(point: Any) -> str:
     return f"{point:>2}" if isinstance(point, int) else str(point)
 
 
-def fold_line(items: list[Any], what: str) -> str:
-    """``14 ok: 1, 2, 3, ...``: a folded group of checklist items in one line."""
-    return f"{len(items)} {what}: " + ", ".join(str(i.point) for i in items)
+def fold_line(items: list[Any], what: str | None = None) -> str:
+    """``14 ok: 1, 2, 3, ...``: a folded group of checklist items in one line; without
+    ``what``, the count of each status (``3 pending, 2 not applicable: ...``)."""
+    if what is None:
+        counts: dict[str, int] = {}
+        for i in items:
+            counts[i.status] = counts.get(i.status, 0) + 1
+        head = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
+    else:
+        head = f"{len(items)} {what}"
+    return f"{head}: " + ", ".join(str(i.point) for i in items)
 
 
 def render_text(report: Report) -> str:
@@ -130,7 +138,7 @@ def render_text(report: Report) -> str:
                 if f.severity == "info":
                     lines += render_finding(f)
     if rest:
-        lines += _wrap("", fold_line(rest, "not applicable or not checked"), indent="  · ")
+        lines += _wrap("", fold_line(rest), indent="  · ")
         for item in rest:
             why = item.reason or item.status.replace("_", " ")
             lines += _wrap("", f"{_key_of(item.point)} {item.title}: {why}", indent="      ")
