@@ -173,3 +173,46 @@ def test_the_live_checklist_says_pending_until_a_check_can_judge():
     assert later and later[-1].status(6) == final.status(6) != "pending"
     assert final.finding("shuffle") is not None            # it did see the fixed order
     assert not any(i.status == "pending" for i in final.checklist)
+
+
+def test_no_broken_image_before_the_first_plot_and_a_current_step_between_plots(
+        monkeypatch):
+    session = _trained_session()
+    obs = session.capture.obs
+    clock = Clock()
+    dash = Dashboard(clock=clock)
+    assert dash.image.layout.display == "none" and dash.image.value == b""
+    real = dash_mod.plots.render_png
+
+    def slow_render(*args, **kwargs):     # each plot costs 1 s: the next one waits 10 s
+        clock.now += 1.0
+        return real(*args, **kwargs)
+    monkeypatch.setattr(dash_mod.plots, "render_png", slow_render)
+    dash.update(obs)
+    assert dash.image.layout.display is None and dash.image.value[:4] == b"\x89PNG"
+    obs.steps = 999                      # training goes on; the plot is not due yet
+    clock.now += 0.6
+    dash.update(obs)
+    assert dash.redraws == 1 and ">999</span>" in dash.header.value
+
+
+def test_the_live_plot_is_one_row_and_cheap_next_to_the_full_figure():
+    import time
+
+    from nbdebug.ui import plots
+    session = _trained_session()
+    tl = plots.timelines_of(session.capture.obs)
+
+    def cost(**kw):
+        best = 1e9
+        for _ in range(3):
+            t0 = time.perf_counter()
+            png = plots.render_png(tl, **kw)
+            best = min(best, time.perf_counter() - t0)
+        return best, png
+    live, live_png = cost(only=plots.LIVE_PANELS)
+    full, full_png = cost()
+    from PIL import Image
+    import io
+    assert Image.open(io.BytesIO(live_png)).size[1] < Image.open(io.BytesIO(full_png)).size[1]
+    assert live < full * 0.7, (live, full)

@@ -27,6 +27,7 @@ REDRAW_SHARE = 0.1         # a redraw waits until its cost is <= 10% of the time
 MAX_REDRAW_SECONDS = 30.0  # ...but a view older than this is not live: redraw anyway (only
                            # reached when one redraw costs over 3 s: an overloaded machine)
 CHECKS_SECONDS = 2.0       # the live checklist is re-evaluated at most this often
+HEADER_SECONDS = 0.5       # the header's step count between redraws (a string: ~free)
 
 
 class Dashboard:
@@ -40,9 +41,13 @@ class Dashboard:
         self.keep_live = keep_live
         self._clock = clock
         self.header = w.HTML(html.render_header("running", 0, 0, 0.0, None))
-        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        # hidden until its first PNG: an empty Image is a broken-image icon
+        self.image = w.Image(format="png", layout=w.Layout(max_width="100%",
+                                                          display="none"))
         self.checklist = w.HTML("")
-        self.widget = w.VBox([self.header, self.image, self.checklist])
+        # the checklist (problems first, the rest folded) above the plots: what matters is
+        # in view without scrolling
+        self.widget = w.VBox([self.header, self.checklist, self.image])
         self.widget.add_class("nbdebug-dashboard")
         self.handle: Any = None
         self.redraws = 0
@@ -50,6 +55,8 @@ class Dashboard:
         self.last_redraw_cost = 0.0
         self._next_redraw = 0.0
         self._next_checks = 0.0
+        self._next_header = 0.0
+        self._facts = ""
         self._findings: list[Any] = []
         self._checklist_html = ""
 
@@ -62,6 +69,10 @@ class Dashboard:
         """Flush listener: redraw when the throttle allows, else return at once."""
         now = self._clock()
         if now < self._next_redraw:
+            if now >= self._next_header:          # the step count: cheap, kept current
+                self._next_header = now + HEADER_SECONDS
+                with quiet():
+                    self._header(obs, "running")
             return
         with quiet():
             self.redraw(obs, "running")
@@ -80,15 +91,23 @@ class Dashboard:
                 self._checklist_html = text
                 self.checklist.value = html.STYLE + f'<div class="nbdebug-report">{text}</div>'
         timelines = plots.timelines_of(obs)
-        png = plots.render_png(timelines, self._findings)
-        self.image.value = png
-        epoch = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)
-        self.header.value = html.render_header(state, obs.steps, epoch, obs.seconds,
-                                               self.overhead(obs),
-                                               plots.constant_facts(timelines))
+        self._show_png(plots.render_png(timelines, self._findings, only=plots.LIVE_PANELS))
+        self._header(obs, state, plots.constant_facts(timelines))
         self.last_redraw_cost = self._clock() - start
         self.redraw_seconds += self.last_redraw_cost
         self.redraws += 1
+
+    def _show_png(self, png: bytes) -> None:
+        self.image.value = png
+        if self.image.layout.display == "none":
+            self.image.layout.display = None
+
+    def _header(self, obs: Any, state: str, facts: str | None = None) -> None:
+        if facts is not None:
+            self._facts = facts
+        epoch = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)
+        self.header.value = html.render_header(state, obs.steps, epoch, obs.seconds,
+                                               self.overhead(obs), self._facts)
 
     def overhead(self, obs: Any) -> float | None:
         """nbdebug's own time (hooks, flushes, this dashboard) against the rest of the run:
@@ -123,7 +142,7 @@ class Dashboard:
             return
         png = plots.render_png(report.timelines, report.findings)
         if self.keep_live or self.handle is None:
-            self.image.value = png
+            self._show_png(png)
             self.checklist.value = html.render_html(report, None)
             if self.handle is None:
                 self.open()

@@ -365,11 +365,20 @@ def panels(tl: dict[str, Any]) -> list[str]:
     return names
 
 
-def render_png(timelines: dict[str, Any], findings: Iterable[Any] = ()) -> bytes:
-    """The panels as one PNG; user strings are drawn as plain text (see ``_short``)."""
+#: the live view's panels: one row, a fraction of the whole figure's drawing time, so it
+#: can redraw every 2 s within its 10% share
+LIVE_PANELS = ("loss", "grad_norm")
+
+
+def render_png(timelines: dict[str, Any], findings: Iterable[Any] = (),
+               only: Iterable[str] | None = None) -> bytes:
+    """The panels as one PNG (``only``: these panels, when the run has them); user strings
+    are drawn as plain text (see ``_short``)."""
     import matplotlib
     marks = finding_marks(findings)
     names = panels(timelines)
+    if only is not None:
+        names = [n for n in names if n in set(only)]
     rows = math.ceil(len(names) / 2)
     # a name in a script the font lacks (CJK layer names, emoji) makes matplotlib warn once
     # per missing glyph: lines of noise under the user's cell at every redraw; the PNG
