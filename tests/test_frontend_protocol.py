@@ -283,3 +283,18 @@ def test_a_cell_that_trains_nothing_leaves_the_last_run_in_the_sidebar(ip, bridg
     replay = bridge.comms[-1].sent
     assert [m["type"] for _, m in replay][-1] == "done"
     assert all(m["run"] == run_before for _, m in replay if "run" in m)
+
+
+def test_snapshots_carry_the_live_checklist_pending_until_judged(ip, bridge):
+    run_cell(ip, SMALL_MODEL)
+    diagnose_cell(ip, TIMED_LOOP.format(seconds=3))
+    sent = [m for _, m in bridge.comms[0].sent]
+    live = [m for m in sent if m["type"] == "snapshot" and "checklist" in m]
+    assert len(live) >= 2
+    first = {i["point"]: i["status"] for i in live[0]["checklist"]}
+    assert first[11] == "pending" and first[19] == "pending"   # held-out: judged at the end
+    assert len(first) == len(sent[-1]["checklist"])            # every item, live too
+    done = sent[-1]
+    assert done["type"] == "done"
+    assert not any(i["status"] == "pending" for i in done["checklist"])
+    assert {i["point"]: i["status"] for i in done["checklist"]}[11] == "not_checked"

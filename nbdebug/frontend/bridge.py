@@ -20,6 +20,8 @@ log = logging.getLogger("nbdebug.frontend")
 
 #: one data comm per open page; reloads leave stale ones, the oldest is closed past this
 MAX_DATA_COMMS = 8
+#: the sidebar's live checklist is re-evaluated at most this often
+CHECKLIST_SECONDS = 2.0
 
 
 class Bridge:
@@ -41,6 +43,8 @@ class Bridge:
         self._state: list[dict] = []          # start, last snapshot, findings, done
         self._snapshot: dict | None = None
         self._pending_start: dict | None = None   # the start of a run not yet shown
+        self._checklist: list[dict] | None = None
+        self._checklist_at = -1e9
 
     # -- data comms --------------------------------------------------------------
     def announce(self, for_control: str | None = None, subshell: bool | None = None) -> Any:
@@ -87,6 +91,7 @@ class Bridge:
             self._t0 = self._clock()
             self._last_snapshot_at = -1e9
             self._pending_start = P.start(self.run, cell, count)
+            self._checklist, self._checklist_at = None, -1e9
         session.listeners.append(self.on_flush)
 
     def _send_start(self) -> None:
@@ -113,12 +118,29 @@ class Bridge:
         self._last_snapshot_at = now
         self._publish_snapshot(obs, now - self._t0)
 
-    def _publish_snapshot(self, obs: Any, elapsed: float) -> None:
-        msg = snapshot_of(self.run, obs, elapsed)
+    def _publish_snapshot(self, obs: Any, elapsed: float, live: bool = True) -> None:
+        checklist = self._live_checklist(obs, elapsed) if live else None
+        msg = snapshot_of(self.run, obs, elapsed, checklist)
         with self._lock:
             self._snapshot = msg
             self._state = [s for s in self._state if s["type"] != "snapshot"] + [msg]
         self._send(msg)
+
+    def _live_checklist(self, obs: Any, elapsed: float) -> list[dict] | None:
+        """The live checklist, re-evaluated at most every CHECKLIST_SECONDS (the checks
+        cost more than a snapshot); None when nbdebug cannot build it (logged)."""
+        session = self.active
+        if session is None:
+            return None
+        if elapsed - self._checklist_at >= CHECKLIST_SECONDS or self._checklist is None:
+            self._checklist_at = elapsed
+            try:
+                from ..ui.live import live_report
+                self._checklist = P.checklist_items(live_report(obs, session.check_ids))
+            except Exception:
+                log.warning("nbdebug: the sidebar's live checklist failed", exc_info=True)
+                self._checklist = None
+        return self._checklist
 
     def ended(self, session: Any) -> None:
         elapsed = self._clock() - self._t0
@@ -133,7 +155,7 @@ class Bridge:
             return
         self._send_start()
         if session.capture is not None:
-            self._publish_snapshot(session.capture.obs, elapsed)
+            self._publish_snapshot(session.capture.obs, elapsed, live=False)
         if report is None:
             return
         msgs = [P.finding(self.run, i, f) for i, f in enumerate(report.findings)]
@@ -203,7 +225,8 @@ class Bridge:
             _quiet(comm.close)
 
 
-def snapshot_of(run: int, obs: Any, elapsed: float) -> dict:
+def snapshot_of(run: int, obs: Any, elapsed: float,
+                checklist: list[dict] | None = None) -> dict:
     """A small summary of the Observations so far: counts and two decimated charts."""
     loss = obs.timelines.get("loss")
     grads = obs.timelines.get("grad_norm")
@@ -217,7 +240,7 @@ def snapshot_of(run: int, obs: Any, elapsed: float) -> dict:
         nan = {"step": obs.nan.step, "phase": obs.nan.phase,
                "where": None if obs.nan.where is None else str(obs.nan.where)[:200],
                "kind": obs.nan.kind}
-    return P.snapshot(run, obs.steps, elapsed, loss_chart, grad_chart, nan)
+    return P.snapshot(run, obs.steps, elapsed, loss_chart, grad_chart, nan, checklist)
 
 
 def _data(msg: Any) -> Any:

@@ -64,6 +64,16 @@ def live_statuses(report: Report, obs: Any, registry: dict[str, Any]) -> Report:
     return report
 
 
+def live_report(obs: Any, check_ids: list[str]) -> Report:
+    """The checks on the run so far, with the items that cannot judge yet pending."""
+    from ..checks import REGISTRY, checklist, run_checks
+    from ..quiet import quiet
+    with quiet():
+        run = run_checks(obs, check_ids)
+    report = Report(findings=run.findings, checklist=checklist(run))
+    return live_statuses(report, obs, REGISTRY)
+
+
 def _why(item: ChecklistItem, obs: Any, registry: dict[str, Any]) -> str:
     phases = _phases(item, registry)
     if not int(getattr(obs, "steps", 0) or 0):

@@ -19,6 +19,7 @@ from .conftest import wait_for
 pytestmark = pytest.mark.slow
 
 BUILD = pathlib.Path(__file__).parents[2] / "build"
+DOCS = pathlib.Path(__file__).parents[2] / "docs"      # the README's pictures
 
 # label-sorted iris without shuffling (point 6), slowed a little so the run is seen live
 SORTED_SETUP = """\
@@ -136,10 +137,18 @@ def test_buggy_training_live_then_the_right_point_as_a_problem(page, lab):
                            'polyline')
     assert _state(page) == "running"
     wait_for(lambda: _steps(page) > first, timeout=10)
+    # the checklist, live: what cannot be judged yet (the held-out points, judged at the
+    # end) is pending while the run goes on
+    live = _panel(page).locator('.nbd-checklist[data-live="true"]')
+    live.wait_for(timeout=10_000)
+    statuses = live.evaluate("b => Object.fromEntries([...b.querySelectorAll('.nbd-item')]"
+                             ".map(li => [li.dataset.point, li.dataset.status]))")
+    assert statuses["11"] == "pending" and len(statuses) >= 21, statuses
     wait_for(lambda: _state(page) == "done", timeout=60)
     panel = _panel(page)
     assert _steps(page) == 16 * 15
     assert panel.locator(".nbd-item").count() >= 21
+    assert panel.locator('.nbd-item[data-status="pending"]').count() == 0
     assert panel.locator('.nbd-item[data-point="6"]').get_attribute("data-status") == "problem"
     assert panel.locator('.nbd-item[data-point="13"]').get_attribute("data-status") == "ok"
     card = panel.locator('.nbd-finding[data-point="6"]').first
@@ -159,8 +168,8 @@ def _screenshot(page) -> None:
     height = page.evaluate("document.getElementById('nbdebug-sidebar').scrollHeight")
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], height + 80)})
     page.evaluate("document.getElementById('nbdebug-sidebar').scrollTop = 0")
-    BUILD.mkdir(exist_ok=True)
-    _panel(page).screenshot(path=str(BUILD / "sidebar.png"))
+    DOCS.mkdir(exist_ok=True)
+    _panel(page).screenshot(path=str(DOCS / "sidebar.png"))
     page.set_viewport_size(size)
 
 
