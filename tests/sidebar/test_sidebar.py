@@ -265,3 +265,43 @@ def test_stop_within_two_seconds_then_reload_resyncs_and_restart_clears(page, la
     conn.wait_for()
     assert _panel(page).locator(".nbd-run").count() == 0
 
+
+
+BUSY_TRAIN = LONG_TRAIN.replace("+ 120", "+ 8")
+
+
+def test_the_kernel_reads_busy_for_the_whole_first_diagnosed_cell(page, lab):
+    """The first %%diagnose of a kernel shows a widget; the widget manager then opens its
+    first comm over a subshell, and the status message of that create_subshell_request
+    used to set the kernel's status to idle while the cell still ran."""
+    root = lab[2]
+    name = _notebook(root, "busy.ipynb", "%load_ext nbdebug", SORTED_SETUP, BUSY_TRAIN)
+    _open(page, lab, name)
+    page.evaluate("""() => {
+      window.__busy = [];
+      const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+      k.statusChanged.connect((_, s) => window.__busy.push(['status', s]));
+      k.iopubMessage.connect((_, m) => {
+        if (m.header.msg_type === 'execute_input' && m.content.code.includes('%%diagnose'))
+          window.__busy.push(['start', m.parent_header.msg_id]);
+        if (m.header.msg_type === 'status' && m.content.execution_state === 'idle')
+          window.__busy.push(['idle', m.parent_header.msg_id]);
+      });
+    }""")
+    _run_all(page)
+    wait_for(lambda: _state(page) == "running", timeout=60)
+    wait_for(lambda: _state(page) == "done", timeout=60)
+    page.wait_for_function("""() => { const ev = window.__busy;
+        const s = ev.find(e => e[0] === 'start');
+        return s && ev.some(e => e[0] === 'idle' && e[1] === s[1]); }""", timeout=30_000)
+    events = page.evaluate("() => window.__busy")
+    start = next(i for i, e in enumerate(events) if e[0] == "start")
+    msg_id = events[start][1]
+    end = next(i for i, e in enumerate(events) if e == ["idle", msg_id])
+    # (a status change is signalled before the iopub message that caused it: the idle
+    # just before the cell's own idle message is the cell's end)
+    if events[end - 1] == ["status", "idle"]:
+        end -= 1
+    during = [e[1] for e in events[start:end] if e[0] == "status"]
+    assert "idle" not in during, events[start:end + 1]
+    _shut_down(page, name)
