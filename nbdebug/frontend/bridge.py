@@ -44,6 +44,7 @@ class Bridge:
         self._snapshot: dict | None = None
         self._pending_start: dict | None = None   # the start of a run not yet shown
         self._checklist: list[dict] | None = None
+        self._checklist_sent: list[dict] | None = None
         self._checklist_at = -1e9
 
     # -- data comms --------------------------------------------------------------
@@ -92,6 +93,7 @@ class Bridge:
             self._last_snapshot_at = -1e9
             self._pending_start = P.start(self.run, cell, count)
             self._checklist, self._checklist_at = None, -1e9
+            self._checklist_sent = None
         session.listeners.append(self.on_flush)
 
     def _send_start(self) -> None:
@@ -119,11 +121,18 @@ class Bridge:
         self._publish_snapshot(obs, now - self._t0)
 
     def _publish_snapshot(self, obs: Any, elapsed: float, live: bool = True) -> None:
+        """Send a snapshot; its live checklist only when it changed (the sidebar keeps the
+        last one), so the traffic does not grow with the run's length. The state kept for
+        a page that reloads holds the checklist whole."""
         checklist = self._live_checklist(obs, elapsed) if live else None
         msg = snapshot_of(self.run, obs, elapsed, checklist)
+        kept = msg
+        if checklist is not None and checklist == self._checklist_sent:
+            msg = {k: v for k, v in msg.items() if k != "checklist"}
+        self._checklist_sent = checklist if checklist is not None else self._checklist_sent
         with self._lock:
-            self._snapshot = msg
-            self._state = [s for s in self._state if s["type"] != "snapshot"] + [msg]
+            self._snapshot = kept
+            self._state = [s for s in self._state if s["type"] != "snapshot"] + [kept]
         self._send(msg)
 
     def _live_checklist(self, obs: Any, elapsed: float) -> list[dict] | None:

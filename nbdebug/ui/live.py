@@ -54,13 +54,14 @@ def pending_item(item: ChecklistItem, obs: Any, registry: dict[str, Any]) -> boo
 
 def live_statuses(report: Report, obs: Any, registry: dict[str, Any]) -> Report:
     """``report`` (checks on the run so far) with the items that cannot judge yet marked
-    pending, and the findings of pending items left out of the live view."""
+    pending, and the alarms of pending items left out of the live view (advice stays)."""
     held = set()
     for item in report.checklist:
         if pending_item(item, obs, registry):
             item.status, item.reason = PENDING, _why(item, obs, registry)
             held.add(item.point)
-    report.findings = [f for f in report.findings if f.point not in held]
+    report.findings = [f for f in report.findings
+                       if f.point not in held or f.severity not in _FLAGGED]
     return report
 
 
