@@ -212,7 +212,8 @@ def test_the_live_plot_is_one_row_and_cheap_next_to_the_full_figure():
         return best, png
     live, live_png = cost(only=plots.LIVE_PANELS)
     full, full_png = cost()
-    from PIL import Image
     import io
+
+    from PIL import Image
     assert Image.open(io.BytesIO(live_png)).size[1] < Image.open(io.BytesIO(full_png)).size[1]
     assert live < full * 0.7, (live, full)

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..report import Report
 from ..quiet import quiet
+from ..report import Report
 from . import html, plots
 from .text import nothing_trained
 
