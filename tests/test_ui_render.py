@@ -266,3 +266,13 @@ def test_the_plots_are_readable_at_notebook_width_and_small():
     assert img.shape[1] == int(plots.WIDTH * plots.DPI) == 960     # not scaled down
     assert plots.DPI * 9 / 72 >= 11.5               # 9 pt text is at least 11.5 px
     assert len(png) < 60_000, len(png)
+
+
+def test_a_long_line_is_decimated_keeping_its_spikes_and_gaps():
+    import numpy as np
+    x = np.arange(5000, dtype=float)
+    y = np.ones(5000)
+    y[1234], y[4000:] = 1e6, np.nan
+    dx, dy = plots.decimate(x, y, points=400)
+    assert len(dx) <= 420 and 1e6 in dy and 1234.0 in dx     # the spike survives
+    assert np.isnan(dy[-1]) and np.isfinite(dy[0])              # and the gap at the end

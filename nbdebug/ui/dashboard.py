@@ -91,7 +91,8 @@ class Dashboard:
                 self._checklist_html = text
                 self.checklist.value = html.STYLE + f'<div class="nbdebug-report">{text}</div>'
         timelines = plots.timelines_of(obs)
-        self._show_png(plots.render_png(timelines, self._findings, only=plots.LIVE_PANELS))
+        self._show_png(plots.render_png(timelines, self._findings, only=plots.LIVE_PANELS,
+                                        small=False))
         self._header(obs, state, plots.constant_facts(timelines))
         self.last_redraw_cost = self._clock() - start
         self.redraw_seconds += self.last_redraw_cost
