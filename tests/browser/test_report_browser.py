@@ -17,6 +17,8 @@ from .lab import open_notebook, run_all
 pytestmark = pytest.mark.slow
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+#: the notebook on view (the server restores other notebooks of earlier tests, hidden)
+CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 SETUP = """
 %load_ext nbdebug
@@ -95,9 +97,9 @@ def test_report_rows_dark_theme_and_the_no_training_cell(lab, page):
     nbformat.write(notebook(SETUP, TRAIN, NOTHING), lab.root / "report.ipynb")
     open_notebook(page, lab, "report.ipynb")
     run_all(page)
-    page.wait_for_selector(".jp-Notebook .jp-Cell:nth-child(3) .nbd-nothing",
+    page.wait_for_selector(f"{CURRENT} .jp-Cell:nth-child(3) .nbd-nothing",
                            timeout=150_000)
-    report = page.query_selector(".jp-Notebook .jp-Cell:nth-child(2) .nbdebug-report")
+    report = page.query_selector(f"{CURRENT} .jp-Cell:nth-child(2) .nbdebug-report")
     report.scroll_into_view_if_needed()
     _shot(report, "report.png")
 
@@ -119,7 +121,7 @@ def test_report_rows_dark_theme_and_the_no_training_cell(lab, page):
             assert r["body"] >= 0.7 * r["report"], r    # an opened row is not squeezed
 
     # a cell that trains nothing: one line, no plots, no checklist
-    nothing = page.query_selector(".jp-Notebook .jp-Cell:nth-child(3) .jp-OutputArea")
+    nothing = page.query_selector(f"{CURRENT} .jp-Cell:nth-child(3) .jp-OutputArea")
     text = nothing.inner_text()
     assert "nbdebug: nothing to diagnose" in text and "no training here 45" in text
     assert nothing.query_selector("img") is None
@@ -135,7 +137,8 @@ def test_report_rows_dark_theme_and_the_no_training_cell(lab, page):
                            timeout=30_000)
     page.wait_for_timeout(1000)                         # the theme's CSS to apply
     colours = page.evaluate("""() => {
-        const r = document.querySelector('.jp-Cell:nth-child(2) .nbdebug-report');
+        const r = window.jupyterapp.shell.currentWidget.node.querySelector(
+            '.jp-Cell:nth-child(2) .nbdebug-report');
         const area = r.closest('.jp-OutputArea-output');
         let bg = getComputedStyle(area).backgroundColor, node = area;
         while (bg === 'rgba(0, 0, 0, 0)' && node.parentElement) {
