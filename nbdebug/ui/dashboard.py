@@ -126,6 +126,7 @@ class Dashboard:
         otherwise stay in the kernel and in a saved notebook's widget state (front ends
         that record every state they were sent keep the last one: it is emptied first)."""
         self.image.value = b""
+        self.checklist.value = ""
         _close_all([self.widget, self.header, self.image, self.checklist])
 
     def _finish(self, report: Report) -> None:
