@@ -15,7 +15,12 @@ from typing import Any
 
 SCHEMA = "nbdebug.report/1"
 SEVERITIES = ("problem", "warning", "info")
+#: the first note of a report whose cell trained nothing starts with this
+NOTHING = "nothing to diagnose"
 STATUSES = ("ok", "warning", "problem", "not_applicable", "not_checked")
+#: the live view's checklist may also say "pending" (its check cannot judge yet); a final
+#: report never holds it
+LIVE_STATUSES = (*STATUSES, "pending")
 
 
 @dataclass
@@ -71,6 +76,10 @@ class Report:
     @property
     def warnings(self) -> list[Finding]:
         return self.by_severity("warning")
+
+    def nothing_trained(self) -> bool:
+        """True for a cell that trained nothing: it gets one line, no report."""
+        return bool(self.notes) and str(self.notes[0]).startswith(NOTHING)
 
     def finding(self, check: str) -> Finding | None:
         return next((f for f in self.findings if f.check == check), None)
@@ -143,3 +152,89 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (int, str, bool)):
         return value
     return str(value)
+
+
+# -- reading order (the renderers share it) ------------------------------------
+FLAGGED = ("problem", "warning")
+FOLDED = ("not_applicable", "not_checked")
+
+
+def reading_order(report: Report) -> tuple[list[ChecklistItem], list[ChecklistItem],
+                                             list[ChecklistItem]]:
+    """The checklist as a person reads it: (problems then warnings, ok items, the items
+    not applicable or not checked), each part in checklist order."""
+    flagged = sorted((i for i in report.checklist if i.status in FLAGGED),
+                     key=lambda i: FLAGGED.index(i.status))
+    ok = [i for i in report.checklist if i.status == "ok"]
+    rest = [i for i in report.checklist if i.status not in FLAGGED and i.status != "ok"]
+    return flagged, ok, rest
+
+
+def findings_by_point(report: Report) -> dict[Any, list[Finding]]:
+    out: dict[Any, list[Finding]] = {}
+    for f in report.findings:
+        out.setdefault(f.point, []).append(f)
+    return out
+
+
+def downsampled(data: dict[str, Any], limit: int = 120) -> dict[str, Any]:
+    """A copy of ``Report.to_dict()`` whose timelines keep at most ``limit`` points each
+    (evenly spaced, first and last kept; the first non-finite value is kept in its place so
+    the copy still shows where the run broke), values to 4 significant digits. For the
+    report embedded in a notebook; ``--save`` writes the full one."""
+    out = dict(data)
+    series = data.get("timelines") or {}
+    # a share of the number budget per series: wide series (a column per layer) get fewer
+    # points, so that the copy stays small however many layers the model has
+    share = NUMBERS // max(len(series), 1)
+    out["timelines"] = {name: _rounded(_thin_series(
+        s, max(MIN_POINTS, min(limit, share // _width(s))))) for name, s in series.items()}
+    return out
+
+
+#: numbers kept over all timelines of an embedded report, and the fewest points per series
+NUMBERS = 3000
+MIN_POINTS = 20
+
+
+def _width(series: Any) -> int:
+    values = series.get("values") if isinstance(series, dict) else None
+    if not isinstance(values, list) or not values:
+        return 1
+    first = values[-1]
+    return max(len(first), 1) if isinstance(first, (list, dict)) else 1
+
+
+def _rounded(value: Any, digits: int = 4) -> Any:
+    """Floats to ``digits`` significant digits (plots need no more; JSON gets 3x smaller)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: (_rounded(v, digits) if k != "steps" else v) for k, v in value.items()}
+    return value
+
+
+def _thin_series(series: Any, limit: int) -> Any:
+    if not isinstance(series, dict):
+        return series
+    steps, values = series.get("steps"), series.get("values")
+    if not isinstance(steps, list) or not isinstance(values, list) or len(steps) <= limit \
+            or len(values) != len(steps):
+        return series
+    n = len(steps)
+    keep = {round(i * (n - 1) / (limit - 1)) for i in range(limit)}
+    bad = [i for i, v in enumerate(values) if _not_finite(v)]
+    keep.update(bad[:1])          # the first non-finite value marks where the run broke
+    idx = sorted(keep)
+    return {**series, "steps": [steps[i] for i in idx], "values": [values[i] for i in idx],
+            "downsampled_from": n}
+
+
+def _not_finite(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("nan", "inf", "-inf")
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return False

@@ -11,7 +11,8 @@ from .errors import entry as _error_entry
 from .errors import one_line as _one_line
 from .options import (DEFAULT_EVERY, OptionError, Settings, budget_seconds, positive_int, resolve,
                       validate_checks)
-from .report import Report
+from .quiet import quiet
+from .report import NOTHING, Report
 
 _LAST: list[Report] = []
 #: told when a diagnosis starts and ends (the sidebar): ``started(session)`` before the
@@ -176,16 +177,35 @@ class Session:
             else:
                 status = "exited" if issubclass(exc_type, SystemExit) else "failed"
         try:
-            self.report = self._build(status, exc) if self.watching else self._unwatched(
-                status, exc)
+            with quiet():
+                self.report = self._build(status, exc) if self.watching else \
+                    self._unwatched(status, exc)
         except Exception:
             self.report = _broken_report(status)
             self.report.errors += list(self.errors) + list(getattr(self.capture, "errors", []))
             self._with_tracebacks(self.report.errors)
         _LAST[:] = [self.report]
-        self._tell("ended")
-        self._deliver()
+        with quiet():
+            self._tell("ended")
+            self._deliver()
+        if status in ("stopped", "interrupted"):
+            self._one_line_stop(exc)
         return False
+
+    def _one_line_stop(self, exc: BaseException | None) -> None:
+        """A stop (the sidebar) or an interrupt ends the cell with one line, not a traceback
+        through torch's hooks and nbdebug: the exception itself still propagates (the cell
+        fails, queued cells do not run) and renders, in IPython, as that line."""
+        if exc is None:
+            return
+        steps = (self.report.run.get("steps", 0) if self.report is not None else 0)
+        where = ("nbdebug.last_report() has the report" if self.settings.quiet
+                 else "report above")
+        line = f"Training stopped at step {steps}; {where}"
+        try:
+            exc._render_traceback_ = lambda: [line]        # type: ignore[union-attr]
+        except Exception:
+            pass                          # an exception type without a __dict__: as before
 
     def _unwatched(self, status: str, exc: BaseException | None) -> Report:
         """The report of a cell nbdebug could not watch: how it ended, and why not."""
@@ -261,7 +281,7 @@ class Session:
         report.timelines = {k: s.to_dict() for k, s in obs.timelines.items()}
         report.notes = list(obs.notes)
         if not obs.models and not obs.trained:
-            report.notes.insert(0, "nothing to diagnose: the cell ran no forward pass of a "
+            report.notes.insert(0, f"{NOTHING}: the cell ran no forward pass of a "
                                    "model with parameters and called no .backward()")
         report.errors = list(self.errors) + list(self.capture.errors) + run.errors
         self._with_tracebacks(report.errors)

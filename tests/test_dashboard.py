@@ -133,3 +133,87 @@ def test_header_names_how_the_cell_ended(status, state):
     dash = Dashboard(keep_live=True)
     dash.finish(Report(run={"status": status, "steps": 5, "seconds": 1.0}))
     assert f">{state}</span>" in dash.header.value
+
+
+def test_the_live_checklist_says_pending_until_a_check_can_judge():
+    """A loader that never shuffles cannot be judged before its order repeats: point 6 is
+    pending (never a premature "ok") during the first epoch and judged after it (a fixed
+    order, advice here: the loss shows no harm); end-of-run checks stay pending while the
+    run goes on, and the final report holds no pending item."""
+    import time
+
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    torch.manual_seed(0)
+    X = torch.randn(160, 8)
+    y = (X[:, 0] > 0).long()
+    loader = DataLoader(TensorDataset(X, y), batch_size=8)       # planted: no shuffle
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    session = Session(Settings(quiet=True), {"net": net, "opt": opt})
+    build = nb_display.live_checks(session.check_ids)
+    seen = []
+    session.listeners.append(lambda obs: seen.append((
+        obs.steps, max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0),
+        build(obs))))
+    with session:
+        for _ in range(3):
+            for xb, yb in loader:
+                opt.zero_grad()
+                nn.functional.cross_entropy(net(xb), yb).backward()
+                opt.step()
+                time.sleep(0.01)       # flushes (and live checklists) every 0.5 s
+    first_epoch = [r for steps, epochs, r in seen if epochs == 1 and steps > 0]
+    assert first_epoch, [(s, e) for s, e, _ in seen]
+    assert all(r.status(6) == "pending" for r in first_epoch)
+    assert all(r.status(11) == "pending" for _, _, r in seen)      # held-out: at the end
+    later = [r for _, epochs, r in seen if epochs >= 3]
+    final = session.report
+    assert later and later[-1].status(6) == final.status(6) != "pending"
+    assert final.finding("shuffle") is not None            # it did see the fixed order
+    assert not any(i.status == "pending" for i in final.checklist)
+
+
+def test_no_broken_image_before_the_first_plot_and_a_current_step_between_plots(
+        monkeypatch):
+    session = _trained_session()
+    obs = session.capture.obs
+    clock = Clock()
+    dash = Dashboard(clock=clock)
+    assert dash.image.layout.display == "none" and dash.image.value == b""
+    real = dash_mod.plots.render_png
+
+    def slow_render(*args, **kwargs):     # each plot costs 1 s: the next one waits 10 s
+        clock.now += 1.0
+        return real(*args, **kwargs)
+    monkeypatch.setattr(dash_mod.plots, "render_png", slow_render)
+    dash.update(obs)
+    assert dash.image.layout.display is None and dash.image.value[:4] == b"\x89PNG"
+    obs.steps = 999                      # training goes on; the plot is not due yet
+    clock.now += 0.6
+    dash.update(obs)
+    assert dash.redraws == 1 and ">999</span>" in dash.header.value
+
+
+def test_the_live_plot_is_one_row_and_cheap_next_to_the_full_figure():
+    import time
+
+    from nbdebug.ui import plots
+    session = _trained_session()
+    tl = plots.timelines_of(session.capture.obs)
+
+    def cost(**kw):
+        best = 1e9
+        for _ in range(3):
+            t0 = time.perf_counter()
+            png = plots.render_png(tl, **kw)
+            best = min(best, time.perf_counter() - t0)
+        return best, png
+    live, live_png = cost(only=plots.LIVE_PANELS)
+    full, full_png = cost()
+    import io
+
+    from PIL import Image
+    assert Image.open(io.BytesIO(live_png)).size[1] < Image.open(io.BytesIO(full_png)).size[1]
+    assert live < full * 0.7, (live, full)

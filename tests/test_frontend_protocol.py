@@ -270,3 +270,38 @@ def test_both_sides_define_the_same_protocol():
     assert f"CONTROL_TARGET = '{P.CONTROL_TARGET}'" in ts
     for kind in P.DATA_TYPES:
         assert f"case '{kind}':" in ts
+
+
+def test_a_cell_that_trains_nothing_leaves_the_last_run_in_the_sidebar(ip, bridge):
+    run_cell(ip, SMALL_MODEL)
+    diagnose_cell(ip, COUNTED_LOOP.format(steps=5))
+    comm = bridge.comms[0]
+    sent_before, run_before = len(comm.sent), bridge.run
+    result, report = diagnose_cell(ip, "x = 1 + 1\n")
+    assert result.success and report.nothing_trained()
+    assert len(comm.sent) == sent_before and bridge.run == run_before
+    # a page that reloads now gets the real run again
+    late = RecordingComm()
+    bridge.control_opened(late, {"content": {"data": {"type": "hello",
+                                                      "version": P.PROTOCOL_VERSION}}})
+    replay = bridge.comms[-1].sent
+    assert [m["type"] for _, m in replay][-1] == "done"
+    assert all(m["run"] == run_before for _, m in replay if "run" in m)
+
+
+def test_snapshots_carry_the_live_checklist_pending_until_judged(ip, bridge):
+    run_cell(ip, SMALL_MODEL)
+    diagnose_cell(ip, TIMED_LOOP.format(seconds=3))
+    sent = [m for _, m in bridge.comms[0].sent]
+    snapshots = [m for m in sent if m["type"] == "snapshot"]
+    live = [m for m in snapshots if "checklist" in m]
+    # sent when it changes (pending items become verdicts), not in every snapshot
+    assert 1 <= len(live) < len(snapshots) - 1
+    assert all(a["checklist"] != b["checklist"] for a, b in zip(live, live[1:]))
+    first = {i["point"]: i["status"] for i in live[0]["checklist"]}
+    assert first[11] == "pending" and first[19] == "pending"   # held-out: judged at the end
+    assert len(first) == len(sent[-1]["checklist"])            # every item, live too
+    done = sent[-1]
+    assert done["type"] == "done"
+    assert not any(i["status"] == "pending" for i in done["checklist"])
+    assert {i["point"]: i["status"] for i in done["checklist"]}[11] == "not_checked"

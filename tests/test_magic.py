@@ -44,6 +44,27 @@ def test_help_documents_every_flag(ip):
         assert flag in doc
 
 
+def test_help_is_plain_text(ip):
+    doc = ip.find_cell_magic("diagnose").__doc__
+    assert doc.startswith("Usage: %%diagnose [--save PATH]")
+    assert "::" not in doc and "``" not in doc
+
+
+def test_checks_lists_every_check_whole_and_aligned(ip, capsys):
+    from nbdebug.checks import REGISTRY
+    run_cell(ip, "%nbdebug checks")
+    lines = capsys.readouterr().out.rstrip("\n").splitlines()
+    start = lines[0].index("what it finds")
+    rows = [ln for ln in lines[1:] if not ln.startswith(" ")]
+    assert [r.split()[0] for r in rows] == list(REGISTRY)
+    assert all(len(ln) > start and ln[start - 1] == " " and ln[start] != " " for ln in rows)
+    assert all(ln[:start].strip() == "" for ln in lines[1:] if ln.startswith(" "))
+    flat = " ".join(" ".join(ln[start:].split()) for ln in lines[1:])
+    for c in REGISTRY.values():                      # no description cut short
+        words = " ".join(c.doc.split("\n\n")[0].split())
+        assert words.replace("- ", "-") in flat.replace("- ", "-"), c.id
+
+
 def test_report_printed_and_namespace_kept(ip, capsys):
     run_cell(ip, SETUP)
     result, report = diagnose_cell(ip, TRAIN + "print('from the cell')\nfinal = loss",
@@ -51,7 +72,8 @@ def test_report_printed_and_namespace_kept(ip, capsys):
     out = capsys.readouterr().out
     assert result.error_in_exec is None
     assert "from the cell" in out
-    assert "nbdebug: 8 steps" in out and "No NaN / Inf" in out
+    assert "nbdebug: 8 steps" in out
+    assert re.search(r"✓ \d+ ok: 1, 2, .*\b13\b", out)      # ok items folded in one line
     assert "final" in ip.user_ns and "loss" in ip.user_ns
     assert report.run["steps"] == 8
     assert report.run["models"][0]["name"] == "net"
@@ -91,6 +113,47 @@ def test_keyboard_interrupt_stops_and_still_reports(ip):
     result, report = diagnose_cell(ip, TRAIN + "raise KeyboardInterrupt")
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     assert report.run["status"] == "interrupted" and report.run["steps"] == 8
+
+
+class _Recorder:
+    """A session watcher that keeps the running session, so a cell can press Stop."""
+
+    def __init__(self):
+        self.sessions = []
+
+    def started(self, session):
+        self.sessions.append(session)
+
+    def ended(self, session):
+        pass
+
+
+@pytest.mark.parametrize("how", ["stop", "interrupt"])
+def test_a_stop_or_an_interrupt_ends_the_cell_with_one_line(ip, capsys, how):
+    from nbdebug.session import WATCHERS
+    run_cell(ip, SETUP)
+    recorder = _Recorder()
+    WATCHERS.append(recorder)
+    ip.user_ns["_watcher"] = recorder
+    press = ("_watcher.sessions[-1].capture.stop_requested = True" if how == "stop"
+             else "raise KeyboardInterrupt")
+    body = TRAIN.replace("opt.step()", f"opt.step()\n    if i == 64: {press}")
+    try:
+        capsys.readouterr()
+        result, report = diagnose_cell(ip, body, flags="")
+    finally:
+        WATCHERS.remove(recorder)
+    out = capsys.readouterr()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.out + out.err)
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    steps = report.run["steps"]
+    # Stop takes effect at the next step boundary; the interrupt at once
+    assert steps == (6 if how == "stop" else 5) and report.run["status"] == ("stopped" if how == "stop"
+                                                   else "interrupted")
+    assert f"Training stopped at step {steps}; report above" in text
+    assert text.index(f"nbdebug: {steps} steps") < text.index("Training stopped")
+    assert "Traceback" not in text and "nbdebug/" not in text and "torch/" not in text
+    assert "Cell In[" not in text and "capture" not in text
 
 
 def test_sys_exit_in_the_cell_still_reports(ip):

@@ -123,3 +123,19 @@ def test_a_nan_on_a_lean_step_is_caught_at_its_step_and_named_by_the_replay(ip):
     run_cell(ip, "BAD = False")
     _, healthy = diagnose_cell(ip, LATE_NAN)
     assert healthy.finding("nan-origin") is None
+
+
+def test_the_finding_names_the_module_whose_own_forward_made_it(ip):
+    """The log runs in Net.forward between fc1 and fc2: the headline, the place and the fix
+    name Net and the log, not fc2 (which only passed the -inf on)."""
+    from nbdebug.ui.text import render_finding
+    run_cell(ip, SETUP)
+    _, report = diagnose_cell(ip, TRAIN)
+    f = report.finding("nan-origin")
+    assert f.where.endswith("(Net)") and f.title == "NaN/Inf made by log"
+    assert f.fix.startswith(f"In the forward of {f.where}, use torch.log(x.clamp_min(1e-8))")
+    assert "set_detect_anomaly" not in f.fix
+    assert "fc2 (Linear) only passed it on" in f.message
+    assert f.evidence["operation"] == "log" and "zero entries" in f.evidence["operation input"]
+    text = "\n".join(render_finding(f))
+    assert "{" not in text and '"' not in text        # evidence in words, not JSON

@@ -52,13 +52,34 @@ for epoch in range(3):
 """
 
 
+#: a longer healthy run: 1,500 steps, so that full timelines would be large
+LONG = """
+%%diagnose
+torch.manual_seed(1)
+model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                      nn.Linear(64, 2))
+adam = torch.optim.Adam(model.parameters(), lr=1e-3)
+for epoch in range(3):
+    perm = torch.randperm(512)
+    for i in range(0, 512, 1):
+        idx = perm[i:i + 1]
+        loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
+        adam.zero_grad()
+        loss.backward()
+        adam.step()
+"""
+#: the most one diagnosed cell may add to the saved notebook
+MAX_CELL_BYTES = 150_000
+
+
 @pytest.fixture(scope="module")
 def ran():
     nb = notebook(SETUP, TRAIN,
                   TRAIN.replace("%%diagnose", "%%diagnose --keep-live"),
                   TRAIN.replace("opt.step()", "opt.step()\n        raise ValueError('boom')"),
-                  "%nbdebug report", "%nbdebug explain 13")
-    return execute(nb)
+                  "%nbdebug report", "%nbdebug explain 13", LONG,
+                  "%%diagnose\nx = sum(range(10))\nprint('no training here', x)")
+    return execute(nb, timeout=400)
 
 
 def _bundle(cell):
@@ -70,7 +91,7 @@ def _bundle(cell):
 def test_the_live_widget_is_replaced_by_the_static_bundle(ran):
     cell = ran.cells[1]
     data = _bundle(cell)
-    assert {"text/html", "image/png", "text/plain", REPORT_MIME} <= set(data)
+    assert {"text/html", "text/plain", REPORT_MIME} == set(data)
     assert not any(WIDGET_MIME in o.data for o in display_outputs(cell))
     report = Report.from_dict(data[REPORT_MIME])
     assert report.status(13) == "problem"
@@ -114,3 +135,42 @@ def test_nbconvert_html_contains_the_checklist_offline(ran, tmp_path):
     assert "nbd-checklist" in body and "No NaN / Inf" in body
     assert body.count('class="nbd-item nbd-problem"') >= 2
     assert EVIL not in body
+
+
+def _saved_bytes(cell) -> int:
+    """What the cell's outputs add to the notebook file, as nbformat writes it."""
+    import nbformat
+    empty = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
+    full = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=cell.outputs)])
+    return len(nbformat.writes(full).encode()) - len(nbformat.writes(empty).encode())
+
+
+def test_a_diagnosed_cell_adds_at_most_150_kb_and_no_warning(ran):
+    import json
+    import re
+    for index in (1, 3, 6):                       # NaN run, failed run, 1,500-step run
+        cell = ran.cells[index]
+        size = _saved_bytes(cell)
+        assert size <= MAX_CELL_BYTES, (index, size)
+        text = json.dumps(cell.outputs)
+        assert not re.search(r"\b\w*Warning\b", text), (index, text[:2000])
+        assert text.count("iVBORw0KGgo") == 1      # the plots' PNG, stored once
+    # the replaced dashboards leave no widget state behind (only --keep-live's view stays)
+    state = ran.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json",
+                                                {}).get("state", {})
+    images = [m for m in state.values() if m.get("model_name") == "ImageModel" and
+              any(b.get("data") for b in m.get("buffers", []))]
+    assert len(images) <= 1, len(images)
+    report = Report.from_dict(_bundle(ran.cells[6])[REPORT_MIME])
+    assert report.run["steps"] == 1536 and report.status(13) == "ok"
+    loss = report.timelines["loss"]
+    assert loss["downsampled_from"] == 1536 and len(loss["steps"]) <= 121
+
+
+def test_a_cell_that_trains_nothing_gets_one_line(ran):
+    cell = ran.cells[7]
+    outs = display_outputs(cell)
+    assert len(outs) == 1 and REPORT_MIME not in outs[0].data
+    assert "image/png" not in outs[0].data and "<img" not in outs[0].data["text/html"]
+    assert outs[0].data["text/plain"].startswith("nbdebug: nothing to diagnose")
+    assert "no training here 45" in "".join(o.get("text", "") for o in cell.outputs)

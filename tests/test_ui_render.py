@@ -117,26 +117,60 @@ def test_every_user_string_is_escaped_in_html():
     assert any(EVIL in chunk for chunk in parser.text)
 
 
-def test_checklist_html_lists_every_point_in_order_with_findings_inside():
+def test_checklist_html_puts_problems_and_warnings_first_and_folds_the_rest():
     report = fixed_report()
     parser = _Tags()
     parser.feed(ui_html.render_checklist(report))
-    points = [a["data-point"] for t, a in parser.tags if t == "details"]
-    assert points == [str(k) for k in ARTICLE_KEYS]
-    opened = [a["data-point"] for t, a in parser.tags if t == "details" and "open" in a]
-    assert opened == ["8", "13"]
+    rows = [a for t, a in parser.tags if t == "details" and "data-point" in a]
+    points = [a["data-point"] for a in rows]
+    flagged_then_ok = ["13", "8"] + [str(k) for k in ARTICLE_KEYS if k not in (8, 11, 12, 13)]
+    assert points == flagged_then_ok + ["11", "12"]      # every point, once
+    opened = [a["data-point"] for a in rows if "open" in a]
+    assert opened == ["13", "8"]
+    folds = [a["class"] for t, a in parser.tags if t == "details" and "data-point" not in a]
+    assert folds == ["nbd-fold nbd-fold-ok", "nbd-fold nbd-fold-rest"]
+    assert not any("open" in a for t, a in parser.tags if t == "details" and
+                   "nbd-fold" in a.get("class", ""))
     text = "".join(parser.text)
+    assert "17 ok: 1, 2" in text and "1 not checked, 1 not applicable: 11, 12" in text
     assert "Add an eps inside the log" in text and "cannot be negative" in text
+    assert "no held-out pass was seen" in text      # the reason, inside its fold
+    assert "Evidence: step 17 · kind nan" in text   # evidence in words, not JSON
 
 
-def test_bundle_has_every_mime_type_and_the_json_round_trips():
+def test_text_report_folds_ok_items_into_one_line():
+    text = render_text(fixed_report())
+    lines = text.splitlines()
+    assert lines[1].lstrip().startswith("✗ 13")
+    assert sum("ok" == ln.split()[-1] for ln in lines if ln.strip()) == 0   # no ok rows
+    assert any(ln.startswith("  ✓ 17 ok: 1, 2, 3") for ln in lines)
+
+
+def test_bundle_stores_the_plots_once_and_a_downsampled_report():
     report = fixed_report()
+    steps = list(range(5000))
+    report.timelines["loss"] = {"steps": steps, "values": [1.0] * 4000 + ["nan"] * 1000}
     png = plots.render_png(report.timelines, report.findings)
     data = ui_html.bundle(report, png)
-    assert set(data) == {"text/plain", "text/html", "image/png",
-                         "application/vnd.nbdebug.report+json"}
-    assert Report.from_dict(data["application/vnd.nbdebug.report+json"]).status(13) == "problem"
+    assert set(data) == {"text/plain", "text/html", "application/vnd.nbdebug.report+json"}
+    assert data["text/html"].count("data:image/png;base64,") == 1
+    embedded = data["application/vnd.nbdebug.report+json"]
+    loss = embedded["timelines"]["loss"]
+    assert len(loss["steps"]) <= ui_html.EMBEDDED_POINTS + 1
+    assert loss["downsampled_from"] == 5000 and 4000 in loss["steps"]   # where it broke
+    assert loss["steps"][0] == 0 and loss["steps"][-1] == 4999
+    assert Report.from_dict(embedded).status(13) == "problem"
     assert data["text/plain"].startswith("nbdebug: 40 steps")
+    assert len(report.to_dict()["timelines"]["loss"]["steps"]) == 5000   # full one unchanged
+
+
+def test_a_cell_that_trained_nothing_gets_one_line():
+    report = Report(run={"status": "done", "steps": 0},
+                    notes=["nothing to diagnose: the cell ran no forward pass"])
+    data = ui_html.bundle(report, None)
+    assert set(data) == {"text/plain", "text/html"}
+    assert data["text/plain"] == "nbdebug: nothing to diagnose: the cell ran no forward pass."
+    assert "<img" not in data["text/html"] and "nbd-checklist" not in data["text/html"]
 
 
 def test_png_is_an_image_and_changes_with_the_data():
@@ -167,3 +201,78 @@ def test_the_ui_layer_never_imports_torch():
     code = ("import sys, nbdebug.ui.dashboard, nbdebug.ui.html, nbdebug.ui.plots, "
             "nbdebug.ui.text; sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def _spiky_loss(n=1710, spike_at=800):
+    import random
+    rng = random.Random(0)
+    loss = [2.0 / (1 + s / 100) + rng.random() * 0.05 for s in range(n)]
+    loss[spike_at] = 1e33
+    return loss
+
+
+def test_a_spike_is_marked_and_does_not_stretch_the_loss_axis():
+    import numpy as np
+
+    from nbdebug.ui import axes
+    values = np.array(_spiky_loss())
+    assert axes.scale_for(values) == "log"          # spans far more than 100x
+    low, high = axes.robust_limits(values, "log")
+    assert high < 10 and low > 0.05                  # the bulk of the curve, not 1e33
+    # a curve spanning less than 100x keeps a linear axis and its whole range
+    calm = np.linspace(2.0, 0.5, 300)
+    assert axes.scale_for(calm) == "linear"
+    low, high = axes.robust_limits(calm, "linear")
+    assert low < 0.5 and high > 2.0
+
+
+def test_a_fixed_learning_rate_is_a_header_fact_and_a_schedule_a_panel():
+    steps = list(range(0, 400, 100))
+    fixed = {"lr/0": {"steps": steps, "values": [[0.05]] * 4}}
+    assert plots.constant_facts(fixed) == "lr 0.05 (fixed)"
+    assert "lr" not in plots.panels(fixed)
+    decay = {"lr/0": {"steps": steps, "values": [[0.1 * 0.5 ** i] for i in range(4)]}}
+    assert plots.constant_facts(decay) == "" and "lr" in plots.panels(decay)
+    assert "lr 0.1 (fixed)" in ui_html.render_html(fixed_report())   # in the report's head
+
+
+def _pixels(png):
+    import io
+
+    import numpy as np
+    from PIL import Image
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_zero_gradients_are_black_in_the_heatmap_not_blank():
+    steps = list(range(50))
+
+    def heatmap(zero_value):
+        tl = {"grad_norm": {"steps": steps, "columns": ["a.weight", "b.weight"],
+                            "values": [[zero_value if s > 20 else 1.0, 0.5] for s in steps]}}
+        img = _pixels(plots.render_png(tl))
+        return int((img.sum(axis=2) == 0).sum()), int((img.min(axis=2) == 255).sum())
+    black_zero, white_zero = heatmap(0.0)
+    black_small, white_small = heatmap(1e-3)
+    assert black_zero > 5000 > black_small           # a block of black where the zeros are
+    assert white_zero <= white_small                  # and no extra blank area
+
+
+def test_the_plots_are_readable_at_notebook_width_and_small():
+    report = fixed_report()
+    report.timelines["loss"] = {"steps": list(range(1710)), "values": _spiky_loss()}
+    png = plots.render_png(report.timelines, report.findings)
+    img = _pixels(png)
+    assert img.shape[1] == int(plots.WIDTH * plots.DPI) == 960     # not scaled down
+    assert plots.DPI * 9 / 72 >= 11.5               # 9 pt text is at least 11.5 px
+    assert len(png) < 60_000, len(png)
+
+
+def test_a_long_line_is_decimated_keeping_its_spikes_and_gaps():
+    import numpy as np
+    x = np.arange(5000, dtype=float)
+    y = np.ones(5000)
+    y[1234], y[4000:] = 1e6, np.nan
+    dx, dy = plots.decimate(x, y, points=400)
+    assert len(dx) <= 420 and 1e6 in dy and 1234.0 in dx     # the spike survives
+    assert np.isnan(dy[-1]) and np.isfinite(dy[0])              # and the gap at the end

@@ -8,6 +8,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
@@ -17,6 +18,31 @@ import { SidebarPanel } from './panel';
 import iconSvg from '../style/icon.svg';
 
 export const nbdebugIcon = new LabIcon({ name: 'nbdebug:icon', svgstr: iconSvg });
+
+/**
+ * Requests on the kernel's control channel whose status messages say nothing about the
+ * main shell. JupyterLab sets the kernel's status from every iopub status message, so the
+ * idle that follows a create_subshell_request (sent when a front end opens its first comm
+ * over a subshell: the widget manager's when the first %%diagnose shows its dashboard)
+ * made a busy kernel read "Idle" for the rest of the first diagnosed cell. Untracked,
+ * their status messages are ignored, as jupyter_server already does for kernel_info.
+ */
+const CONTROL_REQUESTS = [
+  'create_subshell_request',
+  'delete_subshell_request',
+  'list_subshell_request'
+];
+
+export function untrackSubshellRequests(): void {
+  let current: string[] = [];
+  try {
+    current = JSON.parse(PageConfig.getOption('untracked_message_types') || '[]');
+  } catch {
+    current = [];
+  }
+  const merged = [...new Set([...current, ...CONTROL_REQUESTS])];
+  PageConfig.setOption('untracked_message_types', JSON.stringify(merged));
+}
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'nbdebug-sidebar:plugin',
@@ -29,6 +55,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     tracker: INotebookTracker,
     labShell: ILabShell | null
   ) => {
+    untrackSubshellRequests();
     const panel = new SidebarPanel();
     panel.title.icon = nbdebugIcon;
     panel.title.label = labShell ? '' : 'nbdebug';

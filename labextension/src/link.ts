@@ -216,7 +216,8 @@ export class NotebookLink {
       return; // a message of an older run
     }
     if (msg.type === 'snapshot') {
-      run.snapshot = msg;
+      // the live checklist comes only when it changed: keep the last one
+      run.snapshot = msg.checklist ? msg : { ...msg, checklist: run.snapshot?.checklist };
       run.snapshotAt = Date.now();
     } else if (msg.type === 'finding') {
       if (run.findings.length < MAX_FINDINGS) {

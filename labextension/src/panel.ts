@@ -7,15 +7,18 @@ import { Widget } from '@lumino/widgets';
 
 import { renderChart, formatNumber } from './chart';
 import { IRunView, NotebookLink } from './link';
-import { IFinding } from './protocol';
+import { IChecklistItem, IFinding } from './protocol';
 
 const STATUS_ICON: { [status: string]: string } = {
   ok: '✓',
   warning: '⚠',
   problem: '✗',
   not_applicable: '–',
-  not_checked: '·'
+  not_checked: '·',
+  pending: '…'
 };
+
+const FLAGGED = ['problem', 'warning'];
 
 const STATE_WORDS: { [state: string]: string } = {
   running: 'running',
@@ -150,21 +153,13 @@ export class SidebarPanel extends Widget {
     charts.appendChild(renderChart('gradient norm', run.snapshot?.grad_norm, true));
     root.appendChild(charts);
 
+    const checklist = run.done?.checklist ?? run.snapshot?.checklist;
     if (run.done) {
       const head = `${run.done.problems} problem(s), ${run.done.warnings} warning(s)`;
       root.appendChild(el('div', 'nbd-summary', head));
-      const list = el('ul', 'nbd-checklist');
-      for (const item of run.done.checklist) {
-        const li = el('li', 'nbd-item');
-        li.dataset.point = String(item.point);
-        li.dataset.status = item.status;
-        li.title = item.status.replace('_', ' ');
-        li.appendChild(el('span', 'nbd-icon', STATUS_ICON[item.status] ?? '?'));
-        const label = typeof item.point === 'number' ? `${item.point}. ` : '';
-        li.appendChild(el('span', 'nbd-item-title', label + item.title));
-        list.appendChild(li);
-      }
-      root.appendChild(list);
+    }
+    if (checklist) {
+      root.appendChild(this._renderChecklist(checklist));
     }
     if (run.findings.length) {
       const box = el('div', 'nbd-findings');
@@ -173,6 +168,56 @@ export class SidebarPanel extends Widget {
       }
       root.appendChild(box);
     }
+  }
+
+  /**
+   * The checklist in the report's reading order: problems and warnings, then the ok
+   * items folded into one line, then the rest (pending while the run goes on, not
+   * applicable, not checked) folded into another.
+   */
+  private _renderChecklist(items: IChecklistItem[]): HTMLElement {
+    const box = el('div', 'nbd-checklist');
+    box.dataset.live = String(items.some(i => i.status === 'pending'));
+    const flagged = FLAGGED.flatMap(s => items.filter(i => i.status === s));
+    const ok = items.filter(i => i.status === 'ok');
+    const rest = items.filter(i => i.status !== 'ok' && !FLAGGED.includes(i.status));
+    const list = el('ul', 'nbd-list');
+    flagged.forEach(i => list.appendChild(this._renderItem(i)));
+    box.appendChild(list);
+    const fold = (kind: string, label: string, group: IChecklistItem[]) => {
+      const details = el('details', `nbd-fold nbd-fold-${kind}`);
+      details.open = this._opened.has(kind);
+      details.ontoggle = () => {
+        details.open ? this._opened.add(kind) : this._opened.delete(kind);
+      };
+      details.appendChild(el('summary', 'nbd-fold-head', label));
+      const ul = el('ul', 'nbd-list');
+      group.forEach(i => ul.appendChild(this._renderItem(i)));
+      details.appendChild(ul);
+      box.appendChild(details);
+    };
+    if (ok.length) {
+      fold('ok', `✓ ${ok.length} ok`, ok);
+    }
+    if (rest.length) {
+      const counts = new Map<string, number>();
+      rest.forEach(i => counts.set(i.status, (counts.get(i.status) ?? 0) + 1));
+      const words = [...counts].map(([s, n]) => `${n} ${s.replace('_', ' ')}`);
+      fold('rest', words.join(', '), rest);
+    }
+    return box;
+  }
+
+  private _renderItem(item: IChecklistItem): HTMLElement {
+    const li = el('li', 'nbd-item');
+    li.dataset.point = String(item.point);
+    li.dataset.status = item.status;
+    li.title = item.status.replace('_', ' ');
+    li.appendChild(el('span', 'nbd-icon', STATUS_ICON[item.status] ?? '?'));
+    const label = typeof item.point === 'number' ? `${item.point}. ` : '';
+    li.appendChild(el('span', 'nbd-item-title', label + item.title));
+    li.appendChild(el('span', 'nbd-item-status', item.status.replace('_', ' ')));
+    return li;
   }
 
   private _renderFinding(f: IFinding, run: IRunView): HTMLElement {
@@ -186,14 +231,20 @@ export class SidebarPanel extends Widget {
       el('div', 'nbd-finding-title', `${icon} ${f.point}: ${f.title}${where}`)
     );
     card.appendChild(el('div', 'nbd-finding-message', f.message));
-    const ev = Object.entries(f.evidence ?? {});
+    // the evidence in words, as in the report: "sampler SequentialSampler · epochs 16"
+    // (the replay's details are told by the message; the report's JSON keeps them)
+    const ev = Object.entries(f.evidence ?? {}).filter(([k]) => k !== 'replay');
     if (ev.length) {
-      const dl = el('div', 'nbd-evidence');
-      for (const [k, v] of ev.slice(0, 8)) {
-        const text = typeof v === 'number' ? formatNumber(v) : JSON.stringify(v);
-        dl.appendChild(el('div', 'nbd-evidence-row', `${k}: ${text.slice(0, 200)}`));
-      }
-      card.appendChild(dl);
+      const words = ev.slice(0, 8).map(([k, v]) => {
+        const text =
+          typeof v === 'number'
+            ? formatNumber(v)
+            : typeof v === 'string'
+              ? v
+              : JSON.stringify(v);
+        return `${k.replace(/_/g, ' ')} ${text.slice(0, 200)}`;
+      });
+      card.appendChild(el('div', 'nbd-evidence', `Evidence: ${words.join(' · ')}`));
     }
     card.appendChild(el('div', 'nbd-finding-fix', `Fix: ${f.fix}`));
     card.onclick = () =>
@@ -217,6 +268,7 @@ export class SidebarPanel extends Widget {
   }
 
   private _target: IPanelTarget | null = null;
+  private _opened = new Set<string>();
   private _timer: number;
   private _elapsed: HTMLElement | null = null;
 }

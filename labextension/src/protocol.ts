@@ -49,6 +49,8 @@ export interface ISnapshot {
   loss: IChart;
   grad_norm: IChart;
   nan: { step: number; phase: string; where: string | null; kind: string } | null;
+  /** the live checklist ("pending" until a check can judge); absent from older kernels */
+  checklist?: IChecklistItem[];
 }
 
 export interface IFinding {

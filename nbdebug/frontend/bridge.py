@@ -13,12 +13,15 @@ import threading
 import time
 from typing import Any, Callable
 
+from ..quiet import quiet
 from . import protocol as P
 
 log = logging.getLogger("nbdebug.frontend")
 
 #: one data comm per open page; reloads leave stale ones, the oldest is closed past this
 MAX_DATA_COMMS = 8
+#: the sidebar's live checklist is re-evaluated at most this often
+CHECKLIST_SECONDS = 2.0
 
 
 class Bridge:
@@ -39,6 +42,10 @@ class Bridge:
         self._last_snapshot_at = -1e9
         self._state: list[dict] = []          # start, last snapshot, findings, done
         self._snapshot: dict | None = None
+        self._pending_start: dict | None = None   # the start of a run not yet shown
+        self._checklist: list[dict] | None = None
+        self._checklist_sent: list[dict] | None = None
+        self._checklist_at = -1e9
 
     # -- data comms --------------------------------------------------------------
     def announce(self, for_control: str | None = None, subshell: bool | None = None) -> Any:
@@ -76,39 +83,88 @@ class Bridge:
 
     # -- session hooks (main thread) ---------------------------------------------
     def started(self, session: Any) -> None:
+        """A diagnosis begins. Its ``start`` goes out at its first training flush, so a
+        cell that trains nothing leaves the sidebar showing the last real run."""
         cell, count = self._cell_of_request()
         with self._lock:
             self.run += 1
             self.active = session
             self._t0 = self._clock()
             self._last_snapshot_at = -1e9
-            self._snapshot = None
-            start = P.start(self.run, cell, count)
-            self._state = [start]
+            self._pending_start = P.start(self.run, cell, count)
+            self._checklist, self._checklist_at = None, -1e9
+            self._checklist_sent = None
         session.listeners.append(self.on_flush)
+
+    def _send_start(self) -> None:
+        with self._lock:
+            start, self._pending_start = self._pending_start, None
+            if start is None:
+                return
+            self._snapshot = None
+            self._state = [start]
         self._send(start)
 
     def on_flush(self, obs: Any) -> None:
+        with quiet():
+            self._on_flush(obs)
+
+    def _on_flush(self, obs: Any) -> None:
+        if self._pending_start is not None:
+            if not (obs.steps or obs.trained):
+                return
+            self._send_start()
         now = self._clock()
         if now - self._last_snapshot_at < P.SNAPSHOT_SECONDS:
             return
         self._last_snapshot_at = now
         self._publish_snapshot(obs, now - self._t0)
 
-    def _publish_snapshot(self, obs: Any, elapsed: float) -> None:
-        msg = snapshot_of(self.run, obs, elapsed)
+    def _publish_snapshot(self, obs: Any, elapsed: float, live: bool = True) -> None:
+        """Send a snapshot; its live checklist only when it changed (the sidebar keeps the
+        last one), so the traffic does not grow with the run's length. The state kept for
+        a page that reloads holds the checklist whole."""
+        checklist = self._live_checklist(obs, elapsed) if live else None
+        msg = snapshot_of(self.run, obs, elapsed, checklist)
+        kept = msg
+        if checklist is not None and checklist == self._checklist_sent:
+            msg = {k: v for k, v in msg.items() if k != "checklist"}
+        self._checklist_sent = checklist if checklist is not None else self._checklist_sent
         with self._lock:
-            self._snapshot = msg
-            self._state = [s for s in self._state if s["type"] != "snapshot"] + [msg]
+            self._snapshot = kept
+            self._state = [s for s in self._state if s["type"] != "snapshot"] + [kept]
         self._send(msg)
+
+    def _live_checklist(self, obs: Any, elapsed: float) -> list[dict] | None:
+        """The live checklist, re-evaluated at most every CHECKLIST_SECONDS (the checks
+        cost more than a snapshot); None when nbdebug cannot build it (logged)."""
+        session = self.active
+        if session is None:
+            return None
+        if elapsed - self._checklist_at >= CHECKLIST_SECONDS or self._checklist is None:
+            self._checklist_at = elapsed
+            try:
+                from ..ui.live import live_report
+                self._checklist = P.checklist_items(live_report(obs, session.check_ids))
+            except Exception:
+                log.warning("nbdebug: the sidebar's live checklist failed", exc_info=True)
+                self._checklist = None
+        return self._checklist
 
     def ended(self, session: Any) -> None:
         elapsed = self._clock() - self._t0
         report = session.report
         with self._lock:
             self.active = None
+            unsent = self._pending_start is not None
+        if unsent and (report is None or report.nothing_trained()):
+            with self._lock:              # the sidebar keeps showing the last real run
+                self._pending_start = None
+                self.run -= 1
+            return
+        self._send_start()
         if session.capture is not None:
-            self._publish_snapshot(session.capture.obs, elapsed)
+            self._publish_snapshot(session.capture.obs, elapsed, live=False)
         if report is None:
             return
         msgs = [P.finding(self.run, i, f) for i, f in enumerate(report.findings)]
@@ -178,7 +234,8 @@ class Bridge:
             _quiet(comm.close)
 
 
-def snapshot_of(run: int, obs: Any, elapsed: float) -> dict:
+def snapshot_of(run: int, obs: Any, elapsed: float,
+                checklist: list[dict] | None = None) -> dict:
     """A small summary of the Observations so far: counts and two decimated charts."""
     loss = obs.timelines.get("loss")
     grads = obs.timelines.get("grad_norm")
@@ -192,7 +249,7 @@ def snapshot_of(run: int, obs: Any, elapsed: float) -> dict:
         nan = {"step": obs.nan.step, "phase": obs.nan.phase,
                "where": None if obs.nan.where is None else str(obs.nan.where)[:200],
                "kind": obs.nan.kind}
-    return P.snapshot(run, obs.steps, elapsed, loss_chart, grad_chart, nan)
+    return P.snapshot(run, obs.steps, elapsed, loss_chart, grad_chart, nan, checklist)
 
 
 def _data(msg: Any) -> Any:

@@ -47,9 +47,19 @@ def start(run: int, cell_id: str | None, execution_count: int | None) -> dict:
 
 
 def snapshot(run: int, steps: int, elapsed: float, loss: dict, grad_norm: dict,
-             nan: dict | None) -> dict:
-    return {"type": "snapshot", "run": run, "steps": steps, "elapsed": round(elapsed, 2),
-            "loss": loss, "grad_norm": grad_norm, "nan": nan}
+             nan: dict | None, checklist: list[dict] | None = None) -> dict:
+    """``checklist``: the live statuses (``pending`` until a check can judge), when known;
+    a sidebar that does not read the field ignores it."""
+    msg = {"type": "snapshot", "run": run, "steps": steps, "elapsed": round(elapsed, 2),
+           "loss": loss, "grad_norm": grad_norm, "nan": nan}
+    if checklist is not None:
+        msg["checklist"] = checklist
+    return msg
+
+
+def checklist_items(report: Any) -> list[dict]:
+    return [{"point": c.point, "title": _text(c.title), "status": c.status}
+            for c in report.checklist]
 
 
 def finding(run: int, index: int, f: Any) -> dict:
@@ -68,8 +78,7 @@ def done(run: int, report: Any, elapsed: float) -> dict:
     return {"type": "done", "run": run, "status": run_info.get("status", "done"),
             "steps": run_info.get("steps", 0), "elapsed": round(elapsed, 2),
             "findings": len(report.findings), "problems": problems, "warnings": warnings,
-            "checklist": [{"point": c.point, "title": c.title, "status": c.status}
-                          for c in report.checklist],
+            "checklist": checklist_items(report),
             "exception": None if exc is None else _text(str(exc)),
             "errors": len(report.errors)}
 

@@ -109,15 +109,47 @@ class DiagnoseMagics(Magics):
             from .display import show_explain
             show_explain(self.shell, *_explain(words[1] if len(words) > 1 else ""))
         elif cmd == "checks":
-            from ..checks import REGISTRY
-            for c in REGISTRY.values():
-                print(f"{c.id:<22} point {c.point!s:<6} {c.phase:<9} {c.doc.splitlines()[0]}")
+            print(checks_table())
         elif cmd == "version":
             from .._version import __version__
             print(f"nbdebug {__version__}")
         else:
             raise UsageError(f"%nbdebug {cmd}: unknown command; use report, explain N, "
                              "checks or version")
+
+
+def checks_table(width: int = 100) -> str:
+    """``%nbdebug checks``: every registered check, aligned columns, whole descriptions
+    (the first paragraph of each docstring) wrapped under their column."""
+    import textwrap
+
+    from ..checks import REGISTRY
+    rows = [(c.id, str(c.point), c.phase, " ".join(c.doc.split("\n\n")[0].split()))
+            for c in REGISTRY.values()]
+    heads = ("check", "point", "phase")
+    w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
+    indent = sum(w) + 6
+    lines = [f"{heads[0]:<{w[0]}}  {heads[1]:<{w[1]}}  {heads[2]:<{w[2]}}  what it finds"]
+    for cid, point, phase, doc in rows:
+        lead = f"{cid:<{w[0]}}  {point:<{w[1]}}  {phase:<{w[2]}}  "
+        lines += textwrap.wrap(doc, width, initial_indent=lead,
+                               subsequent_indent=" " * indent) or [lead.rstrip()]
+    return "\n".join(lines)
+
+
+def plain_help(doc: str) -> str:
+    """The magic's help as plain text: IPython's ``magic_arguments`` writes reST (a ``::``
+    literal block, double back-quotes) that a notebook's help pager shows raw."""
+    import textwrap
+    doc = doc.replace("``", "")
+    if doc.startswith("::"):
+        usage, _, rest = doc[2:].lstrip("\n").partition("\n\n")
+        usage = textwrap.dedent(usage).replace("%diagnose", "%%diagnose", 1)
+        doc = "Usage: " + usage.strip().replace("\n", "\n       ") + "\n\n" + rest
+    return doc
+
+
+DiagnoseMagics.diagnose.__doc__ = plain_help(DiagnoseMagics.diagnose.__doc__ or "")
 
 
 def _cell_number(shell: Any) -> int:

@@ -25,12 +25,8 @@ def in_notebook(shell: Any) -> bool:
 
 def live_checks(check_ids: list[str]) -> Callable[[Any], Report]:
     """A report of the checks on what was seen so far, for the live checklist."""
-    from ..checks import checklist, run_checks
-
-    def build(obs: Any) -> Report:
-        run = run_checks(obs, check_ids)
-        return Report(findings=run.findings, checklist=checklist(run))
-    return build
+    from ..ui.live import live_report
+    return lambda obs: live_report(obs, check_ids)
 
 
 def attach_dashboard(session: Any, shell: Any, keep_live: bool) -> Any:

@@ -17,14 +17,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..quiet import quiet
 from ..report import Report
 from . import html, plots
+from .text import nothing_trained
 
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
 REDRAW_SHARE = 0.1         # a redraw waits until its cost is <= 10% of the time since the last
 MAX_REDRAW_SECONDS = 30.0  # ...but a view older than this is not live: redraw anyway (only
                            # reached when one redraw costs over 3 s: an overloaded machine)
 CHECKS_SECONDS = 2.0       # the live checklist is re-evaluated at most this often
+HEADER_SECONDS = 0.5       # the header's step count between redraws (a string: ~free)
 
 
 class Dashboard:
@@ -38,9 +41,13 @@ class Dashboard:
         self.keep_live = keep_live
         self._clock = clock
         self.header = w.HTML(html.render_header("running", 0, 0, 0.0, None))
-        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        # hidden until its first PNG: an empty Image is a broken-image icon
+        self.image = w.Image(format="png", layout=w.Layout(max_width="100%",
+                                                          display="none"))
         self.checklist = w.HTML("")
-        self.widget = w.VBox([self.header, self.image, self.checklist])
+        # the checklist (problems first, the rest folded) above the plots: what matters is
+        # in view without scrolling
+        self.widget = w.VBox([self.header, self.checklist, self.image])
         self.widget.add_class("nbdebug-dashboard")
         self.handle: Any = None
         self.redraws = 0
@@ -48,6 +55,8 @@ class Dashboard:
         self.last_redraw_cost = 0.0
         self._next_redraw = 0.0
         self._next_checks = 0.0
+        self._next_header = 0.0
+        self._facts = ""
         self._findings: list[Any] = []
         self._checklist_html = ""
 
@@ -60,8 +69,13 @@ class Dashboard:
         """Flush listener: redraw when the throttle allows, else return at once."""
         now = self._clock()
         if now < self._next_redraw:
+            if now >= self._next_header:          # the step count: cheap, kept current
+                self._next_header = now + HEADER_SECONDS
+                with quiet():
+                    self._header(obs, "running")
             return
-        self.redraw(obs, "running")
+        with quiet():
+            self.redraw(obs, "running")
         cost = self._clock() - now
         wait = min(MAX_REDRAW_SECONDS, max(MIN_REDRAW_SECONDS, cost / REDRAW_SHARE))
         self._next_redraw = now + wait
@@ -76,14 +90,25 @@ class Dashboard:
             if text != self._checklist_html:
                 self._checklist_html = text
                 self.checklist.value = html.STYLE + f'<div class="nbdebug-report">{text}</div>'
-        png = plots.render_png(plots.timelines_of(obs), self._findings)
-        self.image.value = png
-        epoch = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)
-        self.header.value = html.render_header(state, obs.steps, epoch, obs.seconds,
-                                               self.overhead(obs))
+        timelines = plots.timelines_of(obs)
+        self._show_png(plots.render_png(timelines, self._findings, only=plots.LIVE_PANELS,
+                                        small=False))
+        self._header(obs, state, plots.constant_facts(timelines))
         self.last_redraw_cost = self._clock() - start
         self.redraw_seconds += self.last_redraw_cost
         self.redraws += 1
+
+    def _show_png(self, png: bytes) -> None:
+        self.image.value = png
+        if self.image.layout.display == "none":
+            self.image.layout.display = None
+
+    def _header(self, obs: Any, state: str, facts: str | None = None) -> None:
+        if facts is not None:
+            self._facts = facts
+        epoch = max((ld.epochs for ld in obs.loaders if ld.role == "train"), default=0)
+        self.header.value = html.render_header(state, obs.steps, epoch, obs.seconds,
+                                               self.overhead(obs), self._facts)
 
     def overhead(self, obs: Any) -> float | None:
         """nbdebug's own time (hooks, flushes, this dashboard) against the rest of the run:
@@ -93,21 +118,44 @@ class Dashboard:
     # -- the end -------------------------------------------------------------
     def finish(self, report: Report) -> None:
         """Show the final report: the static bundle in place of the widget, or the widget."""
+        with quiet():
+            self._finish(report)
+
+    def close(self) -> None:
+        """Close the view and its parts: a closed widget's state (the last PNG) would
+        otherwise stay in the kernel and in a saved notebook's widget state (front ends
+        that record every state they were sent keep the last one: it is emptied first)."""
+        self.image.value = b""
+        self.checklist.value = ""
+        _close_all([self.widget, self.header, self.image, self.checklist])
+
+    def _finish(self, report: Report) -> None:
         run = report.run
         # the final state first: if a renderer below fails, the live view (kept, with the
         # text report printed under it) does not go on saying "running"
         self.header.value = html.render_header(
             _state(run.get("status", "done")), run.get("steps", 0), run.get("epochs", 0),
             run.get("seconds", 0.0), run.get("overhead"))
+        if nothing_trained(report):     # one line in place of the live view, no plots
+            if self.handle is None:
+                self.open()
+            self.handle.update(html.bundle(report, None), raw=True)
+            self.close()
+            return
         png = plots.render_png(report.timelines, report.findings)
         if self.keep_live or self.handle is None:
-            self.image.value = png
+            self._show_png(png)
             self.checklist.value = html.render_html(report, None)
             if self.handle is None:
                 self.open()
             return
         self.handle.update(html.bundle(report, png), raw=True)
-        self.widget.close()
+        self.close()
+
+
+def _close_all(widgets: list[Any]) -> None:
+    for w in widgets:
+        w.close()
 
 
 def _state(status: str) -> str:

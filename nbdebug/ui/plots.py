@@ -3,6 +3,13 @@
 Reads timelines in the report's form (``{name: {"steps", "values", "columns"}}``), so the
 same code draws the live view (from Observations) and the final static report. No pyplot
 (no global state, no GUI backend): a ``Figure`` with an Agg canvas is private to the caller.
+
+Made to be read at notebook width: two panels a row at 96 dpi (text >= 11 px), legends
+above the data, every time axis spanning the whole run and labelled, a log or symlog loss
+axis when the loss spans more than 100x, limits that hold the bulk of a series with spikes
+and NaN marked (``axes``), and a constant series (a fixed learning rate) stated in words
+(``constant_facts``) instead of taking a panel. The PNG is palette-quantised: it is stored
+in the notebook.
 """
 
 from __future__ import annotations
@@ -17,15 +24,20 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .axes import apply_scale, mark_outside, robust_limits, scale_for
+
 SMOOTHING = 0.9          # EMA weight of the past: smooths batch noise over ~10 steps
 MAX_ROWS = 24            # heatmap rows shown; more parameters are thinned evenly
 MAX_LINES = 8            # update-ratio and activation series drawn; the rest are thinned
-MAX_LABEL = 24           # characters of a parameter or layer name on an axis
+MAX_LABEL = 20           # characters of a parameter or layer name on an axis
 UPDATE_RATIO_GUIDE = 1e-3   # the classic rule of thumb: updates ~1e-3 of the weights
-FIGSIZE = (12.0, 6.2)
-DPI = 72                 # ~860x450 px: readable in a cell, small enough to embed twice
+WIDTH = 10.0             # inches: 960 px at DPI, the width of a notebook's output area
+ROW_HEIGHT = 2.7         # inches per row of two panels
+DPI = 96                 # 9 pt text is 12 px: the notebook's small font
 LR_LOG_RANGE = 10.0      # a schedule spanning more than 10x is drawn on a log scale
-PNG_LEVEL = 3            # zlib level: level 6 (the default) costs ~2x the time for ~10% less
+PNG_LEVEL = 6            # zlib level of the palette PNG (small already: the level is cheap)
+LINE_POINTS = 800        # vertices of a drawn line (min and max of each bucket of steps)
+PALETTE = 96             # colours of the quantised PNG: lines and the heatmap stay smooth
 MARK_COLORS = {"problem": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 
 
@@ -75,6 +87,31 @@ def smooth(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
     return out
 
 
+def decimate(x: np.ndarray, y: np.ndarray, points: int = LINE_POINTS
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """At most ~``points`` vertices for a line a few hundred pixels wide: each bucket keeps
+    its lowest and highest value (spikes and dips survive), a non-finite value stays a gap.
+    Drawing 5,000 vertices costs ~5x drawing 800 and shows nothing more."""
+    n = len(x)
+    if n <= points:
+        return x, y
+    edges = np.linspace(0, n, points // 2 + 1).astype(int)
+    xs, ys = [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        part = y[a:b]
+        finite = np.isfinite(part)
+        if not finite.any():
+            xs += [x[a], x[b - 1]]
+            ys += [math.nan, math.nan]
+            continue
+        masked = np.where(finite, part, np.nan)
+        lo, hi = int(np.nanargmin(masked)), int(np.nanargmax(masked))
+        for i in sorted({lo, hi}):
+            xs.append(x[a + i])
+            ys.append(part[i])
+    return np.asarray(xs), np.asarray(ys)
+
+
 def _thin(items: list[Any], limit: int) -> list[int]:
     if len(items) <= limit:
         return list(range(len(items)))
@@ -96,160 +133,123 @@ def _evals(tl: dict[str, Any], key: str) -> list[tuple[str, list[int], np.ndarra
     return out
 
 
-def _train_and_heldout(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]], title: str,
-                       key: str, eval_key: str, empty: str, raw: tuple[str, str],
-                       smoothed: str) -> bool:
-    """A training series (raw and smoothed) with each held-out loader's rounds on one axis."""
-    ax.set_title(title, fontsize=10, loc="left")
+def _legend(ax: Any, ncol: int = 4, right: bool = False) -> None:
+    """The legend above the data (where a time panel's name would be; the name is on the
+    y axis), or right-aligned beside a short title: it covers nothing."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="lower right" if right else "lower left",
+                  bbox_to_anchor=(1.0, 1.0) if right else (0.0, 1.0),
+                  ncol=min(ncol, len(handles)), frameon=False, fontsize=8,
+                  borderaxespad=0.2, handlelength=1.4, columnspacing=0.9)
+
+
+def _train_and_heldout(ax: Any, tl: dict[str, Any], title: str, key: str, eval_key: str,
+                       empty: str, raw: tuple[str, str], smoothed: str,
+                       cap: float = math.inf) -> np.ndarray | None:
+    """A training series (raw and smoothed) with each held-out loader's rounds on one axis;
+    returns every value drawn (for the limits), or None when there was nothing."""
+    ax.set_ylabel(title)
     s = tl.get(key)
     evals = _evals(tl, eval_key)
     if not (s and s["steps"]) and not evals:
         _empty(ax, empty)
-        return False
+        return None
+    drawn = []
     if s and s["steps"]:
         y = _floats(s["values"])
-        ax.plot(s["steps"], y, color=raw[0], lw=0.8, label=raw[1])
-        ax.plot(s["steps"], smooth(y), color=smoothed, lw=1.6, label="train (smoothed)")
+        steps = np.asarray(s["steps"], dtype=float)
+        ax.plot(*decimate(steps, y), color=raw[0], lw=0.7, label=raw[1])
+        # a spike is marked, not smeared over the next hundred steps of the average
+        ax.plot(*decimate(steps, smooth(np.minimum(y, cap))), color=smoothed, lw=1.6,
+                label="smoothed")
+        drawn.append((steps, y))
     for name, steps, y in evals:
-        ax.plot(steps, y, "o-", ms=4, lw=1, color="#2e7d32", label=f"held-out {_short(name)}")
-    return True
+        ax.plot(steps, y, "o-", ms=3.5, lw=1, color="#2e7d32", label=f"held-out {_short(name)}")
+        drawn.append((np.asarray(steps, dtype=float), y))
+    ax.set_xlabel("step")
+    return np.concatenate([d[1] for d in drawn]) if drawn else None
 
 
 def _plot_loss(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
-    if _train_and_heldout(ax, tl, marks, "loss", "loss", "loss", "no loss seen yet",
-                          ("#90a4ae", "train (raw)"), "#1565c0"):
-        _mark(ax, marks)
-        ax.legend(fontsize=7, loc="upper right")
+    s = tl.get("loss")
+    raw = _floats(s["values"]) if s and s["steps"] else np.array([])
+    cap = (robust_limits(raw, scale_for(raw)) or (0.0, math.inf))[1]
+    values = _train_and_heldout(ax, tl, "loss", "loss", "loss", "no loss seen yet",
+                                ("#90a4ae", "train"), "#1565c0", cap)
+    if values is None:
+        return
+    scale = scale_for(values)
+    apply_scale(ax, scale, values)
+    limits = robust_limits(values, scale)
+    if limits is not None and s and s["steps"]:
+        mark_outside(ax, np.asarray(s["steps"], dtype=float), _floats(s["values"]), limits)
+    elif limits is None:
+        _empty(ax, "the loss was never finite")
+    if scale != "linear":
+        ax.set_ylabel(f"loss ({scale} scale)")
+    _mark(ax, marks)
+    _legend(ax)
 
 
 def _plot_accuracy(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
-    if not _train_and_heldout(ax, tl, marks, "accuracy", "train_acc", "acc",
-                              "no accuracy: not a classification\n(or no labels seen yet)",
-                              ("#b0bec5", "train batch"), "#6a1b9a"):
+    if _train_and_heldout(ax, tl, "accuracy", "train_acc", "acc", "", ("#b0bec5", "train"),
+                          "#6a1b9a") is None:
         return
     ax.set_ylim(-0.02, 1.02)
     _mark(ax, marks)
-    ax.legend(fontsize=7, loc="lower right")
+    _legend(ax)
 
 
-def _matrix(s: dict[str, Any]) -> tuple[list[str], list[int], np.ndarray]:
-    cols = list(s.get("columns") or [])
-    rows = [list(r) + [math.nan] * (len(cols) - len(r)) for r in s["values"]]
-    data = np.array([[_f(v) for v in r[:len(cols)]] for r in rows], dtype=float)
-    return cols, list(s["steps"]), data.reshape(len(rows), len(cols))
+def has_accuracy(tl: dict[str, Any]) -> bool:
+    s = tl.get("train_acc")
+    return bool(s and s["steps"]) or bool(_evals(tl, "acc"))
 
 
-def _f(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
+def _lr_series(tl: dict[str, Any]) -> list[tuple[str, int, list[int], np.ndarray]]:
+    out = []
+    for k, s in tl.items():
+        if not (k.startswith("lr/") and s["steps"]):
+            continue
+        width = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in s["values"])
+        for g in range(width):
+            y = _floats(v[g] if isinstance(v, (list, tuple)) and g < len(v) else
+                        (v if g == 0 and not isinstance(v, (list, tuple)) else math.nan)
+                        for v in s["values"])
+            out.append((k[3:], g, list(s["steps"]), y))
+    return out
 
 
-def _plot_grad_heatmap(ax: Any, fig: Figure, tl: dict[str, Any],
-                       marks: list[dict[str, Any]]) -> None:
-    ax.set_title("gradient norm per parameter (log10)", fontsize=10, loc="left")
-    s = tl.get("grad_norm")
-    if not (s and s["steps"] and s.get("columns")):
-        _empty(ax, "no gradients seen yet")
-        return
-    cols, steps, data = _matrix(s)
-    keep = _thin(cols, MAX_ROWS)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logv = np.log10(np.where(data > 0, data, np.nan))[:, keep].T
-    finite = logv[np.isfinite(logv)]
-    vmin, vmax = (finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
-    extent = (steps[0] - 0.5, steps[-1] + 0.5, len(keep) - 0.5, -0.5)
-    img = ax.imshow(np.ma.masked_invalid(logv), aspect="auto", interpolation="nearest",
-                    cmap="viridis", extent=extent, vmin=vmin, vmax=max(vmax, vmin + 1e-6))
-    ax.set_yticks(range(len(keep)))
-    ax.set_yticklabels([_short(cols[i]) for i in keep], fontsize=6)
-    ax.set_xlabel("step", fontsize=8)
-    fig.colorbar(img, ax=ax, fraction=0.04, pad=0.02, format="%.1f")
-    _mark(ax, marks, text=False)
-
-
-def _plot_activations(ax: Any, tl: dict[str, Any]) -> None:
-    ax.set_title("activations, last sample (mean, std, zero share)", fontsize=10, loc="left")
-    layers = [(k[4:], s) for k, s in tl.items() if k.startswith("act/") and s["values"]]
-    if not layers:
-        _empty(ax, "no activations sampled yet")
-        return
-    keep = [layers[i] for i in _thin(layers, MAX_ROWS)]
-    names = [_short(n) for n, _ in keep]
-    stats = []
-    for _, s in keep:
-        cols = list(s.get("columns") or [])
-        row = s["values"][-1]
-        get = (lambda c, cols=cols, row=row: _f(row[cols.index(c)]) if c in cols else math.nan)
-        stats.append((get("mean"), get("std"), get("zero_frac")))
-    y = np.arange(len(keep))
-    arr = np.array(stats, dtype=float).reshape(len(keep), 3)
-    h = 0.27
-    ax.barh(y - h, arr[:, 0], h, color="#1565c0", label="mean")
-    ax.barh(y, arr[:, 1], h, color="#2e7d32", label="std")
-    ax.barh(y + h, arr[:, 2], h, color="#c62828", label="zero share")
-    ax.set_yticks(y)
-    ax.set_yticklabels(names, fontsize=6)
-    ax.invert_yaxis()
-    ax.axvline(0, color="#999", lw=0.6)
-    ax.legend(fontsize=7, loc="lower right")
-
-
-def _plot_update_ratio(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
-    ax.set_title("update / weight ratio per parameter", fontsize=10, loc="left")
-    s = tl.get("update_ratio")
-    if not (s and s["steps"] and s.get("columns")):
-        _empty(ax, "no optimizer steps sampled yet")
-        return
-    cols, steps, data = _matrix(s)
-    drawn = False
-    for i in _thin(cols, MAX_LINES):
-        y = data[:, i]
-        if np.isfinite(y).any() and (y[np.isfinite(y)] > 0).any():
-            ax.plot(steps, np.where(y > 0, y, np.nan), lw=1, label=_short(cols[i]))
-            drawn = True
-    if not drawn:
-        _empty(ax, "updates are all zero")
-        return
-    _log_y(ax)
-    ax.axhline(UPDATE_RATIO_GUIDE, color="#999", ls=":", lw=1)
-    _mark(ax, marks, text=False)
-    ax.legend(fontsize=6, loc="upper right", ncol=2)
+def constant_facts(tl: dict[str, Any]) -> str:
+    """Constant series in words (``lr 0.001 (fixed)``), for the header instead of a panel;
+    empty when the learning rate changes (it then has its panel)."""
+    series = _lr_series(tl)
+    values = set()
+    for _, _, _, y in series:
+        finite = y[np.isfinite(y)]
+        values.update(float(v) for v in np.unique(finite))
+    if not series or len(values) != 1:
+        return ""
+    return f"lr {values.pop():.3g} (fixed)"
 
 
 def _plot_lr(ax: Any, tl: dict[str, Any]) -> None:
-    ax.set_title("learning rate per param group", fontsize=10, loc="left")
-    series = [(k, s) for k, s in tl.items() if k.startswith("lr/") and s["steps"]]
-    if not series:
-        _empty(ax, "no optimizer seen yet")
-        return
+    ax.set_ylabel("learning rate")
     low, high = math.inf, 0.0
-    for k, s in series:
-        width = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in s["values"])
-        for g in range(width):
-            y = _floats(v[g] if isinstance(v, (list, tuple)) and g < len(v) else math.nan
-                        for v in s["values"])
-            pos = y[np.isfinite(y) & (y > 0)]
-            if pos.size:
-                low, high = min(low, float(pos.min())), max(high, float(pos.max()))
-            ax.plot(s["steps"], y, lw=1.4, drawstyle="steps-post",
-                    label=f"optimizer {k[3:]} group {g}")
+    for name, g, steps, y in _lr_series(tl):
+        pos = y[np.isfinite(y) & (y > 0)]
+        if pos.size:
+            low, high = min(low, float(pos.min())), max(high, float(pos.max()))
+        ax.plot(steps, y, lw=1.4, drawstyle="steps-post", label=f"opt {name} group {g}")
     if high > 0 and high / low > LR_LOG_RANGE:
-        _log_y(ax)
-    ax.set_xlabel("step", fontsize=8)
-    ax.legend(fontsize=7, loc="upper right")
-
-
-def _log_y(ax: Any) -> None:
-    """Log scale without minor ticks: they are most of a log axis's drawing time."""
-    from matplotlib.ticker import NullLocator
-    ax.set_yscale("log")
-    ax.yaxis.set_minor_locator(NullLocator())
+        apply_scale(ax, "log", np.array([low, high]))
+    ax.set_xlabel("step")
+    _legend(ax, ncol=2)
 
 
 def _mark(ax: Any, marks: list[dict[str, Any]], text: bool = True) -> None:
-    """Findings at the step they were seen: a dashed line, labelled with the point."""
+    """Findings (problems and warnings) at the step they were seen: a dashed line,
+    labelled with the point."""
     for m in marks:
         color = MARK_COLORS.get(m.get("severity", ""), "#555")
         ax.axvline(m["step"], color=color, ls="--", lw=1.1)
@@ -261,37 +261,92 @@ def _mark(ax: Any, marks: list[dict[str, Any]], text: bool = True) -> None:
 def finding_marks(findings: Iterable[Any]) -> list[dict[str, Any]]:
     out = []
     for f in findings:
-        step = f.get("step") if isinstance(f, dict) else getattr(f, "step", None)
-        if isinstance(step, int):
-            get = f.get if isinstance(f, dict) else (lambda k, f=f: getattr(f, k, None))
+        get = f.get if isinstance(f, dict) else (lambda k, f=f: getattr(f, k, None))
+        step = get("step")
+        if isinstance(step, int) and get("severity") in ("problem", "warning"):
             out.append({"step": step, "point": get("point"), "severity": get("severity")})
     return out
 
 
-def render_png(timelines: dict[str, Any], findings: Iterable[Any] = ()) -> bytes:
-    """All panels as one PNG; user strings are drawn as plain text (see ``_short``)."""
+def _last_step(tl: dict[str, Any]) -> float:
+    last = 0.0
+    for s in tl.values():
+        if isinstance(s, dict) and s.get("steps"):
+            try:
+                last = max(last, float(s["steps"][-1]))
+            except (TypeError, ValueError):
+                pass
+    return last
+
+
+def panels(tl: dict[str, Any]) -> list[str]:
+    """The panels this run has something for, in reading order."""
+    names = ["loss"] + (["accuracy"] if has_accuracy(tl) else [])
+    names += ["grad_norm", "update_ratio", "activations"]
+    if _lr_series(tl) and not constant_facts(tl):
+        names.append("lr")
+    return names
+
+
+#: the live view's panels: one row, a fraction of the whole figure's drawing time, so it
+#: can redraw every 2 s within its 10% share
+LIVE_PANELS = ("loss", "grad_norm")
+
+
+def render_png(timelines: dict[str, Any], findings: Iterable[Any] = (),
+               only: Iterable[str] | None = None, small: bool = True) -> bytes:
+    """The panels as one PNG (``only``: these panels, when the run has them; ``small``:
+    palette-quantised, for what is stored; the live view skips it, its PNGs are not
+    kept); user strings are drawn as plain text (see ``_short``)."""
     import matplotlib
     marks = finding_marks(findings)
+    names = panels(timelines)
+    if only is not None:
+        names = [n for n in names if n in set(only)] or names[:1]
+    rows = math.ceil(len(names) / 2)
     # a name in a script the font lacks (CJK layer names, emoji) makes matplotlib warn once
     # per missing glyph: lines of noise under the user's cell at every redraw; the PNG
     # shows boxes for them and the HTML report has the names as text
-    with warnings.catch_warnings(), matplotlib.rc_context({
-            "axes.titlesize": 10, "xtick.labelsize": 7, "ytick.labelsize": 7}):
+    with warnings.catch_warnings(), np.errstate(all="ignore"), matplotlib.rc_context({
+            "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
+            "xtick.labelsize": 8.5, "ytick.labelsize": 8.5}):
         warnings.simplefilter("ignore")
         # a fixed layout: constrained layout measures every label and doubles the cost
-        fig = Figure(figsize=FIGSIZE, dpi=DPI)
-        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.07, top=0.95, wspace=0.6,
-                            hspace=0.3)
+        fig = Figure(figsize=(WIDTH, ROW_HEIGHT * rows), dpi=DPI)
+        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.42 / rows ** 0.5 / 2.2,
+                            top=1 - 0.3 / (ROW_HEIGHT * rows), wspace=0.42,
+                            hspace=0.62)
         FigureCanvasAgg(fig)
-        axes = fig.subplots(2, 3)
-        _plot_loss(axes[0, 0], timelines, marks)
-        _plot_accuracy(axes[0, 1], timelines, marks)
-        _plot_grad_heatmap(axes[0, 2], fig, timelines, marks)
-        _plot_activations(axes[1, 0], timelines)
-        _plot_update_ratio(axes[1, 1], timelines, marks)
-        _plot_lr(axes[1, 2], timelines)
-        buf = io.BytesIO()
-        for ax in axes.flat:
-            ax.locator_params(axis="x", nbins=5)
-        fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": PNG_LEVEL})
+        axes = list(fig.subplots(rows, 2, squeeze=False).flat)
+        last = _last_step(timelines)
+        from .panels import plot_activations, plot_grad_heatmap, plot_update_ratio
+        draw = {"loss": lambda ax: _plot_loss(ax, timelines, marks),
+                "accuracy": lambda ax: _plot_accuracy(ax, timelines, marks),
+                "grad_norm": lambda ax: plot_grad_heatmap(ax, fig, timelines, marks),
+                "update_ratio": lambda ax: plot_update_ratio(ax, timelines, marks),
+                "activations": lambda ax: plot_activations(ax, timelines),
+                "lr": lambda ax: _plot_lr(ax, timelines)}
+        for ax, name in zip(axes, names):
+            draw[name](ax)
+            if name != "activations" and last > 0 and ax.has_data():
+                ax.set_xlim(-0.5, last + 0.5)        # the whole run on every panel
+            ax.locator_params(axis="x", nbins=6)
+        for ax in axes[len(names):]:
+            ax.set_visible(False)
+        canvas = fig.canvas
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba())
+    return _png(rgba, small)
+
+
+def _png(rgba: np.ndarray, small: bool = True) -> bytes:
+    """A palette PNG of the rendered figure (about a third of the RGB PNG's size), or,
+    not ``small``, a quickly compressed RGB one."""
+    from PIL import Image
+    image = Image.fromarray(np.ascontiguousarray(rgba[:, :, :3]), "RGB")
+    if small:
+        image = image.quantize(colors=PALETTE, method=Image.Quantize.MEDIANCUT,
+                               dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False, compress_level=PNG_LEVEL if small else 1)
     return buf.getvalue()

@@ -1,4 +1,6 @@
-"""The plain-text report: a compact checklist, problems and warnings first."""
+"""The plain-text report: a summary line, problems and warnings with their evidence and fix,
+then the ok items folded into one line and the rest (not applicable, not checked) into
+another, with their reasons."""
 
 from __future__ import annotations
 
@@ -6,25 +8,54 @@ import json
 import textwrap
 from typing import Any
 
-from ..report import Finding, Report
+from ..report import Finding, Report, findings_by_point, reading_order
 
 ICONS = {"problem": "✗", "warning": "!", "ok": "✓", "info": "i",
-         "not_applicable": "-", "not_checked": "·"}
-_ORDER = {"problem": 0, "warning": 1, "ok": 2, "not_applicable": 3, "not_checked": 4}
+         "not_applicable": "-", "not_checked": "·", "pending": "…"}
 WIDTH = 100
 
 
-def _evidence(ev: dict[str, Any], limit: int = 6) -> str:
-    parts = []
-    for key, value in list(ev.items())[:limit]:
-        if isinstance(value, float):
-            text = f"{value:.4g}"
-        elif isinstance(value, (list, tuple)) and len(value) > 4:
-            text = json.dumps(list(value[:4]), default=str)[:-1] + ", ...]"
-        else:
-            text = json.dumps(value, default=str)
-        parts.append(f"{key}={text}")
-    return ", ".join(parts)
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def word_value(value: Any, limit: int = 120) -> str:
+    """One evidence value as words: numbers short, lists clipped, mappings as 'k v'."""
+    if isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = _number(value)
+    elif isinstance(value, (int, str)):
+        text = str(value)
+    elif isinstance(value, (list, tuple)):
+        shown = [word_value(v, 30) for v in list(value)[:4]]
+        text = ", ".join(shown) + (f", … ({len(value)} in all)" if len(value) > 4 else "")
+        text = f"[{text}]"
+    elif isinstance(value, dict):
+        text = "; ".join(f"{_key(k)} {word_value(v, 40)}" for k, v in list(value.items())[:6])
+        text = f"({text})"
+    else:
+        text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _key(key: Any) -> str:
+    return str(key).replace("_", " ")
+
+
+#: evidence a finding's message already tells in words: kept in the report's JSON for
+#: tools, left out of the rendered evidence line
+WORDED = {"replay"}
+
+
+def evidence_words(ev: dict[str, Any], limit: int = 8) -> str:
+    """The evidence of a finding as one line of words: ``step 17 · kind nan · ...``."""
+    items = [(k, v) for k, v in ev.items() if k not in WORDED]
+    parts = [f"{_key(k)} {word_value(v)}" for k, v in items[:limit]]
+    more = len(items) - limit
+    if more > 0:
+        parts.append(f"and {more} more in the report")
+    return " · ".join(parts)
 
 
 def _wrap(label: str, text: str, indent: str = "      ") -> list[str]:
@@ -33,14 +64,15 @@ def _wrap(label: str, text: str, indent: str = "      ") -> list[str]:
 
 
 def render_finding(f: Finding) -> list[str]:
-    head = f"{f.title}" + (f" [{f.where}]" if f.where else "")
+    head = f"{f.title}" + (f" [{f.where}]" if f.where else "") + (
+        f" (step {f.step})" if f.step is not None else "")
     if f.severity == "info":            # advice: one short line, the report has the rest
         first = f.message.split(". ")[0].rstrip(".")
         return _wrap("", f"i {head}: {first}.", indent="    ")
     lines = [f"    {ICONS[f.severity]} {head}"]
     lines += _wrap("", f.message)
     if f.evidence:
-        lines += _wrap("evidence: ", _evidence(f.evidence))
+        lines += _wrap("evidence: ", evidence_words(f.evidence))
     if f.fix:
         lines += _wrap("fix: ", f.fix)
     return lines
@@ -62,23 +94,54 @@ def summary_line(report: Report) -> str:
     return f"{head}: {verdict}"
 
 
+def nothing_trained(report: Report) -> bool:
+    """True for a cell that trained nothing: it gets one line, no report."""
+    return report.nothing_trained()
+
+
+def _key_of(point: Any) -> str:
+    return f"{point:>2}" if isinstance(point, int) else str(point)
+
+
+def fold_line(items: list[Any], what: str | None = None) -> str:
+    """``14 ok: 1, 2, 3, ...``: a folded group of checklist items in one line; without
+    ``what``, the count of each status (``3 pending, 2 not applicable: ...``)."""
+    if what is None:
+        counts: dict[str, int] = {}
+        for i in items:
+            counts[i.status] = counts.get(i.status, 0) + 1
+        head = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
+    else:
+        head = f"{len(items)} {what}"
+    return f"{head}: " + ", ".join(str(i.point) for i in items)
+
+
 def render_text(report: Report) -> str:
-    if report.notes and report.notes[0].startswith("nothing to diagnose"):
+    if nothing_trained(report):
         return f"nbdebug: {report.notes[0]}."
     lines = [summary_line(report)]
-    by_point: dict[Any, list[Finding]] = {}
-    for f in report.findings:
-        by_point.setdefault(f.point, []).append(f)
-    items = sorted(report.checklist, key=lambda c: _ORDER.get(c.status, 9))
-    keys = [f"{i.point:>2}" if isinstance(i.point, int) else str(i.point) for i in items]
-    kw = max((len(k) for k in keys), default=5)
-    tw = max((len(i.title) for i in items), default=42)
-    for item, key in zip(items, keys):
+    by_point = findings_by_point(report)
+    flagged, ok, rest = reading_order(report)
+    kw = max((len(_key_of(i.point)) for i in flagged), default=2)
+    tw = max((len(i.title) for i in flagged), default=40)
+    for item in flagged:
         status = item.status.replace("_", " ")
-        lines.append(f"  {ICONS.get(item.status, '?')} {key:<{kw}} {item.title:<{tw}} {status}")
+        lines.append(f"  {ICONS.get(item.status, '?')} {_key_of(item.point):<{kw}} "
+                     f"{item.title:<{tw}} {status}")
         for f in by_point.get(item.point, []):
-            if f.severity in ("problem", "warning") or item.status == "ok":
+            if f.severity in ("problem", "warning"):
                 lines += render_finding(f)
+    if ok:
+        lines += _wrap("", fold_line(ok, "ok"), indent="  ✓ ")
+        for item in ok:                 # advice on an ok item: one line under the fold
+            for f in by_point.get(item.point, []):
+                if f.severity == "info":
+                    lines += render_finding(f)
+    if rest:
+        lines += _wrap("", fold_line(rest), indent="  · ")
+        for item in rest:
+            why = item.reason or item.status.replace("_", " ")
+            lines += _wrap("", f"{_key_of(item.point)} {item.title}: {why}", indent="      ")
     for note in report.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)

@@ -113,8 +113,10 @@ def chromium(playwright: Any) -> Any:
 
 
 def open_notebook(page: Any, lab: Lab, name: str, timeout_ms: int = 90_000) -> None:
-    """Open ``name`` and wait until its kernel is ready."""
-    page.goto(lab.notebook_url(name))
+    """Open ``name`` alone (``reset``: not the notebooks an earlier test left open in the
+    server's workspace, which would race it for the current tab) and wait until its kernel
+    is ready."""
+    page.goto(lab.notebook_url(name) + "&reset")
     page.wait_for_selector(".jp-Notebook", timeout=timeout_ms)
     page.wait_for_function(
         "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"

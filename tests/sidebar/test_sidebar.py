@@ -8,6 +8,7 @@ through its DOM.
 from __future__ import annotations
 
 import pathlib
+import re
 import time
 
 import nbformat
@@ -18,6 +19,7 @@ from .conftest import wait_for
 pytestmark = pytest.mark.slow
 
 BUILD = pathlib.Path(__file__).parents[2] / "build"
+DOCS = pathlib.Path(__file__).parents[2] / "docs"      # the README's pictures
 
 # label-sorted iris without shuffling (point 6), slowed a little so the run is seen live
 SORTED_SETUP = """\
@@ -135,10 +137,18 @@ def test_buggy_training_live_then_the_right_point_as_a_problem(page, lab):
                            'polyline')
     assert _state(page) == "running"
     wait_for(lambda: _steps(page) > first, timeout=10)
+    # the checklist, live: what cannot be judged yet (the held-out points, judged at the
+    # end) is pending while the run goes on
+    live = _panel(page).locator('.nbd-checklist[data-live="true"]')
+    live.wait_for(timeout=10_000)
+    statuses = live.evaluate("b => Object.fromEntries([...b.querySelectorAll('.nbd-item')]"
+                             ".map(li => [li.dataset.point, li.dataset.status]))")
+    assert statuses["11"] == "pending" and len(statuses) >= 21, statuses
     wait_for(lambda: _state(page) == "done", timeout=60)
     panel = _panel(page)
     assert _steps(page) == 16 * 15
     assert panel.locator(".nbd-item").count() >= 21
+    assert panel.locator('.nbd-item[data-status="pending"]').count() == 0
     assert panel.locator('.nbd-item[data-point="6"]').get_attribute("data-status") == "problem"
     assert panel.locator('.nbd-item[data-point="13"]').get_attribute("data-status") == "ok"
     card = panel.locator('.nbd-finding[data-point="6"]').first
@@ -158,8 +168,8 @@ def _screenshot(page) -> None:
     height = page.evaluate("document.getElementById('nbdebug-sidebar').scrollHeight")
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], height + 80)})
     page.evaluate("document.getElementById('nbdebug-sidebar').scrollTop = 0")
-    BUILD.mkdir(exist_ok=True)
-    _panel(page).screenshot(path=str(BUILD / "sidebar.png"))
+    DOCS.mkdir(exist_ok=True)
+    _panel(page).screenshot(path=str(DOCS / "sidebar.png"))
     page.set_viewport_size(size)
 
 
@@ -237,7 +247,12 @@ def test_stop_within_two_seconds_then_reload_resyncs_and_restart_clears(page, la
         "() => { const w = window.jupyterapp.shell.currentWidget;"
         " const out = w.content.widgets[2].node.querySelector('.jp-OutputArea');"
         " return w.sessionContext.session.kernel.status === 'idle' && out &&"
-        " out.innerText.includes('StopTraining'); }", timeout=20_000)
+        " out.innerText.includes('Training stopped at step'); }", timeout=20_000)
+    # one line, no traceback through nbdebug's or torch's frames
+    out = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[2]"
+                        ".node.querySelector('.jp-OutputArea-output[data-mime-type="
+                        "\"application/vnd.jupyter.stderr\"]').innerText")
+    assert re.fullmatch(r"Training stopped at step \d+; report above\s*", out), out
     assert "stopped by user" in _panel(page).locator(".nbd-state").inner_text()
 
     # a browser reload: the new page asks the kernel and shows the same run again
@@ -250,3 +265,43 @@ def test_stop_within_two_seconds_then_reload_resyncs_and_restart_clears(page, la
     conn.wait_for()
     assert _panel(page).locator(".nbd-run").count() == 0
 
+
+
+BUSY_TRAIN = LONG_TRAIN.replace("+ 120", "+ 8")
+
+
+def test_the_kernel_reads_busy_for_the_whole_first_diagnosed_cell(page, lab):
+    """The first %%diagnose of a kernel shows a widget; the widget manager then opens its
+    first comm over a subshell, and the status message of that create_subshell_request
+    used to set the kernel's status to idle while the cell still ran."""
+    root = lab[2]
+    name = _notebook(root, "busy.ipynb", "%load_ext nbdebug", SORTED_SETUP, BUSY_TRAIN)
+    _open(page, lab, name)
+    page.evaluate("""() => {
+      window.__busy = [];
+      const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+      k.statusChanged.connect((_, s) => window.__busy.push(['status', s]));
+      k.iopubMessage.connect((_, m) => {
+        if (m.header.msg_type === 'execute_input' && m.content.code.includes('%%diagnose'))
+          window.__busy.push(['start', m.parent_header.msg_id]);
+        if (m.header.msg_type === 'status' && m.content.execution_state === 'idle')
+          window.__busy.push(['idle', m.parent_header.msg_id]);
+      });
+    }""")
+    _run_all(page)
+    wait_for(lambda: _state(page) == "running", timeout=60)
+    wait_for(lambda: _state(page) == "done", timeout=60)
+    page.wait_for_function("""() => { const ev = window.__busy;
+        const s = ev.find(e => e[0] === 'start');
+        return s && ev.some(e => e[0] === 'idle' && e[1] === s[1]); }""", timeout=30_000)
+    events = page.evaluate("() => window.__busy")
+    start = next(i for i, e in enumerate(events) if e[0] == "start")
+    msg_id = events[start][1]
+    end = next(i for i, e in enumerate(events) if e == ["idle", msg_id])
+    # (a status change is signalled before the iopub message that caused it: the idle
+    # just before the cell's own idle message is the cell's end)
+    if events[end - 1] == ["status", "idle"]:
+        end -= 1
+    during = [e[1] for e in events[start:end] if e[0] == "status"]
+    assert "idle" not in during, events[start:end + 1]
+    _shut_down(page, name)

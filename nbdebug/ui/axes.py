@@ -1,0 +1,96 @@
+"""Axis helpers for the plots: the scale a series needs, robust limits, and marks for the
+values a limit leaves out (spikes, NaN/Inf, zeros), so one outlier never flattens a curve.
+
+Plain numpy and matplotlib, no state: each helper takes the axis it draws on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+LOG_RANGE = 100.0        # a positive series spanning more than this is drawn on a log scale
+ROBUST_LOW, ROBUST_HIGH = 1.0, 99.0   # percentiles that set the limits of a noisy series
+HEADROOM = 0.08          # share of the robust range added above and below
+SPIKE = "#c62828"
+
+
+def scale_for(values: np.ndarray) -> str:
+    """'log' for a positive series spanning > LOG_RANGE, 'symlog' for one that also holds
+    zeros or negatives with a wide range, else 'linear'."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 2:
+        return "linear"
+    mag = np.abs(finite[finite != 0])
+    if mag.size == 0 or mag.max() / max(mag.min(), 1e-300) <= LOG_RANGE:
+        return "linear"
+    return "log" if (finite >= 0).all() else "symlog"   # zeros: marked below a log axis
+
+
+def robust_limits(values: np.ndarray, scale: str) -> tuple[float, float] | None:
+    """Limits that hold the bulk of the series (its 1st..99th percentile, with headroom);
+    None when the series has no finite value."""
+    finite = values[np.isfinite(values)]
+    if scale == "log":
+        finite = finite[finite > 0]
+    if finite.size == 0:
+        return None
+    low, high = np.percentile(finite, [ROBUST_LOW, ROBUST_HIGH])
+    # the whole range unless a value lies far outside the bulk: only those are spikes
+    if scale == "log":
+        span = math.log10(high) - math.log10(low) if low > 0 else 0.0
+        far = max(span, 1.0)
+        if finite.min() >= 10 ** (math.log10(low) - far):
+            low = finite.min()
+        if finite.max() <= 10 ** (math.log10(high) + far):
+            high = finite.max()
+    else:
+        far = 3 * max(high - low, 1e-12)
+        low = finite.min() if finite.min() >= low - far else low
+        high = finite.max() if finite.max() <= high + far else high
+    if scale == "log":
+        lo, hi = math.log10(low), math.log10(high)
+        pad = max(hi - lo, 0.5) * HEADROOM
+        return 10 ** (lo - pad), 10 ** (hi + pad)
+    pad = (high - low) * HEADROOM or max(abs(high) * 0.1, 1e-3)
+    return float(low - pad), float(high + pad)
+
+
+def apply_scale(ax: Any, scale: str, values: np.ndarray) -> None:
+    from matplotlib.ticker import NullLocator
+    if scale == "log":
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(NullLocator())   # most of a log axis's drawing time
+    elif scale == "symlog":
+        finite = np.abs(values[np.isfinite(values) & (values != 0)])
+        ax.set_yscale("symlog", linthresh=float(np.percentile(finite, 5)) if finite.size
+                      else 1.0)
+        ax.yaxis.set_minor_locator(NullLocator())
+
+
+def mark_outside(ax: Any, steps: np.ndarray, values: np.ndarray,
+                 limits: tuple[float, float]) -> list[str]:
+    """Clip the axis to ``limits`` and mark what it leaves out: spikes as triangles at the
+    edge, NaN/Inf as a band from the first one. Returns legend words for what was marked."""
+    low, high = limits
+    ax.set_ylim(low, high)
+    said = []
+    above = np.isfinite(values) & (values > high)
+    below = np.isfinite(values) & (values < low)
+    if above.any():
+        ax.plot(steps[above], np.full(above.sum(), high), "^", color=SPIKE, ms=5,
+                clip_on=False, label=f"spike (max {np.nanmax(values[above]):.3g})")
+        said.append("spike")
+    if below.any():
+        zero = bool((values[below] == 0).all())
+        ax.plot(steps[below], np.full(below.sum(), low), "v", color=SPIKE, ms=5,
+                clip_on=False, label="exactly 0" if zero else "below the axis")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = steps[np.argmax(bad)]
+        ax.axvspan(first, steps[-1] if steps[-1] > first else first + 0.5, color=SPIKE,
+                   alpha=0.12, lw=0, label=f"NaN/Inf from step {int(first)}")
+        said.append("nan")
+    return said
