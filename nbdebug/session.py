@@ -203,7 +203,7 @@ class Session:
                  else "report above")
         line = f"Training stopped at step {steps}; {where}"
         try:
-            exc._render_traceback_ = lambda: [line]        # type: ignore[union-attr]
+            exc._render_traceback_ = lambda: [line]        # type: ignore[attr-defined]
         except Exception:
             pass                          # an exception type without a __dict__: as before
 
@@ -229,6 +229,11 @@ class Session:
             if not error.get("traceback"):
                 error["traceback"] = tracebacks.get(error.get("error", ""), "") or str(
                     error.get("error", ""))
+
+    def show_with(self, show: Callable[[Report], None]) -> None:
+        """Show the report with ``show`` when the diagnosis ends (the live dashboard's hand-
+        over to the static report); the text report stands in if it fails."""
+        self._show = show
 
     def internal_error(self, where: str) -> None:
         """Record the exception being handled as an internal error (call from ``except``)."""

@@ -36,7 +36,7 @@ def test_terminal_ipython_prints_the_text_report_and_opens_no_widget(ip, capsys)
     result, report = diagnose_cell(ip, TRAIN, flags="")
     assert result.success
     out = capsys.readouterr().out
-    assert out.startswith("nbdebug: 32 steps") and "No vanilla SGD" in out
+    assert out.startswith("nbdebug: 32 steps") and "Vanilla SGD without momentum" in out
     # its own cost, as measured, in the first line
     assert f"nbdebug overhead {report.run['overhead']:.1%}" in out.splitlines()[0]
     assert not nb_display.in_notebook(ip) and nb_display.LAST_DASHBOARD == []
@@ -163,7 +163,7 @@ def test_the_live_checklist_says_pending_until_a_check_can_judge():
                 opt.zero_grad()
                 nn.functional.cross_entropy(net(xb), yb).backward()
                 opt.step()
-                time.sleep(0.01)       # flushes (and live checklists) every 0.5 s
+                time.sleep(0.03)       # an epoch lasts > 0.5 s: a live flush falls in it
     first_epoch = [r for steps, epochs, r in seen if epochs == 1 and steps > 0]
     assert first_epoch, [(s, e) for s, e, _ in seen]
     assert all(r.status(6) == "pending" for r in first_epoch)

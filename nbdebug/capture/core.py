@@ -31,13 +31,11 @@ from .hooks import StepHooks
 from .models import ModelEntry, Models, opt_params
 from .patches import ModuleHook, Patches
 from .probes import EVENTS, PROBES
-from .sampling import FULL_STEPS, LABEL_STEPS, Sampling  # noqa: F401  (LABEL_STEPS: re-exported)
+from .sampling import LABEL_STEPS, STEADY_AFTER, Sampling  # noqa: F401  (re-exported)
 from .steps import StepRecord
 
 FLUSH_EVERY = 50          # steps between host copies: one transfer per window
 FLUSH_SECONDS = 0.5       # with listeners (live views), flush at least this often
-STEADY_AFTER = 3          # steps of one shape (one forward, one backward, the same optimizer
-                          # steps) before steps run steady: a root hook and the backward only
 
 
 class StopTraining(KeyboardInterrupt):
@@ -339,44 +337,13 @@ class Capture(Forwards):
             raise StopTraining("stopped by user")
 
     def _next_step(self) -> None:
-        """Choose the kind of the step that starts (``ctx.step``). On a steady step it has
-        started already: when the one after it is sampled, or near an epoch's end, this
-        step turns full or lean now, so that the next one is seen whole."""
+        """Choose the kind of the step that starts (``Sampling.kind``); a steady step that
+        has started already turns full or lean now when the next must be seen whole."""
         ctx = self.ctx
-        s = ctx.step
-        sampled = self.sampler.next(s, ctx.sampled, adapt=s % FLUSH_EVERY == 0)
-        sampled_next = (s + 1) % self.sampler.interval == 0
-        if self.hooks.mode == "steady":
-            ctx.sampled = False
-            if sampled_next or not self._room():
-                self._set_mode("full" if sampled_next else "lean")
-            return
-        ctx.sampled = sampled
-        if sampled or s < FULL_STEPS or ctx.primary is None:
-            mode = "full"
-        elif self._steady_ok() and not sampled_next and self._room():
-            mode = "steady"
-        else:
-            mode = "lean"
-        if mode != self.hooks.mode and self.depth == 0:
+        mode = self.sampler.kind(ctx, self.hooks.mode, self._shapes,
+                                 adapt=ctx.step % FLUSH_EVERY == 0)
+        if mode != self.hooks.mode and (self.depth == 0 or self.hooks.mode == "steady"):
             self._set_mode(mode)
-
-    def _steady_ok(self) -> bool:
-        """The last hooked steps had one shape: one training forward, one backward, at most
-        one batch, no held-out forward, the same optimizers stepping once each."""
-        shapes = self._shapes
-        if self.ctx.step < LABEL_STEPS or len(shapes) < STEADY_AFTER or any(
-                s != shapes[0] for s in shapes):
-            return False
-        forwards, backwards, batches, evals, updates, via = shapes[0]
-        return (forwards == 1 and backwards == 1 and batches <= 1 and evals == 0 and via ==
-                "tensor" and self.ctx.primary in updates and len(set(updates)) == len(updates))
-
-    def _room(self) -> bool:
-        """Steady steps stop two batches before an epoch ends (its last, partial batch and
-        the held-out pass after it are seen by lean steps)."""
-        left = self.ctx.epoch_left
-        return left is None or left >= 3
 
     def flush(self) -> None:
         """Copy the pending device values to the host and tell the probes and listeners."""

@@ -1,5 +1,7 @@
-"""When steps take statistics: every ``interval`` steps, the interval stretched while
-sampled steps would cost more than ``SAMPLED_BUDGET`` of the training's own time."""
+"""When steps take statistics, and which kind each step is (full, lean or steady).
+
+Statistics every ``interval`` steps, the interval stretched while sampled steps would cost
+more than ``SAMPLED_BUDGET`` of the training's own time."""
 
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ LABEL_STEPS = 20
 SAMPLED_BUDGET = 0.01
 #: adaptive sampling never samples less often than this
 MAX_INTERVAL = 100
+#: steps of one shape (one forward, one backward, the same optimizer steps) before steps
+#: run steady: a root hook and the backward only
+STEADY_AFTER = 3
 
 
 class Sampling:
@@ -64,3 +69,43 @@ class Sampling:
     def facts(self) -> dict[str, Any]:
         """How statistics were sampled: the base interval, and the one nbdebug settled on."""
         return {"every": self.every, "adaptive": self.adaptive, "interval": self.interval}
+
+    def kind(self, ctx: Any, mode: str | None, shapes: Any, adapt: bool = False) -> str:
+        """The kind of the step that starts (``ctx.step``), and whether it is sampled
+        (``ctx.sampled``). Full: the first steps, sampled ones, any before an optimizer
+        stepped; steady: once the hooked steps have one simple shape, never the step before
+        a sampled one nor two batches before an epoch ends; lean otherwise. On a steady
+        step (started already) the answer is for the rest of it."""
+        s = ctx.step
+        sampled = self.next(s, ctx.sampled, adapt)
+        sampled_next = (s + 1) % self.interval == 0
+        if mode == "steady":
+            ctx.sampled = False
+            if sampled_next or not _room(ctx):
+                return "full" if sampled_next else "lean"
+            return "steady"
+        ctx.sampled = sampled
+        if sampled or s < FULL_STEPS or ctx.primary is None:
+            return "full"
+        if _steady_shape(ctx, shapes) and not sampled_next and _room(ctx):
+            return "steady"
+        return "lean"
+
+
+def _steady_shape(ctx: Any, shapes: Any) -> bool:
+    """The last hooked steps had one shape: one training forward, one backward, at most one
+    batch, no held-out forward, the same optimizers stepping once each."""
+    if ctx.step < LABEL_STEPS or len(shapes) < STEADY_AFTER or any(
+            s != shapes[0] for s in shapes):
+        return False
+    forwards, backwards, batches, evals, updates, via = shapes[0]
+    return (forwards == 1 and backwards == 1 and batches <= 1 and evals == 0
+            and via == "tensor" and ctx.primary in updates
+            and len(set(updates)) == len(updates))
+
+
+def _room(ctx: Any) -> bool:
+    """Steady steps stop two batches before an epoch ends (its last, partial batch and the
+    held-out pass after it are seen by lean steps)."""
+    left = ctx.epoch_left
+    return left is None or left >= 3

@@ -91,7 +91,7 @@ def detach(shell: Any) -> None:
 def _cell_of(shell: Any) -> tuple[str | None, int | None]:
     """The JupyterLab cell id of the running execute request (its metadata), and In[n]."""
     parent: Any = None
-    kernel = getattr(shell, "kernel", None)
+    kernel: Any = getattr(shell, "kernel", None)
     try:
         parent = kernel.get_parent("shell")
     except Exception:

@@ -61,28 +61,28 @@ class DiagnoseMagics(Magics):
         if not cell.strip():
             raise UsageError("%%diagnose needs the training code in the cell below the "
                              "magic line")
-        from ..session import Session
+        from ..session import open_session
+        shell = self.shell
+        assert shell is not None                  # (a magic always runs in a shell)
         settings = Settings(every=args.every, checks=args.checks, save=args.save,
                             quiet=args.quiet, model=args.model, optimizer=args.optimizer,
                             loaders=list(args.loader), preflight=args.preflight,
                             preflight_budget=args.preflight_budget)
         try:
-            session = Session(settings, self.shell.user_ns)
+            session = open_session(settings, shell.user_ns)
         except OptionError as exc:
             raise UsageError(str(exc)) from None
-        except Exception:                 # a bug of nbdebug's: the cell runs undiagnosed
-            session = Session.unstarted(settings, self.shell.user_ns)
         code, last = self._compile(cell)
         from .display import attach_dashboard
-        attach_dashboard(session, self.shell, keep_live=args.keep_live)
+        attach_dashboard(session, shell, keep_live=args.keep_live)
         with session:
-            exec(code, self.shell.user_ns)
+            exec(code, shell.user_ns)
             if last is not None:
-                return eval(last, self.shell.user_ns)
+                return eval(last, shell.user_ns)
         return None
 
     def _compile(self, cell: str) -> tuple[Any, Any]:
-        shell = self.shell
+        shell: Any = self.shell
         source = shell.transform_cell(cell)
         # one leading line stands for "%%diagnose": line numbers match the cell's
         source = "\n" + source
@@ -155,7 +155,7 @@ DiagnoseMagics.diagnose.__doc__ = plain_help(DiagnoseMagics.diagnose.__doc__ or 
 def _cell_number(shell: Any) -> int:
     """The In[n] number of the running cell: the frame of the cell that called the magic."""
     names = getattr(shell.compile, "_filename_map", {})
-    frame = sys._getframe(1)
+    frame: Any = sys._getframe(1)
     while frame is not None:
         number = names.get(frame.f_code.co_filename)
         if number is not None:

@@ -52,7 +52,7 @@ def attach_dashboard(session: Any, shell: Any, keep_live: bool) -> Any:
         return None
     LAST_DASHBOARD[:] = [dash]
     session.listeners.append(dash.update)
-    session._show = dash.finish
+    session.show_with(dash.finish)
     return dash
 
 

@@ -15,6 +15,11 @@ LOG_RANGE = 100.0        # a positive series spanning more than this is drawn on
 ROBUST_LOW, ROBUST_HIGH = 1.0, 99.0   # percentiles that set the limits of a noisy series
 HEADROOM = 0.08          # share of the robust range added above and below
 SPIKE = "#c62828"
+MAX_ROWS = 24            # heatmap rows shown; more parameters are thinned evenly
+MAX_LINES = 8            # update-ratio and activation series drawn; the rest are thinned
+MAX_LABEL = 20           # characters of a parameter or layer name on an axis
+UPDATE_RATIO_GUIDE = 1e-3   # the classic rule of thumb: updates ~1e-3 of the weights
+MARK_COLORS = {"problem": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 
 
 def scale_for(values: np.ndarray) -> str:
@@ -94,3 +99,47 @@ def mark_outside(ax: Any, steps: np.ndarray, values: np.ndarray,
                    alpha=0.12, lw=0, label=f"NaN/Inf from step {int(first)}")
         said.append("nan")
     return said
+
+
+def _short(name: str) -> str:
+    """A name as plain text on a plot: shortened, "$" escaped (no mathtext), visible in
+    legends (matplotlib hides labels that start with "_")."""
+    name = str(name)
+    name = name if len(name) <= MAX_LABEL else "…" + name[-(MAX_LABEL - 1):]
+    name = name.replace("$", "\\$")
+    return " " + name if name.startswith("_") else name
+
+
+def _thin(items: list[Any], limit: int) -> list[int]:
+    if len(items) <= limit:
+        return list(range(len(items)))
+    return sorted({round(i * (len(items) - 1) / (limit - 1)) for i in range(limit)})
+
+
+def _empty(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes,
+            color="#777", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _legend(ax: Any, ncol: int = 4, right: bool = False) -> None:
+    """The legend above the data (where a time panel's name would be; the name is on the
+    y axis), or right-aligned beside a short title: it covers nothing."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="lower right" if right else "lower left",
+                  bbox_to_anchor=(1.0, 1.0) if right else (0.0, 1.0),
+                  ncol=min(ncol, len(handles)), frameon=False, fontsize=8,
+                  borderaxespad=0.2, handlelength=1.4, columnspacing=0.9)
+
+
+def _mark(ax: Any, marks: list[dict[str, Any]], text: bool = True) -> None:
+    """Findings (problems and warnings) at the step they were seen: a dashed line,
+    labelled with the point."""
+    for m in marks:
+        color = MARK_COLORS.get(m.get("severity", ""), "#555")
+        ax.axvline(m["step"], color=color, ls="--", lw=1.1)
+        if text:
+            ax.text(m["step"], 0.97, f" {m['point']}", color=color, fontsize=8,
+                    va="top", transform=ax.get_xaxis_transform())

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .axes import apply_scale, mark_outside, robust_limits
-from .plots import MAX_ROWS, UPDATE_RATIO_GUIDE, _empty, _legend, _mark, _short, _thin
+from .axes import (MAX_ROWS, UPDATE_RATIO_GUIDE, _empty, _legend, _mark, _short, _thin,
+                   apply_scale, mark_outside, robust_limits)
 
 
 def _matrix(s: dict[str, Any]) -> tuple[list[str], list[int], np.ndarray]:

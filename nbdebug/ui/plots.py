@@ -24,13 +24,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .axes import apply_scale, mark_outside, robust_limits, scale_for
+from .axes import (MAX_LABEL, MAX_LINES, MAX_ROWS, MARK_COLORS,  # noqa: F401
+                   UPDATE_RATIO_GUIDE, _empty, _legend, _mark, _short, _thin,
+                   apply_scale, mark_outside, robust_limits, scale_for)
 
 SMOOTHING = 0.9          # EMA weight of the past: smooths batch noise over ~10 steps
-MAX_ROWS = 24            # heatmap rows shown; more parameters are thinned evenly
-MAX_LINES = 8            # update-ratio and activation series drawn; the rest are thinned
-MAX_LABEL = 20           # characters of a parameter or layer name on an axis
-UPDATE_RATIO_GUIDE = 1e-3   # the classic rule of thumb: updates ~1e-3 of the weights
 WIDTH = 10.0             # inches: 960 px at DPI, the width of a notebook's output area
 ROW_HEIGHT = 2.7         # inches per row of two panels
 DPI = 96                 # 9 pt text is 12 px: the notebook's small font
@@ -38,7 +36,6 @@ LR_LOG_RANGE = 10.0      # a schedule spanning more than 10x is drawn on a log s
 PNG_LEVEL = 6            # zlib level of the palette PNG (small already: the level is cheap)
 LINE_POINTS = 800        # vertices of a drawn line (min and max of each bucket of steps)
 PALETTE = 96             # colours of the quantised PNG: lines and the heatmap stay smooth
-MARK_COLORS = {"problem": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 
 
 def timelines_of(obs: Any) -> dict[str, dict[str, Any]]:
@@ -54,15 +51,6 @@ def timelines_of(obs: Any) -> dict[str, dict[str, Any]]:
         s["steps"].append(step)
         s["values"].append({"loss": loss, "acc": acc})
     return out
-
-
-def _short(name: str) -> str:
-    """A name as plain text on a plot: shortened, "$" escaped (no mathtext), visible in
-    legends (matplotlib hides labels that start with "_")."""
-    name = str(name)
-    name = name if len(name) <= MAX_LABEL else "…" + name[-(MAX_LABEL - 1):]
-    name = name.replace("$", "\\$")
-    return " " + name if name.startswith("_") else name
 
 
 def _floats(values: Iterable[Any]) -> np.ndarray:
@@ -112,36 +100,12 @@ def decimate(x: np.ndarray, y: np.ndarray, points: int = LINE_POINTS
     return np.asarray(xs), np.asarray(ys)
 
 
-def _thin(items: list[Any], limit: int) -> list[int]:
-    if len(items) <= limit:
-        return list(range(len(items)))
-    return sorted({round(i * (len(items) - 1) / (limit - 1)) for i in range(limit)})
-
-
-def _empty(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes,
-            color="#777", fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def _evals(tl: dict[str, Any], key: str) -> list[tuple[str, list[int], np.ndarray]]:
     out = []
     for name, s in tl.items():
         if name.startswith("eval/") and s["values"] and isinstance(s["values"][0], dict):
             out.append((name[5:], list(s["steps"]), _floats(v.get(key) for v in s["values"])))
     return out
-
-
-def _legend(ax: Any, ncol: int = 4, right: bool = False) -> None:
-    """The legend above the data (where a time panel's name would be; the name is on the
-    y axis), or right-aligned beside a short title: it covers nothing."""
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, labels, loc="lower right" if right else "lower left",
-                  bbox_to_anchor=(1.0, 1.0) if right else (0.0, 1.0),
-                  ncol=min(ncol, len(handles)), frameon=False, fontsize=8,
-                  borderaxespad=0.2, handlelength=1.4, columnspacing=0.9)
 
 
 def _train_and_heldout(ax: Any, tl: dict[str, Any], title: str, key: str, eval_key: str,
@@ -164,9 +128,10 @@ def _train_and_heldout(ax: Any, tl: dict[str, Any], title: str, key: str, eval_k
         ax.plot(*decimate(steps, smooth(np.minimum(y, cap))), color=smoothed, lw=1.6,
                 label="smoothed")
         drawn.append((steps, y))
-    for name, steps, y in evals:
-        ax.plot(steps, y, "o-", ms=3.5, lw=1, color="#2e7d32", label=f"held-out {_short(name)}")
-        drawn.append((np.asarray(steps, dtype=float), y))
+    for name, eval_steps, y in evals:
+        ax.plot(eval_steps, y, "o-", ms=3.5, lw=1, color="#2e7d32",
+                label=f"held-out {_short(name)}")
+        drawn.append((np.asarray(eval_steps, dtype=float), y))
     ax.set_xlabel("step")
     return np.concatenate([d[1] for d in drawn]) if drawn else None
 
@@ -224,7 +189,7 @@ def constant_facts(tl: dict[str, Any]) -> str:
     """Constant series in words (``lr 0.001 (fixed)``), for the header instead of a panel;
     empty when the learning rate changes (it then has its panel)."""
     series = _lr_series(tl)
-    values = set()
+    values: set[float] = set()
     for _, _, _, y in series:
         finite = y[np.isfinite(y)]
         values.update(float(v) for v in np.unique(finite))
@@ -245,17 +210,6 @@ def _plot_lr(ax: Any, tl: dict[str, Any]) -> None:
         apply_scale(ax, "log", np.array([low, high]))
     ax.set_xlabel("step")
     _legend(ax, ncol=2)
-
-
-def _mark(ax: Any, marks: list[dict[str, Any]], text: bool = True) -> None:
-    """Findings (problems and warnings) at the step they were seen: a dashed line,
-    labelled with the point."""
-    for m in marks:
-        color = MARK_COLORS.get(m.get("severity", ""), "#555")
-        ax.axvline(m["step"], color=color, ls="--", lw=1.1)
-        if text:
-            ax.text(m["step"], 0.97, f" {m['point']}", color=color, fontsize=8,
-                    va="top", transform=ax.get_xaxis_transform())
 
 
 def finding_marks(findings: Iterable[Any]) -> list[dict[str, Any]]:
@@ -333,7 +287,7 @@ def render_png(timelines: dict[str, Any], findings: Iterable[Any] = (),
             ax.locator_params(axis="x", nbins=6)
         for ax in axes[len(names):]:
             ax.set_visible(False)
-        canvas = fig.canvas
+        canvas: Any = fig.canvas
         canvas.draw()
         rgba = np.asarray(canvas.buffer_rgba())
     return _png(rgba, small)
