@@ -27,6 +27,7 @@ from nbdebug.frontend import protocol as P
 from test_frontend_protocol import RecordingComm, bridge  # noqa: F401  (fixture)
 
 from conftest import diagnose_cell, run_cell
+from test_structure import import_graph
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "nbdebug"
@@ -254,36 +255,13 @@ def _dangerous_calls(path: pathlib.Path) -> list[tuple[str, str, str]]:
     return found
 
 
-def _imports(path: pathlib.Path, name: str, modules: dict[str, pathlib.Path]) -> set[str]:
-    """The nbdebug modules ``path`` imports, at module level or inside functions."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        targets: list[str] = []
-        if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parts = parts[:len(parts) - node.level + 1]
-                base = ".".join(parts + ([node.module] if node.module else []))
-            targets = [base] + [f"{base}.{a.name}" for a in node.names]
-        for t in targets:
-            while t and t not in modules:
-                t = t.rpartition(".")[0]
-            if t:
-                out.add(t)
-    return out
-
-
 def _frontend_closure() -> set[str]:
     """nbdebug.frontend and every nbdebug module it imports, transitively. The package's
     entry point ``nbdebug/__init__`` is read for what the front end takes from it (the
     version) and not followed into its extension hooks, which the front end never calls."""
-    modules = _modules()
+    graph = import_graph()          # (every import, at module level or in a function)
     seen: set[str] = set()
-    todo = [m for m in modules if m == "nbdebug.frontend" or m.startswith("nbdebug.frontend.")]
+    todo = [m for m in graph if m == "nbdebug.frontend" or m.startswith("nbdebug.frontend.")]
     while todo:
         name = todo.pop()
         if name in seen:
@@ -292,7 +270,7 @@ def _frontend_closure() -> set[str]:
         if name == "nbdebug":
             todo.append("nbdebug._version")
             continue
-        todo.extend(_imports(modules[name], name, modules) - seen)
+        todo.extend(graph.get(name, set()) - seen)
     return seen
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import keys
 from ..observations import Observations
 from ..report import Finding
-from .registry import NOT_APPLICABLE, NOT_CHECKED, check
+from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
 
 
 def _listed(names: list[str], limit: int = 4) -> str:
@@ -27,8 +27,8 @@ def freeze_intent(obs: Observations) -> list[Finding] | str:
     late = seen.get("frozen_late", [])
     unfrozen = seen.get("unfrozen", [])
     if changed:
-        out.append(Finding(
-            check="freeze-intent", point="freeze", severity="problem",
+        out.append(finding(
+            severity="problem",
             title="Frozen parameters changed",
             message=(f"{len(changed)} parameter(s) with requires_grad=False changed during "
                      f"training ({_listed(changed)}): the optimizer still steps them, usually "
@@ -38,8 +38,8 @@ def freeze_intent(obs: Observations) -> list[Finding] | str:
                  "[p for p in model.parameters() if p.requires_grad]."),
             where=changed[0], evidence={"frozen_changed": changed[:20]}))
     if late:
-        out.append(Finding(
-            check="freeze-intent", point="freeze", severity="warning",
+        out.append(finding(
+            severity="warning",
             title="Parameters frozen after training started",
             message=(f"{len(late)} parameter(s) were trainable at the first step and frozen "
                      f"by the end ({_listed(late)}), after steps had already changed them: a "
@@ -49,8 +49,8 @@ def freeze_intent(obs: Observations) -> list[Finding] | str:
                  "before building the optimizer)."),
             where=late[0], evidence={"frozen_late": late[:20]}))
     if unfrozen:
-        out.append(Finding(
-            check="freeze-intent", point="freeze", severity="info",
+        out.append(finding(
+            severity="info",
             title="Parameters unfrozen during training",
             message=(f"{len(unfrozen)} parameter(s) frozen at the first step were trainable "
                      f"by the end ({_listed(unfrozen)}): gradual unfreezing, if meant so."),

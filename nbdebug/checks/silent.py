@@ -8,7 +8,7 @@ import math
 from .. import keys
 from ..observations import Observations
 from ..report import Finding
-from .registry import NOT_APPLICABLE, check
+from .registry import NOT_APPLICABLE, check, finding
 from .timeline import classes
 
 
@@ -29,8 +29,8 @@ def worker_seeds(obs: Observations) -> list[Finding] | str:
     make = {"Generator": "np.random.default_rng(info.seed)",
             "RandomState": "np.random.RandomState(info.seed % 2**32)",
             "Random": "random.Random(info.seed)"}.get(kind, "np.random.default_rng(info.seed)")
-    return [Finding(
-        check="worker-seeds", point="workers", severity="warning",
+    return [finding(
+        severity="warning",
         title="Workers share one random state",
         message=(f"{name} runs {info['workers']} worker processes and its data set holds "
                  f"its own random generator ({', '.join(gens[:3])}): each worker gets a "
@@ -57,8 +57,8 @@ def eval_dropout(obs: Observations) -> list[Finding] | str:
            "else 0.0)" if attention else
            f"{first['call']}(x, p={first['p']:g}, training=self.training), or an "
            "nn.Dropout module, which follows model.eval()")
-    return [Finding(
-        check="eval-dropout", point="train-eval-mode", severity="warning",
+    return [finding(
+        severity="warning",
         title="Dropout on in eval mode",
         message=(f"{first['call']} with p={first['p']:g} ran with training on at "
                  f"{first['where']} while the model was in eval mode and gradients were off: "
@@ -116,8 +116,8 @@ def _eval_blowup(obs: Observations, loader: str, a: dict, b: dict, guess: float)
         cause = "a layer that behaves differently in eval mode"
         fix = "Compare the model's outputs in train and eval mode on one held-out batch."
         where = loader
-    return Finding(
-        check="eval-consistency", point="train-eval-mode", severity="warning",
+    return finding(
+        severity="warning",
         title="A held-out round far off the next",
         message=(f"Held-out round {a['round']} on {loader} had loss {a['loss']:.4g}, "
                  f"{a['loss'] / guess:.0f}x a uniform guess's ({guess:.3g}) and "
