@@ -167,6 +167,7 @@ def test_the_live_checklist_says_pending_until_a_check_can_judge():
     first_epoch = [r for steps, epochs, r in seen if epochs == 1 and steps > 0]
     assert first_epoch, [(s, e) for s, e, _ in seen]
     assert all(r.status(6) == "pending" for r in first_epoch)
+    assert all(r.status(8) == "ok" for r in first_epoch)     # the optimizer, known at once
     assert all(r.status(11) == "pending" for _, _, r in seen)      # held-out: at the end
     later = [r for _, epochs, r in seen if epochs >= 3]
     final = session.report

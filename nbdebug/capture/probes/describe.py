@@ -34,6 +34,13 @@ class DescribeProbe(Probe):
             opt = ref()
             if opt is not None and id(opt) in self._seen:
                 self._remember(opt)
+        # the optimizers as seen so far, for the live checklist (point 8 judges at step 1);
+        # the end describes them again
+        order = {key: i for key, (_, i) in self.ctx.optimizers.items()}
+        seen = sorted(self._seen.items(), key=lambda kv: order.get(kv[0], 0))
+        for key, (info, _) in seen:
+            info.steps = self._steps.get(key, 0)
+        self.ctx.obs.optimizers = [info for _, (info, _) in seen]
 
     def _remember(self, opt: torch.optim.Optimizer) -> None:
         i = self.ctx.optimizers[id(opt)][1]
