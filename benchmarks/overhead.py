@@ -257,12 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="mlp,cnn,gru,transformer")
     ap.add_argument("--memory", action="store_true", help="also measure 1k vs 50k MLP steps")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--configs", default="default,every1,anomaly,item,cockpit",
+                    help="which configurations beside the bare loop (comma-separated)")
     args = ap.parse_args(argv)
     global DEVICE
     DEVICE = torch.device(args.device)
     torch.set_num_threads(1)
-    cockpit, why = cockpit_config()
-    configs: list[Config] = [Nbdebug(), Nbdebug(every=1), DetectAnomaly(), ItemLogger()]
+    wanted = set(args.configs.split(","))
+    cockpit, why = cockpit_config() if "cockpit" in wanted else (None, "")
+    configs: list[Config] = [c for key, c in (
+        ("default", Nbdebug()), ("every1", Nbdebug(every=1)), ("anomaly", DetectAnomaly()),
+        ("item", ItemLogger())) if key in wanted]
     if cockpit is not None:
         configs.append(cockpit)
     print(f"nbdebug {nbdebug.__version__}, torch {torch.__version__}, Python "

@@ -135,7 +135,7 @@ def test_a_stop_or_an_interrupt_ends_the_cell_with_one_line(ip, capsys, how):
     recorder = _Recorder()
     WATCHERS.append(recorder)
     ip.user_ns["_watcher"] = recorder
-    press = ("_watcher.sessions[-1].capture.stop_requested = True" if how == "stop"
+    press = ("_watcher.sessions[-1].capture.request_stop()" if how == "stop"
              else "raise KeyboardInterrupt")
     body = TRAIN.replace("opt.step()", f"opt.step()\n    if i == 64: {press}")
     try:

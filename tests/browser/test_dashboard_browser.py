@@ -101,6 +101,8 @@ def test_dashboard_updates_live_and_leaves_the_report(lab, page):
     assert problem is not None, report.inner_text()
     assert problem.get_attribute("open") is not None
     assert "shuffle" in problem.inner_text().lower()
-    assert page.query_selector('details.nbd-warning[data-point="8"]') is not None
+    # plain SGD that does no harm here is advice: point 8 stays ok, the advice in its row
+    assert page.query_selector('details.nbd-warning[data-point="8"]') is None
+    assert "Vanilla SGD without momentum" in (report.text_content() or "")
     assert page.query_selector(".jp-OutputArea .nbdebug-report img") is not None
     # (the README's picture of the report comes from test_report_browser)
