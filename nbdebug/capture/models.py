@@ -39,6 +39,7 @@ class ModelEntry:
     param_names: dict[int, str]
     initialised: bool = False
     optimized: bool = False           # an optimizer in the namespace holds its parameters
+    batchnorm: bool = False           # it has BatchNorm layers (their batch sizes matter)
 
     def live(self) -> nn.Module | None:
         return self.module()
@@ -92,6 +93,7 @@ class Models:
             isinstance(v, torch.optim.Optimizer)
             and any(id(p) in params for g in v.param_groups for p in g["params"])
             for v in list(self._namespace().values()))
+        entry.batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for _, m in named)
         self._entries[id(module)] = entry
         for _, sub in named:            # a submodule called alone belongs to its model
             self._owner.setdefault(id(sub), entry)

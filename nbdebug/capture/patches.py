@@ -124,12 +124,19 @@ class Patches:
         return errors
 
 
+_USER_MODULES: list[Any] = [-1, []]      # (len(sys.modules) when made, the modules' names)
+
+
 def user_namespaces() -> list[dict[str, Any]]:
     """The globals of the user's own imported modules: those loaded from a file outside
     the interpreter's installation and its site-packages (a project's ``helpers.py``, say),
-    nbdebug excluded."""
+    nbdebug excluded. (Which modules are the user's is worked out again only when modules
+    were imported since.)"""
+    if _USER_MODULES[0] == len(sys.modules):
+        return [vars(m) for name in _USER_MODULES[1] if (m := sys.modules.get(name))]
     prefixes = _installed_prefixes()
     out = []
+    names = []
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
         if (not isinstance(path, str) or not path.endswith(".py") or name == "__main__"
@@ -137,6 +144,8 @@ def user_namespaces() -> list[dict[str, Any]]:
                 or "site-packages" in path or "dist-packages" in path):
             continue
         out.append(vars(module))
+        names.append(name)
+    _USER_MODULES[:] = [len(sys.modules), names]
     return out
 
 

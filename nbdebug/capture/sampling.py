@@ -105,7 +105,8 @@ def _steady_shape(ctx: Any, shapes: Any) -> bool:
 
 
 def _room(ctx: Any) -> bool:
-    """Steady steps stop two batches before an epoch ends (its last, partial batch and the
-    held-out pass after it are seen by lean steps)."""
+    """With BatchNorm, steady steps stop two batches before an epoch ends: its last,
+    partial batch reaches BatchNorm on a lean step (point 12). Held-out passes after it
+    wake the hooks themselves."""
     left = ctx.epoch_left
-    return left is None or left >= 3
+    return left is None or left >= 3 or not any(e.batchnorm for e in ctx.models)

@@ -30,10 +30,6 @@ class DescribeProbe(Probe):
             self._remember(opt)
 
     def flush(self) -> None:
-        for ref, _ in list(self.ctx.optimizers.values()):
-            opt = ref()
-            if opt is not None and id(opt) in self._seen:
-                self._remember(opt)
         # the optimizers as seen so far, for the live checklist (point 8 judges at step 1);
         # the end describes them again
         order = {key: i for key, (_, i) in self.ctx.optimizers.items()}
