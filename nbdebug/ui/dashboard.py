@@ -23,7 +23,7 @@ from . import html, plots
 from .text import nothing_trained
 
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
-REDRAW_SHARE = 0.1         # a redraw waits until its cost is <= 10% of the time since the last
+REDRAW_SHARE = 0.085       # a redraw waits until its usual cost is 8.5% of the time since the last
 MAX_REDRAW_SECONDS = 30.0  # ...but a view older than this is not live: redraw anyway (only
                            # reached when one redraw costs over 3 s: an overloaded machine)
 CHECKS_SECONDS = 2.0       # the live checklist is re-evaluated at most this often
@@ -53,6 +53,7 @@ class Dashboard:
         self.redraws = 0
         self.redraw_seconds = 0.0      # rendering + sending, summed
         self.last_redraw_cost = 0.0
+        self._costs: list[float] = []
         self._next_redraw = 0.0
         self._next_checks = 0.0
         self._next_header = 0.0
@@ -64,6 +65,8 @@ class Dashboard:
     def open(self) -> None:
         from IPython.display import display
         self.handle = display(self.widget, display_id=True)
+        with quiet():
+            plots.warm_up()         # fonts and the Agg canvas: the first frame costs as any
 
     def update(self, obs: Any) -> None:
         """Flush listener: redraw when the throttle allows, else return at once."""
@@ -76,7 +79,10 @@ class Dashboard:
             return
         with quiet():
             self.redraw(obs, "running")
-        cost = self._clock() - now
+        # the wait follows the usual cost of a redraw (the median of the last ones: one
+        # slowed by a pause does not stall the view for seconds)
+        self._costs = (self._costs + [self._clock() - now])[-5:]
+        cost = sorted(self._costs)[len(self._costs) // 2]
         wait = min(MAX_REDRAW_SECONDS, max(MIN_REDRAW_SECONDS, cost / REDRAW_SHARE))
         self._next_redraw = now + wait
 

@@ -293,6 +293,24 @@ def render_png(timelines: dict[str, Any], findings: Iterable[Any] = (),
     return _png(rgba, small)
 
 
+_WARM: list[bool] = []
+
+
+def warm_up() -> None:
+    """Draw one tiny figure once per process, so that the first live frame does not pay
+    for loading fonts and the renderer (it would set a long first wait)."""
+    if _WARM:
+        return
+    _WARM.append(True)
+    fig = Figure(figsize=(1, 1), dpi=DPI)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], label="x")
+    ax.set_xlabel("step")
+    ax.legend()
+    canvas.draw()
+
+
 def _png(rgba: np.ndarray, small: bool = True) -> bytes:
     """A palette PNG of the rendered figure (about a third of the RGB PNG's size), or,
     not ``small``, a quickly compressed RGB one."""
