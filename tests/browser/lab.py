@@ -131,3 +131,21 @@ def run_all(page: Any) -> None:
     # the command's promise settles when the cells finish: do not wait for it
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells');"
                   " return true; }")
+
+
+#: the browser tests' set-up cell: iris, sorted by class, in a loader that does not shuffle
+IRIS = """
+%load_ext nbdebug
+import time
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from sklearn.datasets import load_iris
+
+torch.manual_seed(0)
+data = load_iris()
+X = torch.tensor(data.data, dtype=torch.float32)
+X = (X - X.mean(0)) / X.std(0)
+y = torch.tensor(data.target)            # the iris file is sorted by class
+train_loader = DataLoader(TensorDataset(X, y), batch_size=10)   # planted: no shuffle
+"""

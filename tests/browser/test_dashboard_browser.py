@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from notebook_util import notebook
 
-from .lab import open_notebook, run_all
+from .lab import IRIS, open_notebook, run_all
 
 pytestmark = pytest.mark.slow
 
@@ -17,20 +17,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"    # the README's pictures
 TRAIN_SECONDS = 40        # long enough for three redraws even where one costs ~1 s
 WATCH_SECONDS = 150       # the cell's whole run, kernel start and final render included
 
-SETUP = """
-%load_ext nbdebug
-import time
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_iris
-
-torch.manual_seed(0)
-data = load_iris()
-X = torch.tensor(data.data, dtype=torch.float32)
-X = (X - X.mean(0)) / X.std(0)
-y = torch.tensor(data.target)            # the iris file is sorted by class
-train_loader = DataLoader(TensorDataset(X, y), batch_size=10)   # planted: no shuffle
+SETUP = IRIS + """
 val_loader = DataLoader(TensorDataset(X[::3], y[::3]), batch_size=50)
 model = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
                       nn.Linear(32, 3))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from notebook_util import notebook
 
-from .lab import open_notebook, run_all
+from .lab import IRIS, open_notebook, run_all
 
 pytestmark = pytest.mark.slow
 
@@ -20,19 +20,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 #: the notebook on view (the server restores other notebooks of earlier tests, hidden)
 CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
-SETUP = """
-%load_ext nbdebug
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-from sklearn.datasets import load_iris
-
-torch.manual_seed(0)
-data = load_iris()
-X = torch.tensor(data.data, dtype=torch.float32)
-X = (X - X.mean(0)) / X.std(0)
-y = torch.tensor(data.target)            # the iris file is sorted by class
-train_loader = DataLoader(TensorDataset(X, y), batch_size=10)   # planted: no shuffle
+SETUP = IRIS + """
 model = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05)         # planted: no momentum
 """
