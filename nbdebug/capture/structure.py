@@ -184,19 +184,25 @@ def meaningful(chain: list[str]) -> list[str]:
     return [n for n in chain if not any(n.startswith(p) for p in _PASS_THROUGH)]
 
 
-def local_name(obj: Any) -> str | None:
-    """The name the calling user code gives ``obj``: a local variable of a frame on the
-    stack outside nbdebug and torch, or an attribute of one (``self.opt``, ``trainer.opt``)."""
+def user_frames() -> Any:
+    """The frames on the stack outside nbdebug and torch, innermost first: the user's code."""
     import sys
     skip = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
             os.path.dirname(os.path.abspath(torch.__file__)))
     frame: Any = sys._getframe(1)
     while frame is not None:
         if not frame.f_code.co_filename.startswith(skip):
-            found = _name_in(frame.f_locals, obj)
-            if found:
-                return found
+            yield frame
         frame = frame.f_back
+
+
+def local_name(obj: Any) -> str | None:
+    """The name the calling user code gives ``obj``: a local variable of a frame on the
+    stack outside nbdebug and torch, or an attribute of one (``self.opt``, ``trainer.opt``)."""
+    for frame in user_frames():
+        found = _name_in(frame.f_locals, obj)
+        if found:
+            return found
     return None
 
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ... import keys
+from .. import structure
 from ..models import ModelEntry
 from .base import Probe
 
@@ -98,12 +99,7 @@ def _arg(args: tuple, kwargs: dict, at: int, name: str, default: Any) -> Any:
 def _caller() -> str:
     """The user's line that made the call: the first frame outside nbdebug and torch."""
     import os
-    import sys
-    skip = (os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-            os.path.dirname(os.path.abspath(torch.__file__)))
-    frame: Any = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(skip):
-        frame = frame.f_back
+    frame = next(structure.user_frames(), None)
     if frame is None:
         return "?"
     return (f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} "
