@@ -281,7 +281,7 @@ class Session:
         }
         if obs.preflight:
             report.run["preflight"] = {k: obs.preflight[k] for k in (
-                "ran", "skipped", "seconds", "step") if k in obs.preflight}
+                "ran", "skipped", "seconds", "step", "gathered") if k in obs.preflight}
         if self.merger is not None:
             report.run["distributed"] = self.merger.facts()
         if exc is not None:

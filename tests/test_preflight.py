@@ -190,6 +190,56 @@ opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     assert report.finding("label-mismatch") is None       # no held-out data: only pre-flight
 
 
+@pytest.mark.parametrize("classes", [10, 2])
+@pytest.mark.parametrize("bad", [True, False])
+def test_small_batches_gather_samples_for_the_label_control(ip, bad, classes):
+    """Batches of 32: the label control waits for 128 samples (256 with two classes), a
+    copy of the model at init kept, runs at the end of the step that completes them, flags
+    shuffled labels and not real ones."""
+    labels = "y[:1024]" if classes == 10 else "(y[:1024] >= 5).long()"
+    if bad:
+        labels += "[torch.randperm(1024)]"
+    report = _digits(ip, f"""
+loader = DataLoader(TensorDataset(X[:1024], {labels}), batch_size=32, shuffle=True)
+model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, {classes}))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+""")
+    pf = report.run["preflight"]
+    assert "labels" in pf["ran"], pf
+    k = 4 if classes == 10 else 8
+    assert pf["gathered"]["labels"] == {"step": k - 1, "batches": k, "samples": 32 * k}, pf
+    f = _ours(report).get("preflight-labels")
+    if bad:
+        assert f is not None and f.step == k - 1, report.run["preflight"]
+        assert f"first {k} training batches" in f.message
+        assert report.status(10) == "problem"
+    else:
+        assert f is None and report.status(10) == "ok"
+
+
+def test_the_label_control_never_gathers_a_sample_twice(ip):
+    """A first epoch smaller than the control needs: it does not run (the second epoch's
+    samples would sit in both halves and let memorised labels look learnt)."""
+    report = _digits(ip, """
+loader = DataLoader(TensorDataset(X[:96], y[:96]), batch_size=32, shuffle=True)
+model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+""")
+    pf = report.run["preflight"]
+    assert pf["skipped"]["labels"].startswith("the first epoch held 96 training samples"), pf
+
+
+def test_a_run_too_short_for_the_label_control_says_so(ip):
+    report = _digits(ip, """
+loader = DataLoader(TensorDataset(X[:64], y[:64]), batch_size=32, shuffle=True)
+model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+""", body=LOOP.replace("range(2)", "range(1)"))
+    pf = report.run["preflight"]
+    assert "run ended after 64 training samples" in pf["skipped"]["labels"], pf
+    assert any("labels skipped" in n for n in report.notes)
+
+
 def test_without_the_flag_nothing_runs(ip):
     report = _digits(ip, HEALTHY, flags="--quiet")
     assert "preflight" not in report.run and not _ours(report)
@@ -222,7 +272,7 @@ for xb, yb in loader:
 """)
     assert any("pre-flight" in n and "loss" in n for n in report.notes), report.notes
     assert not _ours(report)
-    case = parse_case(CASES / "audit_healthy_gan_bce.py")
+    case = parse_case(TESTS / "cases" / "audit_healthy_gan_bce.py")
     run_cell(ip, case["setup"])
     result, report = diagnose_cell(ip, case["body"], flags=FLAGS)
     assert result.error_in_exec is None and not report.errors
@@ -304,21 +354,33 @@ def test_preflight_never_changes_the_training(ip, name):
 
 
 # -- the healthy corpus ---------------------------------------------------------------
-CASES = pathlib.Path(__file__).parent / "cases"
-HEALTHY_CASES = sorted(p.stem for p in CASES.glob("*healthy*.py"))
-#: healthy cases where no experiment applies (said in a note): a GAN
-NOTHING_APPLIES = {"audit_healthy_gan_bce"}
+TESTS = pathlib.Path(__file__).parent
+HEALTHY_CASES = sorted(str(p.relative_to(TESTS))[:-3] for folder in ("cases", "realworld")
+                       for p in (TESTS / folder).glob("*.py") if parse_case(p)["healthy"])
+#: healthy programs where no experiment applies (said in a note): GANs and models trained
+#: together, updates by hand (no optimizer to copy), LBFGS's closure, dict batches given
+#: as keywords, sequence-first inputs and targets flattened over time steps
+NOTHING_APPLIES = {"cases/audit_healthy_gan_bce", "realworld/gan_gaussian_mixture",
+                   "realworld/pt_examples_dcgan", "realworld/pt_tutorials_seq2seq",
+                   "realworld/makemore_bigram", "realworld/makemore_mlp",
+                   "realworld/pt_examples_regression",
+                   "realworld/pt_examples_word_language_model",
+                   "realworld/pt_examples_time_sequence_prediction",
+                   "realworld/hf_style_dict_batches", "realworld/d2l_rnn_concise",
+                   "realworld/nanogpt_char"}
 
 
 @pytest.mark.parametrize("name", HEALTHY_CASES)
 def test_healthy_corpus_stays_silent_with_preflight(ip, name):
-    case = parse_case(CASES / f"{name}.py")
+    case = parse_case(TESTS / f"{name}.py")
     if case["setup"].strip():
         assert run_cell(ip, case["setup"]).error_in_exec is None
     result, report = diagnose_cell(ip, case["body"], flags=f"{FLAGS} {case['flags']}")
     assert result.error_in_exec is None and not report.errors, report.errors
     pf = report.run["preflight"]
     assert bool(pf["ran"]) != (name in NOTHING_APPLIES), pf
+    if not pf["ran"]:
+        assert any(n.startswith("pre-flight:") for n in report.notes), report.notes
     loud = [(f.check, f.severity, f.message) for f in report.findings
             if f.severity in ("problem", "warning")]
     assert not loud, loud

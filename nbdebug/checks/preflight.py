@@ -12,6 +12,7 @@ from typing import Any
 
 from ..observations import Observations
 from ..report import Finding
+from .harm import no_harm, progress_known, stalled
 from .registry import NOT_CHECKED, check
 
 PRESET = ("preflight",)
@@ -34,9 +35,9 @@ NO_LEARNING = 0.5
 #: a weight whose gradient is this small against the weight itself gets no learning signal
 VANISHED = 1e-7
 #: held-half improvement (share of its loss at init) below which labels told nothing
-LABEL_GAIN = 0.05
+LABEL_GAIN = 0.01
 #: ... and no more than this above the permuted labels' (any real signal is silent)
-LABEL_MARGIN = 0.0
+LABEL_MARGIN = 0.01
 #: the real labels' own half must have been fit to this share of its start
 LABEL_FIT = 0.75
 #: a loss this many times its start has diverged
@@ -227,13 +228,19 @@ def lr_too_small(obs: Observations) -> list[Finding] | str:
     if not (mine["final"] >= SLOW_MOVE * mine["init"]
             and good["final"] <= SUGGESTED_MOVE * good["init"]):
         return []
+    # a prediction until the run shows it: a run that makes progress anyway is advice
+    shown = not progress_known(obs) or stalled(obs) is not None
+    after = ("" if shown else f" {no_harm(obs)}: the real training moves at this lr, only "
+             "slower than it could.")
     return [Finding(
-        check="preflight-lr-too-small", point="stuck", severity="warning",
+        check="preflight-lr-too-small", point="stuck",
+        severity="warning" if shown else "info",
         title="Learning rate far too small (pre-flight)",
         message=(f"In an lr sweep on a copy the loss starts to move only from lr "
                  f"{res['moving_from']:.2g}; your lr is {res['lr']:g}. On half the first "
                  f"batch a copy at your lr went from {mine['init']:.4g} to {mine['final']:.4g} in "
-                 f"{mine['steps']} steps, one at lr {good['lr']:.2g} to {good['final']:.4g}."),
+                 f"{mine['steps']} steps, one at lr {good['lr']:.2g} to {good['final']:.4g}."
+                 + after),
         fix=f"Raise the lr to about {res['suggested']:.2g} (the sweep's best lr / 10).",
         where=f"lr {res['lr']:g}", evidence={k: res.get(k) for k in (
             "lr", "moving_from", "suggested", "at_user_lr", "at_suggested_lr")},
@@ -255,7 +262,7 @@ def labels(obs: Observations) -> list[Finding] | str:
     return [Finding(
         check="preflight-labels", point=10, severity="problem",
         title="Labels do not match the samples (pre-flight)",
-        message=(f"A copy fit half of the first batch ({res['samples']} samples) with its real "
+        message=(f"A copy fit half of {_samples(res)} with its real "
                  f"labels, other copies with permuted labels. On the other half the real "
                  f"labels improved the loss by {real:.1%} at best, permuted ones by "
                  f"{perm:.1%}: the labels carry no more information about their samples than "
@@ -265,4 +272,10 @@ def labels(obs: Observations) -> list[Finding] | str:
              "both, the label column, and a few (sample, label) pairs by eye."),
         where=None, evidence={k: res.get(k) for k in (
             "samples", "steps", "real_gain", "permuted_gain", "held_init", "real_held_best",
-            "permuted_held_best")}, step=_step(obs))]
+            "permuted_held_best", "batches")}, step=res.get("step", _step(obs)))]
+
+
+def _samples(res: dict[str, Any]) -> str:
+    n, k = res["samples"], res.get("batches", 1)
+    return (f"the first batch ({n} samples)" if k == 1 else
+            f"the first {k} training batches ({n} samples, gathered before step {k})")

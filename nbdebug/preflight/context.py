@@ -32,6 +32,15 @@ class Skip(Exception):
     """An experiment cannot run on this cell; the message says why (one line)."""
 
 
+class TooFew(Skip):
+    """An experiment needs more samples than the first batch holds: it can wait for the
+    batches of the next steps (their samples are gathered, the model kept as at init)."""
+
+    def __init__(self, message: str, needed: int) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
 @dataclass
 class Batch:
     args: tuple[Any, ...]
@@ -53,6 +62,31 @@ class Batch:
         return Batch(tuple(pick(a) for a in self.args),
                      {k: pick(v) for k, v in self.kwargs.items()},
                      pick(self.target if target is None else target))
+
+    def fits(self, other: Batch) -> bool:
+        """``other`` can be stacked below this batch: same arguments, same sample shapes."""
+        if len(other.args) != len(self.args) or other.kwargs.keys() != self.kwargs.keys():
+            return False
+        pairs = [*zip(self.args, other.args), (self.target, other.target),
+                 *((v, other.kwargs[k]) for k, v in self.kwargs.items())]
+        for a, b in pairs:
+            if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
+                return False
+            if isinstance(a, torch.Tensor) and (a.shape[1:] != b.shape[1:] or a.dtype != b.dtype
+                                                or a.device != b.device or not a.dim()):
+                return False
+        return True
+
+    @staticmethod
+    def cat(batches: list[Batch]) -> Batch:
+        """Batches that ``fits`` each other as one batch (their samples one after another)."""
+        first = batches[0]
+
+        def join(values: list[Any]) -> Any:
+            return torch.cat(values) if isinstance(values[0], torch.Tensor) else values[0]
+        return Batch(tuple(join([b.args[i] for b in batches]) for i in range(len(first.args))),
+                     {k: join([b.kwargs[k] for b in batches]) for k in first.kwargs},
+                     torch.cat([b.target for b in batches]))
 
     def zeroed(self) -> Batch:
         """The same batch with every floating input set to 0 and integer inputs to 0."""
@@ -79,8 +113,9 @@ class LossSpec:
         loss = self.fn(t, target, **self.kwargs)
         if loss.dim():
             loss = loss.float().mean()
-        if self.kwargs.get("reduction") == "sum":
-            loss = loss / max(int(target.shape[0]), 1)
+        if self.kwargs.get("reduction") == "sum":     # back to the mean the expectation is of
+            per = target.shape[0] if self.name in CLASSIFICATION_LOSSES else target.numel()
+            loss = loss / max(int(per), 1)
         return loss
 
 

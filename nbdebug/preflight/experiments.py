@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ..capture.structure import first_tensor
-from .context import (BINARY_LOSSES, CLASSIFICATION_LOSSES, Batch, Context, Skip, copy_model,
-                      forward_loss, fresh_optimizer, safe_optimizer, train_steps)
+from .context import (BINARY_LOSSES, CLASSIFICATION_LOSSES, Batch, Context, Skip, TooFew,
+                      copy_model, forward_loss, fresh_optimizer, safe_optimizer, train_steps)
 
 #: overfit one batch: at most this many samples, steps, and the safe optimizer's lr
 OVERFIT_SAMPLES = 32
@@ -24,9 +24,10 @@ OVERFIT_STEPS = 200
 SAFE_LR = 3e-3
 #: "near zero": the loss at or below this share of its value at init
 FIT_SHARE = 0.1
-#: label control: steps per run, permutations, and the smallest batch it can judge (a
-#: smaller one holds too little signal: a healthy LSTM or CNN learns nothing that carries
-#: over from 16 samples to 16 others, just as with wrong labels)
+#: label control: steps per run, permutations, and the fewest samples it can judge with
+#: three classes or more (twice as many with two): fewer hold too little signal, a healthy
+#: LSTM or CNN learns nothing that carries over from 32 samples to 32 others, just as with
+#: wrong labels. Samples of the first steps are gathered when the first batch is smaller.
 LABEL_STEPS = 60
 LABEL_PERMUTATIONS = 3
 LABEL_MIN_BATCH = 128
@@ -318,12 +319,12 @@ def label_control(ctx: Context) -> dict[str, Any]:
     samples (point 10), with no held-out data needed."""
     batch = ctx.batch
     n = batch.size
-    if n < LABEL_MIN_BATCH:
-        raise Skip(f"the first batch holds {n} samples; the label control needs "
-                   f"{LABEL_MIN_BATCH} or more")
+    need = label_samples(ctx)
+    if n < need:
+        raise TooFew(f"the label control needs {need} samples; {n} were at hand", need)
     y = batch.target
     if y.shape[0] < 2 or bool((y == y[:1]).all()):
-        raise Skip("every sample of the first batch has the same target")
+        raise Skip("every sample at hand has the same target")
     fit_rows, held_rows = torch.arange(0, n, 2), torch.arange(1, n, 2)
     gen = torch.Generator().manual_seed(0)
     runs: list[dict[str, Any]] = []
@@ -342,6 +343,13 @@ def label_control(ctx: Context) -> dict[str, Any]:
             "permuted_train_final": [p["train"][-1] for p in perms],
             "curves": {"labels": (["real labels"] + [f"permuted {i + 1}" for i in
                                                      range(len(perms))], rows)}}
+
+
+def label_samples(ctx: Context) -> int:
+    """Samples the label control needs: twice as many for two classes (or a binary or
+    real-valued target), whose held-half loss moves less with what the labels teach."""
+    classes = ctx.classes
+    return LABEL_MIN_BATCH if classes is not None and classes >= 3 else 2 * LABEL_MIN_BATCH
 
 
 def _fit_and_score(ctx: Context, fit: Batch, held: Batch) -> dict[str, Any]:

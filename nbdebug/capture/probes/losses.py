@@ -83,8 +83,8 @@ class LossProbe(Probe):
                 or self._held_out_batch()):
             ctx.emit("eval_loss", name, input, target)   # (eval mode, with or without grad)
             return
-        if ctx.primary is None and ctx.preflight is not None:
-            ctx.emit("train_loss", name, input, target, kwargs, out)   # before the 1st step
+        if ctx.preflight is not None and (ctx.primary is None or ctx.preflight.pending):
+            ctx.emit("train_loss", name, input, target, kwargs, out)   # pre-flight's samples
         call = self._calls.get(name)
         if call is None:
             call = self._calls[name] = LossCall(fn=name)

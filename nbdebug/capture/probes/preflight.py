@@ -16,18 +16,34 @@ from .base import Probe
 class PreflightProbe(Probe):
     def train_input(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...]) -> None:
         ctx = self.ctx
-        if ctx.preflight is not None and ctx.primary is None and ctx.step == 0:
+        if ctx.preflight is None:
+            return
+        if ctx.primary is None and ctx.step == 0:
             ctx.first_inputs.append((args, {}))
+        elif ctx.preflight.pending is not None:
+            ctx.preflight.more(args)
 
     def train_loss(self, fn: str, input: torch.Tensor, target: Any, kwargs: dict,
                    out: torch.Tensor) -> None:
-        self.ctx.preflight.loss_seen(fn, input, target, kwargs, out)
+        inputs = self.ctx.first_inputs
+        self.ctx.preflight.loss_seen(fn, input, target, kwargs, out,
+                                     inputs[-1] if inputs else None)
 
     def before_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor],
                       primary: bool) -> None:
         ctx = self.ctx
-        if primary and ctx.preflight is not None and not ctx.preflight.done:
+        if not primary or ctx.preflight is None:
+            return
+        if not ctx.preflight.done:
             try:
                 ctx.preflight.run(ctx, opt)
             finally:
                 ctx.first_inputs = []
+
+    def step_end(self, cur: Any) -> None:
+        if self.ctx.preflight is not None and self.ctx.preflight.pending is not None:
+            self.ctx.preflight.later(self.ctx)
+
+    def closing(self) -> None:
+        if self.ctx.preflight is not None:
+            self.ctx.preflight.end(self.ctx)
