@@ -17,6 +17,10 @@ from .timeline import classes, finite, window
 #: training accuracy this share of the way from chance to 100% fits the training set
 #: (0.64 for 10 classes, 0.8 for 2): far beyond what chance-level held-out accuracy allows
 FIT_SHARE = 0.6
+#: the low-accuracy sign of point 10: training accuracy rising by this much over the run
+#: and ending this far above the best held-out round (or 3 standard errors, if larger)
+SLOW_RISE = 0.05
+SLOW_GAP = 0.05
 #: held-out accuracy within this of 1/C (or 3 standard errors, if larger) is chance
 CHANCE_MARGIN = 0.1
 #: held-out rounds needed before a trend in held-out loss is judged
@@ -108,7 +112,7 @@ def label_mismatch(obs: Observations) -> list[Finding] | str:
         return NOT_CHECKED
     train_acc = statistics.fmean(tail)
     if train_acc < 1 / c + FIT_SHARE * (1 - 1 / c):
-        return []
+        return _slow_memorising(evals, c, finite(acc.values))
     out = []
     for name, rs in evals.items():
         if not at_chance(rs, c):
@@ -131,6 +135,45 @@ def label_mismatch(obs: Observations) -> list[Finding] | str:
                                   "heldout_accuracy": [round(r["acc"], 4) for r in rs],
                                   "chance": round(1 / c, 4), "classes": c}))
     return out
+
+
+def _slow_memorising(evals: dict[str, list[dict]], c: int,
+                     acc: list[float]) -> list[Finding]:
+    """The sign at low training accuracy: training accuracy rising clearly above chance
+    and above every held-out round, while each held-out set stays at chance within its
+    own noise (3 standard errors, no wider margin): memorisation, slowly, of labels that
+    carry nothing over. A healthy slow training lifts its held-out accuracy along."""
+    p = 1.0 / c
+    if len(acc) < 8 or any(len(rs) < 2 for rs in evals.values()):
+        return []
+    q = max(2, len(acc) // 4)
+    start, end = statistics.fmean(acc[:q]), statistics.fmean(acc[-q:])
+    if end - start < SLOW_RISE:
+        return []
+    worst = None
+    for name, rs in evals.items():
+        best = max(r["acc"] for r in rs)
+        se = math.sqrt(p * (1 - p) / max(rs[-1]["n"], 1.0))
+        if best > p + 3 * se or end - best < max(SLOW_GAP, 3 * se):
+            return []              # this held-out set learns, or the gap is noise
+        worst = worst or (name, rs, best)
+    name, rs, best = worst
+    return [finding(
+        severity="warning",
+        title="Labels do not match the samples",
+        message=(f"Training accuracy climbs slowly from {start:.0%} to {end:.0%} while the "
+                 f"accuracy on {name} stays at chance (best {best:.0%} over {len(rs)} "
+                 f"rounds; chance is {p:.0%} for {c} classes). A slow but healthy training "
+                 "lifts the held-out accuracy with the training one; here what the model "
+                 "learns does not carry over: it is memorising labels that do not belong to "
+                 "their samples."),
+        fix=("Check how samples and labels are paired: the same index and the same "
+             "permutation for both (shuffle X and y together), the label column, and a "
+             "few (sample, label) pairs by eye; --preflight runs a label-permuted control."),
+        where=name, evidence={"train_accuracy_start": round(start, 4),
+                              "train_accuracy_end": round(end, 4),
+                              "heldout_accuracy": [round(r["acc"], 4) for r in rs],
+                              "chance": round(p, 4), "classes": c})]
 
 
 @check("over-confidence", point=11, phase="end")
