@@ -112,8 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         session = open_session(settings, main_module.__dict__, show=shown.append)
     except OptionError as exc:
         parser.error(str(exc))
+    from .launch import install
+    # ranks the script starts itself (mp.spawn, multiprocessing) get the same flags
+    launcher = install(session, dict(
+        every=args.every, checks=args.checks, quiet=args.quiet, preflight=args.preflight,
+        preflight_budget=args.preflight_budget,
+        save=os.path.abspath(args.save) if args.save else None))
     sys.argv[:] = [main_module.__file__ or "", *script_args]
-    return _run(code, main_module, session, shown)
+    return _run(code, main_module, session, shown, launcher)
 
 
 def _load(script: str | None, module: str | None) -> tuple[types.CodeType, types.ModuleType]:
@@ -149,7 +155,7 @@ def _load(script: str | None, module: str | None) -> tuple[types.CodeType, types
 
 
 def _run(code: types.CodeType, main_module: types.ModuleType, session: Any,
-         shown: list[Any]) -> int:
+         shown: list[Any], launcher: Any = None) -> int:
     saved_main = sys.modules.get("__main__")
     sys.modules["__main__"] = main_module       # pickling and spawn find the script's names
     status = 0
@@ -167,6 +173,8 @@ def _run(code: types.CodeType, main_module: types.ModuleType, session: Any,
     finally:
         if saved_main is not None:
             sys.modules["__main__"] = saved_main
+    if launcher is not None and not launcher.finish(session.report):
+        shown.clear()                     # the ranks it started reported; it trained nothing
     _show(shown)
     return status
 
