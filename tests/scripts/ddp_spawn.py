@@ -18,6 +18,7 @@ import argparse
 import multiprocessing
 import os
 import socket
+import sys
 
 import torch
 import torch.distributed as dist
@@ -78,8 +79,9 @@ def train(rank, world, args):
     if rank == args.fail_rank:
         raise RuntimeError(f"planted failure on rank {rank}")
     checksum = sum(p.double().sum() for p in net.parameters()).item()
-    print(f"rank {rank} trained {step} steps on {world} ranks, last loss "
-          f"{loss.item():.17g}, parameter checksum {checksum:.17g}", flush=True)
+    sys.stdout.write(f"rank {rank} trained {step} steps on {world} ranks, last loss "
+                     f"{loss.item():.17g}, parameter checksum {checksum:.17g}\n")  # one write
+    sys.stdout.flush()
     dist.destroy_process_group()
 
 
