@@ -4,7 +4,8 @@ Like ``python -m cProfile``: the script runs as ``__main__`` with the ``sys.argv
 expects, its exit status is kept (``sys.exit(n)`` exits ``n``, an uncaught exception
 prints its traceback and exits 1), and the checklist is printed to stderr at the end, so
 the script's own stdout stays clean. Under torchrun every rank runs this; rank 0 prints
-and saves one merged report (see ``nbdebug.distributed``).
+and saves one merged report (see ``nbdebug.distributed``). Ranks the script starts itself
+(``mp.spawn``, ``multiprocessing``) are followed the same way (``nbdebug.launch``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nbdebug", usage=USAGE,
         description="Run a PyTorch training script under diagnosis and print the checklist "
                     "of the twenty debugging points at the end. Works under torchrun: "
-                    "torchrun --nproc-per-node N -m nbdebug [flags] train.py [args].")
+                    "torchrun --nproc-per-node N -m nbdebug [flags] train.py [args]; the "
+                    "ranks a script starts with mp.spawn or multiprocessing are followed.")
     p.add_argument("--save", metavar="PATH", default=None,
                    help="write the report as JSON (schema nbdebug.report/1) to PATH "
                         "(under torchrun: rank 0 writes the merged report)")
