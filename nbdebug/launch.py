@@ -15,9 +15,10 @@ In the child, the Merger attaches when the script calls ``init_process_group``
 torchrun. A child in no process group prints its own report, saved next to the ``--save``
 path under its process name. A child that trained nothing stays silent. A child forked
 from the launcher first drops the watch it inherited, silently: nothing is counted twice.
-The launcher trained nothing itself: once a child has reported, its own report is
-dropped. Calls, results, exceptions and exit codes are those of the bare script; a
-failure of this machinery is one line on stderr and the script runs as without it.
+The launcher trained nothing itself: its own report is dropped once a child was
+watched (unless each such child said it trained nothing). Calls, results, exceptions and
+exit codes are those of the bare script; a failure of this machinery is one line on
+stderr and the script runs as without it.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Launcher:
         self.session = session
         self.flags = dict(flags)
         self.patches = Patches()
-        #: a folder where each child that reported leaves a file (made at the first child)
+        #: a folder where each watched child leaves a file (made at the first child)
         self.marks: str | None = None
         self.children = 0
         self._failed = False
@@ -98,7 +99,8 @@ class Launcher:
 
     def finish(self, report: Any) -> bool:
         """Stop following. True when the launcher's own report is to be shown: it trained,
-        or no child reported (then it is saved here, the session having left it)."""
+        or no child was watched or each said it trained nothing (then it is saved here,
+        the session having left it)."""
         self.patches.remove_all()
         if self in _LAUNCHERS:
             _LAUNCHERS.remove(self)
@@ -162,11 +164,17 @@ class Child:
             fn = self.fn
             while isinstance(fn, functools.partial):
                 fn = fn.func
-            return open_session(settings, getattr(fn, "__globals__", None),
-                                show=Deliver(self.flags, self.marks))
+            session = open_session(settings, getattr(fn, "__globals__", None),
+                                   show=Deliver(self.flags, self.marks))
         except Exception as exc:
             _say("cannot watch this process (it runs unwatched)", exc)
             return None
+        try:
+            with open(_mark(self.marks), "w"):   # watched: the launcher leaves the word to us
+                pass
+        except OSError:
+            pass
+        return session
 
 
 class Deliver:
@@ -178,16 +186,15 @@ class Deliver:
         self.marks = marks
 
     def __call__(self, report: Any) -> None:
-        if report.nothing_trained():
-            return                        # a helper process: the launcher speaks if none trained
+        if report.nothing_trained():      # a helper: the launcher speaks if none trained
+            try:
+                os.unlink(_mark(self.marks))
+            except OSError:
+                pass
+            return
         import multiprocessing
         merged = bool(report.run.get("distributed"))
         name = multiprocessing.current_process().name
-        try:
-            with open(os.path.join(self.marks, str(os.getpid())), "w"):
-                pass
-        except OSError:
-            pass
         save = self.flags.get("save")
         if save:
             path = save if merged else _beside(save, name)
@@ -212,6 +219,12 @@ def _users(fn: Any) -> bool:
     fn = getattr(fn, "__func__", fn)              # a bound method
     code = getattr(fn, "__code__", None)
     return code is not None and user_file(code.co_filename)
+
+
+def _mark(marks: str) -> str:
+    """This child's file in the launcher's folder: it exists while the child is watched
+    and after it reported (a child that trained nothing removes it)."""
+    return os.path.join(marks, str(os.getpid()))
 
 
 def _beside(path: str, name: str) -> str:
