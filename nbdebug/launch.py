@@ -59,7 +59,6 @@ class Launcher:
         self.patches = Patches()
         #: a folder where each watched child leaves a file (made at the first child)
         self.marks: str | None = None
-        self.children = 0
         self._failed = False
 
     def install(self) -> None:
@@ -94,7 +93,6 @@ class Launcher:
         if self.marks is None:
             self.marks = tempfile.mkdtemp(prefix="nbdebug-ranks-")
             self.session.settings.save = None     # the children's reports take the path
-        self.children += 1
         return Child(fn, self.flags, self.marks, method)
 
     def finish(self, report: Any) -> bool:
