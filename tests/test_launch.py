@@ -193,8 +193,9 @@ def test_a_child_that_cannot_be_watched_runs_unwatched_with_one_line(tmp_path, c
 
 
 def test_only_the_users_own_functions_are_followed():
-    from torch.utils.data._utils.worker import _worker_loop
     import multiprocessing.pool
+
+    from torch.utils.data._utils.worker import _worker_loop
     assert _users(square)
     assert not _users(_worker_loop) and not _users(multiprocessing.pool.worker)
     assert not _users(print) and not _users(None)
