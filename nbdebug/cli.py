@@ -4,7 +4,8 @@ Like ``python -m cProfile``: the script runs as ``__main__`` with the ``sys.argv
 expects, its exit status is kept (``sys.exit(n)`` exits ``n``, an uncaught exception
 prints its traceback and exits 1), and the checklist is printed to stderr at the end, so
 the script's own stdout stays clean. Under torchrun every rank runs this; rank 0 prints
-and saves one merged report (see ``nbdebug.distributed``).
+and saves one merged report (see ``nbdebug.distributed``). Ranks the script starts itself
+(``mp.spawn``, ``multiprocessing``) are followed the same way (``nbdebug.launch``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nbdebug", usage=USAGE,
         description="Run a PyTorch training script under diagnosis and print the checklist "
                     "of the twenty debugging points at the end. Works under torchrun: "
-                    "torchrun --nproc-per-node N -m nbdebug [flags] train.py [args].")
+                    "torchrun --nproc-per-node N -m nbdebug [flags] train.py [args]; the "
+                    "ranks a script starts with mp.spawn or multiprocessing are followed.")
     p.add_argument("--save", metavar="PATH", default=None,
                    help="write the report as JSON (schema nbdebug.report/1) to PATH "
                         "(under torchrun: rank 0 writes the merged report)")
@@ -112,8 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         session = open_session(settings, main_module.__dict__, show=shown.append)
     except OptionError as exc:
         parser.error(str(exc))
+    from .launch import install
+    # ranks the script starts itself (mp.spawn, multiprocessing) get the same flags
+    launcher = install(session, dict(
+        every=args.every, checks=args.checks, quiet=args.quiet, preflight=args.preflight,
+        preflight_budget=args.preflight_budget,
+        save=os.path.abspath(args.save) if args.save else None))
     sys.argv[:] = [main_module.__file__ or "", *script_args]
-    return _run(code, main_module, session, shown)
+    return _run(code, main_module, session, shown, launcher)
 
 
 def _load(script: str | None, module: str | None) -> tuple[types.CodeType, types.ModuleType]:
@@ -149,7 +157,7 @@ def _load(script: str | None, module: str | None) -> tuple[types.CodeType, types
 
 
 def _run(code: types.CodeType, main_module: types.ModuleType, session: Any,
-         shown: list[Any]) -> int:
+         shown: list[Any], launcher: Any = None) -> int:
     saved_main = sys.modules.get("__main__")
     sys.modules["__main__"] = main_module       # pickling and spawn find the script's names
     status = 0
@@ -167,6 +175,8 @@ def _run(code: types.CodeType, main_module: types.ModuleType, session: Any,
     finally:
         if saved_main is not None:
             sys.modules["__main__"] = saved_main
+    if launcher is not None and not launcher.finish(session.report):
+        shown.clear()                     # the ranks it started reported; it trained nothing
     _show(shown)
     return status
 

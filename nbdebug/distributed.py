@@ -69,6 +69,25 @@ def attach(session: Any) -> Merger | None:
         return None
 
 
+def attach_on_init(session: Any) -> None:
+    """No group at the start (a rank started by ``mp.spawn`` or ``multiprocessing``, with
+    no WORLD_SIZE): attach the Merger when the script makes its default group."""
+    try:
+        import torch.distributed as dist
+        if not dist.is_available():
+            return
+        from torch.distributed import distributed_c10d as c10d
+
+        def made(args: tuple, kwargs: dict, result: Any) -> None:
+            if session.merger is None and session.watching:
+                session.merger = attach(session)
+        for owner in (dist, c10d):
+            session.capture.patches.wrap(owner, "init_process_group", session.capture.guard,
+                                         after=made, steady=True)
+    except Exception:
+        session.capture.record_error("distributed attach")
+
+
 class Merger:
     """Publishes this rank's records; on rank 0, merges everyone's into one report."""
 

@@ -137,8 +137,10 @@ class Session:
         self._t0 = time.perf_counter()
         try:
             self.capture.attach()
-            from .distributed import attach
+            from .distributed import attach, attach_on_init
             self.merger = attach(self)
+            if self.merger is None:
+                attach_on_init(self)
         except Exception:
             # invariant 3: nbdebug could not start watching; the cell runs as without it
             self._not_watching()

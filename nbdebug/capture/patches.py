@@ -149,6 +149,14 @@ def user_namespaces() -> list[dict[str, Any]]:
     return out
 
 
+def user_file(path: str) -> bool:
+    """Whether ``path`` is a source file of the user's own: it exists, and lies outside the
+    interpreter's installation, its site-packages and nbdebug."""
+    path = os.path.abspath(path)
+    return (os.path.isfile(path) and not path.startswith(_installed_prefixes())
+            and "site-packages" not in path and "dist-packages" not in path)
+
+
 _PREFIXES: tuple[str, ...] = ()
 
 
