@@ -241,6 +241,7 @@ class Merger:
         try:
             store, self.rank, self.world = g
             summary = self._summary(obs, local)
+            self.replicas.release()           # (nbdebug keeps no parameter after the run)
             store.set(f"{self.prefix}/end/{self.rank}", _dumps(summary))
             self.grouped = True
             if self.rank == 0:

@@ -31,7 +31,7 @@ Events (all optional):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
@@ -54,15 +54,15 @@ class Probe:
         self.ctx = ctx
 
 
-def foreach_norm(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+def foreach_norm(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """``torch._foreach_norm``; where DTensors (tensor parallel, FSDP) mix with tensors,
     which it refuses, the norms of the parts this rank holds."""
     try:
-        return list(torch._foreach_norm(tensors))
+        return list(torch._foreach_norm(list(tensors)))
     except RuntimeError:
         return list(torch._foreach_norm(local_parts(tensors)))
 
 
-def local_parts(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+def local_parts(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """The tensors, each DTensor replaced by the part this rank holds."""
     return [getattr(t, "_local_tensor", t) for t in tensors]

@@ -204,6 +204,12 @@ class ReplicaProbe(Probe):
         self._check_plan()
         return Window([s for s, _ in rows], values, list(p.names), list(p.keys))
 
+    def release(self) -> None:
+        """Let go of the parameters (the run's end): the plan's names and facts stay."""
+        if self.plan is not None:
+            self.plan.tensors = []
+        self._rows = []
+
     def _check_plan(self) -> None:
         """Parameters replaced since the plan was made (``module.weight = ...``): plan
         again, so that no old tensor is kept nor compared."""
