@@ -1,8 +1,8 @@
 """What one rank tells rank 0 at the end, and how rank 0 merges it: plain functions.
 
-``fingerprint``, ``param_names`` and ``samplers`` read a rank's live capture (at a flush
-point or the end, never inside a step); ``merge_observations`` and ``merge_findings`` work
-on the summaries only, so they are tested with hand-made ones.
+``samplers`` reads a rank's live capture (at the end, never inside a step);
+``merge_observations`` and ``merge_findings`` work on the summaries only, so they are
+tested with hand-made ones.
 """
 
 from __future__ import annotations
@@ -16,37 +16,6 @@ from .report import Finding
 #: checks rank 0 recomputes from the merged data: other ranks' findings of these are dropped
 MERGED_CHECKS = ("nan-origin", "ddp-set-epoch", "ddp-batchnorm", "ddp-desync", "ddp-uneven")
 _PHASE_ORDER = {"input": 0, "forward": 1, "loss": 2, "backward": 3}
-
-
-def fingerprint(capture: Any) -> list[list[float]] | None:
-    """Per parameter of the trained model: [sum, norm] (no copy of a parameter; one host copy).
-
-    Equal replicas give bitwise equal fingerprints, whatever the dtype.
-    """
-    import torch
-    for entry in capture.models.values():
-        module = entry.module()
-        if module is None or not entry.info.training_forwards:
-            continue
-        params = [p.detach() for p in module.parameters()]
-        if not params:
-            continue
-        with torch.no_grad():
-            sums = torch.stack([p.sum(dtype=torch.float64) for p in params])
-            norms = torch.stack([n.to(torch.float64) for n in torch._foreach_norm(params)])
-            rows = torch.stack([sums, norms], dim=1)
-        return rows.cpu().tolist()
-    return None
-
-
-def param_names(capture: Any) -> list[str]:
-    """Names of the parameters ``fingerprint`` covers, in the same order."""
-    for entry in capture.models.values():
-        module = entry.module()
-        if module is not None and entry.info.training_forwards:
-            return [entry.param_names.get(id(p), f"#{i}")
-                    for i, p in enumerate(module.parameters())]
-    return []
 
 
 def samplers(capture: Any) -> list[dict[str, Any]]:
@@ -69,6 +38,7 @@ def merge_observations(obs: Observations, summaries: list[dict[str, Any]], world
     if missing:
         obs.notes.append(f"rank(s) {', '.join(map(str, missing))} sent no summary in time "
                          "(still running, or stopped): the report covers the others")
+    _note_replicas(obs, summaries)
     first = None
     seen = {}
     for s in summaries:
@@ -86,6 +56,17 @@ def merge_observations(obs: Observations, summaries: list[dict[str, Any]], world
             detail["first_nan_step_by_rank"] = seen
         obs.nan = NanEvent(step=ev["step"], phase=ev["phase"], where=ev["where"],
                            kind=ev.get("kind", "nan"), detail=detail)
+
+
+def _note_replicas(obs: Observations, summaries: list[dict[str, Any]]) -> None:
+    """Say which parameters were compared across ranks, and which were left out."""
+    facts = summaries[0].get("replicas") if summaries else None
+    if not facts or not facts.get("skipped"):
+        return
+    skipped = "; ".join(f"{n} {why} ({', '.join(facts['skipped_names'][why][:3])}"
+                        f"{', ...' if n > 3 else ''})" for why, n in facts["skipped"].items())
+    obs.notes.append(f"ranks: {facts['compared']} parameters compared across ranks at every "
+                     f"step; not compared, as not replicated: {skipped}")
 
 
 _SEVERITY = {"problem": 3, "warning": 2, "info": 1}

@@ -7,20 +7,37 @@ from dataclasses import asdict
 import pytest
 
 from nbdebug.checks import REGISTRY, run_checks
-from nbdebug.checks.distributed import BN_MIN_BATCH, DESYNC_RTOL
+from nbdebug.checks.distributed import BN_MIN_BATCH
+from nbdebug.checks.replicas import encode_rows
 from nbdebug.merge import merge_findings, merge_observations
 from nbdebug.observations import NanEvent, Observations
 from nbdebug.report import Finding
 
-FP = [[1.5, 3.0], [-0.25, 0.5]]          # [sum, norm] per parameter
+NAMES = ["net.0.weight", "net.0.bias"]
 
 
-def rank(r: int, **kw) -> dict:
+def window(rows, first=38, group="all ranks"):
+    """A window record and its row payload, as a rank publishes them: ``rows`` holds the
+    norms of NAMES at the start of steps first, first + 1, ..."""
+    import numpy as np
+
+    from nbdebug.capture.probes.replicas import Window
+    w = Window(list(range(first, first + len(rows))), np.array(rows, dtype=float), NAMES,
+               [group] * len(NAMES))
+    return ({"step": first + len(rows), "steps": w.steps, "digests": w.digests()},
+            encode_rows(w.steps, w.rows, NAMES, w.keys))
+
+
+SAME = [[3.0, 0.5], [3.0, 0.25], [3.5, 0.25]]
+
+
+def rank(r: int, rows=SAME, first=38, **kw) -> dict:
+    record, tail = window(rows, first)
     base = {"rank": r, "steps": 40, "epochs": 2, "batches": 40, "batch_sizes": [32],
             "samplers": [{"loader": "train_dl", "role": "train", "passes": 2, "shuffle": True,
                           "epoch": 1, "num_replicas": 2}],
-            "norm_layers": [], "nan": None, "param_names": ["net.0.weight", "net.0.bias"],
-            "records": [{"step": 40, "fingerprint": FP}], "findings": [], "outcomes": {}}
+            "norm_layers": [], "nan": None, "records": [record], "tail": tail,
+            "sync": {"ddp": True}, "findings": [], "outcomes": {}}
     base.update(kw)
     return base
 
@@ -75,17 +92,62 @@ def test_batchnorm_on_small_per_rank_batches():
     assert run("ddp-batchnorm", obs_of(rank(0, **sync))) == "not_applicable"
 
 
-def test_desync_names_step_and_parameter():
-    drifted = [[1.5, 3.0], [-0.20, 0.55]]
-    r1 = rank(1, records=[{"step": 40, "fingerprint": FP}, {"step": 90, "fingerprint": drifted}])
-    r0 = rank(0, records=[{"step": 40, "fingerprint": FP}, {"step": 90, "fingerprint": FP}])
-    [f] = run("ddp-desync", obs_of(r0, r1))
+def test_desync_names_the_step_and_the_parameter_exactly():
+    # equal at the start of steps 38 and 39, rank 1's bias differs at the start of 40
+    drifted = [[3.0, 0.5], [3.0, 0.25], [3.5, 0.25 * (1 + 1e-12)]]
+    [f] = run("ddp-desync", obs_of(rank(0), rank(1, rows=drifted)))
     assert f.point == "ranks" and f.severity == "problem"
-    assert f.step == 90 and f.where == "net.0.bias" and f.evidence["rank"] == 1
-    noise = [[1.5, 3.0], [-0.25, 0.5 * (1 + DESYNC_RTOL / 10)]]
-    r1 = rank(1, records=[{"step": 40, "fingerprint": noise}])
-    assert run("ddp-desync", obs_of(rank(0), r1)) == []
+    assert f.step == 39 and f.where == "net.0.bias" and f.evidence["rank"] == 1
+    assert f.evidence["first_unequal_step_start"] == 40
+    assert f.evidence["last_equal_step_start"] == 39
+    assert [p["name"] for p in f.evidence["parameters"]] == ["net.0.bias"]
+    assert f.evidence["cause"] == "lost" and "by DDP" in f.message
+    assert f.evidence["compared_steps"] == [38, 40, 3]
+    assert run("ddp-desync", obs_of(rank(0), rank(1))) == []        # bitwise equal
     assert run("ddp-desync", obs_of(rank(0))) == "not_checked"
+
+
+def test_desync_only_within_a_replica_group():
+    """Shards of a DTensor (one group per coordinate) are compared with their own
+    replicas only: ranks 0, 1 hold one shard, ranks 2, 3 another."""
+    a, b = [[1.0, 2.0]] * 3, [[5.0, 6.0]] * 3
+    ranks = [rank(r, rows=rows, records=[window(rows, group=g)[0]], tail=None)
+             for r, rows, g in [(0, a, "mesh at 1:0"), (1, a, "mesh at 1:0"),
+                                (2, b, "mesh at 1:1"), (3, b, "mesh at 1:1")]]
+    assert run("ddp-desync", obs_of(*ranks)) == []
+    c = [[5.0, 6.0], [5.0, 6.5], [5.0, 6.5]]
+    ranks[3] = rank(3, rows=c, records=[window(c, group="mesh at 1:1")[0]], tail=None)
+    [f] = run("ddp-desync", obs_of(*ranks))
+    assert (f.evidence["rank"], f.evidence["reference_rank"], f.step) == (3, 2, 38)
+
+
+@pytest.mark.parametrize("sync, clip, cause", [
+    ({}, {}, "not-averaged"),
+    ({"all_reduce": 8}, {}, "copies"),
+    ({"all_reduce": 8, "on_grads": 8, "async": 8}, {}, "async"),
+    ({"all_reduce": 8, "on_grads": 8}, {}, "lost"),
+    ({"ddp": True}, {0: {"calls": 3}, 1: {"calls": 0}}, "clip-some-ranks"),
+    ({"dtensor": True}, {0: {"calls": 3, "norms": {"0": 2.5}},
+                         1: {"calls": 3, "norms": {"0": 2.75}}}, "clip-norm"),
+    ({"fsdp": True, "reduce_scatter": 8}, {}, "outside-fsdp"),
+])
+def test_desync_says_why(sync, clip, cause):
+    """Lost all-reduce data is told apart from no averaging at all."""
+    drifted = [[3.0, 0.5], [3.0, 0.3], [3.5, 0.3]]
+    ranks = [rank(r, rows=rows, sync=sync, clip=clip.get(r, {}))
+             for r, rows in ((0, SAME), (1, drifted))]
+    [f] = run("ddp-desync", obs_of(*ranks))
+    assert f.evidence["cause"] == cause and f.step == 38, f.message
+    if cause in ("copies", "async"):
+        assert "average is lost" in f.message
+    if cause == "not-averaged":
+        assert "not being averaged" in f.message and "DistributedDataParallel" in f.fix
+
+
+def test_replicas_that_differ_before_any_update_were_built_apart():
+    ranks = rank(0, first=0), rank(1, rows=[[3.1, 0.5]] * 3, first=0, sync={})
+    [f] = run("ddp-desync", obs_of(*ranks))
+    assert f.step == 0 and f.evidence["cause"] == "start" and "seed" in f.fix
 
 
 def test_uneven_batches():
@@ -135,23 +197,26 @@ def test_live_merge_at_flush_points_is_bounded_and_finds_the_first_drift():
     from nbdebug.distributed import LIVE_STEPS, take_live
     store = HashStore()
 
-    def fetch(rank):
-        key = f"run/flush/{rank}"
-        return json.loads(store.get(key)) if store.check([key]) else None
-    drifted = [[1.5, 3.0], [-0.20, 0.55]]
+    def fetch(rank, step):
+        key = f"run/flush/{rank}/{step // 50 % LIVE_STEPS}"
+        rec = json.loads(store.get(key)) if store.check([key]) else None
+        return rec if rec is not None and rec["step"] == step else None
+    equal, drifted = [[1.5, 3.0]] * 50, [[1.5, 3.0]] * 10 + [[1.5, 3.5]] * 40
     live: dict = {}
     found = []
     for step in range(50, 1050, 50):                          # 20 flush points
-        live.setdefault(step, {})[0] = {"step": step, "fingerprint": FP}
+        live.setdefault(step, {})[0] = window(equal, first=step - 50)[0]
         late = step - 100                                     # rank 1 is two flushes behind,
         if 0 < late <= 600 and late != 200:                   # skips 200, stops after 600
-            fp = drifted if late >= 400 else FP
-            store.set("run/flush/1", json.dumps({"step": late, "fingerprint": fp}))
+            rows = drifted if late >= 400 else equal
+            store.set(f"run/flush/1/{late // 50 % LIVE_STEPS}",
+                      json.dumps(window(rows, first=late - 50)[0]))
         d = take_live(live, 2, fetch)
         if d:
             found.append(d)
         assert len(live) <= LIVE_STEPS
-    assert found[0]["step"] == 400 and found[0]["rank"] == 1
+    assert found[0]["row_step"] == 360 and found[0]["rank"] == 1
+    assert found[0]["flush"] == 400 and found[0]["last_equal"] == 359
     assert sorted(live) == list(range(650, 1050, 50))        # the newest 8 still wait;
     assert 200 not in live                                    # older ones are given up
 

@@ -22,12 +22,12 @@ def _env(**extra: str) -> dict:
         [str(ROOT), os.environ.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1", **extra)
 
 
-def torchrun(tmp_path: pathlib.Path, *script_args: str, diagnose: bool = True
-             ) -> tuple[subprocess.CompletedProcess, dict]:
+def torchrun(tmp_path: pathlib.Path, *script_args: str, diagnose: bool = True,
+             script: pathlib.Path = SCRIPT) -> tuple[subprocess.CompletedProcess, dict]:
     out = tmp_path / "report.json"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
            "2"]
-    cmd += ["-m", "nbdebug", "--save", str(out), str(SCRIPT)] if diagnose else [str(SCRIPT)]
+    cmd += ["-m", "nbdebug", "--save", str(out), str(script)] if diagnose else [str(script)]
     res = subprocess.run(cmd + list(script_args), cwd=tmp_path, env=_env(),
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-4000:]
@@ -91,12 +91,29 @@ def test_unsynchronised_ranks_uneven_batches_and_small_batchnorm(tmp_path):
     st = statuses(report)
     assert st["ranks"] == "problem" and st["12"] == "warning"
     desync = next(f for f in report["findings"] if f["check"] == "ddp-desync")
-    assert desync["evidence"]["rank"] == 1 and desync["step"] == 50
+    # each rank seeded by its rank: apart before the first update, and nothing averages
+    assert desync["evidence"]["rank"] == 1 and desync["step"] == 0
+    assert desync["evidence"]["first_unequal_step_start"] == 0
+    assert desync["evidence"]["cause"] == "start" and "seed" in desync["fix"]
     uneven = next(f for f in report["findings"] if f["check"] == "ddp-uneven")
     assert uneven["evidence"]["batches_by_rank"] == {"0": 88, "1": 63}
     bn = next(f for f in report["findings"] if f["check"] == "ddp-batchnorm")
     assert bn["evidence"]["per_rank_batch"] == {"0": 8, "1": 8}
     assert "SyncBatchNorm" in bn["fix"]
+
+
+@pytest.mark.parametrize("at", [37, 60])
+def test_replicas_that_part_are_found_at_the_step_they_part(tmp_path, at):
+    """Rank 1 alone edits a weight after step ``at``'s update (DDP averages the gradients,
+    so nothing else tells the replicas apart): found at that step, exactly, and the weight
+    named; 37 is compared at the flush of step 50, 60 only at the end (66 steps)."""
+    _, report = torchrun(tmp_path, "--desync-at", str(at))
+    [desync] = [f for f in report["findings"] if f["check"] == "ddp-desync"]
+    assert desync["severity"] == "problem" and desync["step"] == at
+    assert desync["where"] == "model.module.3.bias" and desync["evidence"]["differing"] == 1
+    assert desync["evidence"]["last_equal_step_start"] == at
+    assert desync["evidence"]["cause"] == "lost" and "by DDP" in desync["message"]
+    assert statuses(report)["ranks"] == "problem"
 
 
 def _free_port() -> int:

@@ -149,6 +149,15 @@ class Capture(Forwards):
         """How statistics were sampled: the base interval, and the one nbdebug settled on."""
         return self.sampler.facts()
 
+    def add_probe(self, probe: Any) -> None:
+        """Tell ``probe`` (one not in ``PROBES``: a multi-rank run's) the events it
+        defines from now on, after the others."""
+        for event in EVENTS:
+            if hasattr(probe, event):
+                self._on[event].append(getattr(probe, event))
+                if event in probe.STEADY:
+                    self._steady_on[event].append(getattr(probe, event))
+
     def _emit(self, event: str, *args: Any) -> None:
         for handler in self._events[event]:
             handler(*args)

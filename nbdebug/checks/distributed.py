@@ -11,11 +11,10 @@ from typing import Any
 from ..observations import Observations
 from ..report import Finding
 from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
+from .replicas import MAX_LISTED, cause, compared_steps, differing, first_divergence
 
 #: BatchNorm statistics from fewer samples than this per rank are noisy (article point 12)
 BN_MIN_BATCH = 16
-#: DDP replicas are bitwise equal; any relative fingerprint difference above this is drift
-DESYNC_RTOL = 1e-5
 #: DataLoader passes over a DistributedSampler needed to tell "same order every epoch"
 MIN_PASSES = 2
 
@@ -96,69 +95,74 @@ def batchnorm_per_rank(obs: Observations) -> list[Finding] | str:
                   "layers": layers})]
 
 
-def drift(steps: list[dict[Any, Any]]) -> dict[str, Any] | None:
-    """The first step at which some rank's parameters differ from rank 0's, or None.
-
-    ``steps`` holds, per step, rank -> {"step", "fingerprint": [[sum, norm], ...]}.
-    """
-    for by_rank in steps:
-        by_rank = {int(r): rec for r, rec in by_rank.items()}
-        ref = by_rank.get(0, {}).get("fingerprint")
-        if not ref:
-            continue
-        worst = None
-        for rank, rec in sorted(by_rank.items()):
-            fp = rec.get("fingerprint")
-            if rank == 0 or not fp or len(fp) != len(ref):
-                continue
-            for i, ((s0, n0), (s1, n1)) in enumerate(zip(ref, fp)):
-                rel = max(abs(s0 - s1), abs(n0 - n1)) / (abs(n0) + abs(n1) + 1e-12)
-                if rel > DESYNC_RTOL and (worst is None or rel > worst["relative_difference"]):
-                    worst = {"step": rec["step"], "rank": rank, "param_index": i,
-                             "relative_difference": rel}
-        if worst is not None:
-            return worst
-    return None
+def _live_drift(obs: Observations) -> dict[str, Any] | None:
+    return (obs.extra.get("ranks_live") or {}).get("drift")
 
 
-def _by_step(ranks: list[dict[str, Any]]) -> list[dict[int, dict[str, Any]]]:
-    table: dict[int, dict[int, dict[str, Any]]] = {}
-    for s in ranks:
-        for rec in s.get("records", []):
-            table.setdefault(rec["step"], {})[s["rank"]] = rec
-    return [table[k] for k in sorted(table) if len(table[k]) == len(ranks)]
+def _tails(ranks: list[dict[str, Any]]) -> dict[int, Any]:
+    return {s["rank"]: s["tail"] for s in ranks if s.get("tail")}
 
 
 @check("ddp-desync", point="ranks", phase="timeline", title="Ranks stay in step")
 def desync(obs: Observations) -> list[Finding] | str:
-    """Parameters that differ across ranks at the same step: the replicas drifted apart."""
+    """Replicated parameters that differ across ranks: the replicas drifted apart.
+
+    Every rank checksums the parameters meant to be equal (``capture.probes.replicas``) at
+    the start of every step; the first step whose checksums differ between two ranks of a
+    replica group is where they drifted, exactly (no tolerance)."""
     ranks = _ranks(obs)
     if ranks is None:
         return NOT_APPLICABLE
     if len(ranks) < 2:
         return NOT_CHECKED
-    common = _by_step(ranks)
-    if not common:
-        return NOT_CHECKED
-    found = drift(common)
+    by_rank = {s["rank"]: s.get("records", []) for s in ranks}
+    found = first_divergence(by_rank)
+    live = _live_drift(obs)
+    if live is not None and (found is None or live["row_step"] <= found["row_step"]):
+        found = live
+    compared = compared_steps(by_rank)
     if found is None:
-        return []
-    names = ranks[0].get("param_names") or []
-    i = found["param_index"]
-    name = names[i] if i < len(names) else f"parameter #{i}"
+        return [] if compared else NOT_CHECKED
+    k = found["row_step"]
+    params = found.get("params")
+    if params is None:
+        tails = _tails(ranks)
+        if found["reference"] in tails and found["rank"] in tails:
+            params = differing(tails[found["reference"]], tails[found["rank"]], k,
+                               found["group"])
+    where = params[0]["name"] if params else None
+    kind, why, fix = cause(ranks, found)
+    r, ref, last = found["rank"], found["reference"], found.get("last_equal")
+    step = max(k - 1, 0)
+    if k == 0:
+        when = f"At the first step, rank {r}'s parameters already differ from rank {ref}'s"
+    elif last == k - 1:
+        when = (f"In step {step} the replicas drifted apart: at its start rank {r}'s "
+                f"parameters equalled rank {ref}'s, at the start of step {k} they differ")
+    else:
+        since = f"step {last}" if last is not None else "the first step compared"
+        when = (f"Rank {r}'s parameters drifted from rank {ref}'s between the start of "
+                f"{since} and the start of step {k}")
+    what = ""
+    if params:
+        first = params[0]
+        others = len(params) - 1
+        what = (f" (first {first['name']}, relative difference "
+                f"{first['relative_difference']:.3g}"
+                + (f", and {others} other parameter{'s' * (others != 1)}" if others else "")
+                + ")")
     return [finding(
         severity="problem",
         title="Model replicas drifted apart across ranks",
-        message=(f"At step {found['step']} the parameters of rank {found['rank']} differ from "
-                 f"rank 0's (largest in {name}, relative difference "
-                 f"{found['relative_difference']:.3g}): the ranks are training different "
-                 "models, so their gradients are not being averaged."),
-        fix=("Wrap the model in torch.nn.parallel.DistributedDataParallel after moving it to "
-             "its device and before creating the optimizer; do not change parameters or "
-             "buffers on one rank only, and seed the model the same on every rank."),
-        where=name, step=found["step"],
-        evidence={**found, "compared_steps": [min(r[0]["step"] for r in common[:1]),
-                                              max(r[0]["step"] for r in common)]})]
+        message=f"{when}{what}: {why}.",
+        fix=fix, where=where, step=step,
+        evidence={"rank": r, "reference_rank": ref, "group": found["group"],
+                  "first_unequal_step_start": k, "last_equal_step_start": last,
+                  "cause": kind, "parameters": (params or [])[:MAX_LISTED],
+                  "differing": len(params) if params is not None else None,
+                  "relative_difference": params[0]["relative_difference"] if params else None,
+                  "compared_steps": compared,
+                  "replicas": ranks[0].get("replicas")})]
 
 
 @check("ddp-uneven", point="ranks", phase="end", title="Ranks stay in step")

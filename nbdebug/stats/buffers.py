@@ -65,8 +65,9 @@ class Pending:
                     flat.append(v)
             try:
                 arr = _to_host(device, vecs, flat)
-            except RuntimeError:                         # a row spread over devices
-                arr = _to_host(device, vecs, [t.to(device) for t in flat])
+            except RuntimeError:   # a row spread over devices, or DTensors (their shards)
+                arr = _to_host(device, [_local(v) for v in vecs],
+                               [_local(t).to(device) for t in flat])
             offset = 0
             for i, v in zip(vectors, vecs):
                 n = v.numel()
@@ -101,6 +102,11 @@ class Pending:
                 failed = failed or exc
         if failed is not None:
             raise failed                  # the caller records it as an internal error
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """A DTensor's local tensor (the values this rank holds); any other tensor itself."""
+    return getattr(t, "_local_tensor", t)
 
 
 def _to_host(device: torch.device, vectors: list[torch.Tensor],

@@ -31,7 +31,9 @@ Events (all optional):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
+
+import torch
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import Context
@@ -50,3 +52,17 @@ class Probe:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+
+
+def foreach_norm(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``torch._foreach_norm``; where DTensors (tensor parallel, FSDP) mix with tensors,
+    which it refuses, the norms of the parts this rank holds."""
+    try:
+        return list(torch._foreach_norm(list(tensors)))
+    except RuntimeError:
+        return list(torch._foreach_norm(local_parts(tensors)))
+
+
+def local_parts(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The tensors, each DTensor replaced by the part this rank holds."""
+    return [getattr(t, "_local_tensor", t) for t in tensors]

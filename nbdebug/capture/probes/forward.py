@@ -57,6 +57,7 @@ class ForwardProbe(Probe):
 
     def _put_summary(self, key: str, t: torch.Tensor) -> list[torch.Tensor] | None:
         """Hold the summary of ``t`` for the ``key`` timeline; the parts, or None."""
+        t = getattr(t, "_local_tensor", t)      # a DTensor output: this rank's part
         try:
             parts = summarize(t)
         except Unsupported as exc:
@@ -76,6 +77,8 @@ class ForwardProbe(Probe):
             info = by_name.get(structure.qualify(entry.info.name, pname))
             if info is None or isinstance(p, nn.parameter.UninitializedParameter):
                 continue
+            if hasattr(p, "device_mesh"):
+                continue          # a DTensor (FSDP, tensor parallel): this rank holds a shard
             try:
                 value = torch.stack(summarize(p))
             except Unsupported as exc:

@@ -14,7 +14,7 @@ from torch import nn
 
 from ... import keys
 from ..models import ModelEntry, opt_params
-from .base import Probe
+from .base import Probe, foreach_norm
 
 #: relative change of a parameter's norm that counts as changed (float noise is far below)
 CHANGED = 1e-6
@@ -58,7 +58,7 @@ class FreezeProbe(Probe):
                 for p in opt_params(o)}
         stepped = [id(p) in held for _, p in named]
         with torch.no_grad():
-            norms = list(torch._foreach_norm([p.detach() for _, p in named]))
+            norms = foreach_norm([p.detach() for _, p in named])
         key = id(entry)
         self.ctx.put(norms, lambda s, a: self._compare(key, flags, stepped, a))
 

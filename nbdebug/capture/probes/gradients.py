@@ -13,7 +13,7 @@ from torch import nn
 
 from ... import keys
 from ..models import opt_params
-from .base import Probe
+from .base import Probe, foreach_norm, local_parts
 
 
 class GradientProbe(Probe):
@@ -49,6 +49,10 @@ class GradientProbe(Probe):
             for name, kind in (("clip_grad_norm_", "norm"), ("clip_grad_value_", "value")):
                 patches.wrap(owner, name, guard, original=getattr(clip_mod, name),
                              after=lambda a, k, out, kind=kind: self._on_clip(kind, a, k, out))
+        if hasattr(nn_utils, "clip_grads_with_norm_"):     # the norm given (tensor parallel)
+            patches.wrap(nn_utils, "clip_grads_with_norm_", guard, after=lambda a, k, out:
+                         self._on_clip("norm", a, k, a[2] if len(a) > 2 else
+                                       k.get("total_norm")))
 
     def _on_clip(self, kind: str, args: tuple, kwargs: dict, out: Any) -> None:
         d = self.ctx.obs.dynamics
@@ -87,7 +91,7 @@ class GradientProbe(Probe):
         left = [g.detach() for p in params if id(p) in kept_ids and (g := p.grad) is not None
                 and g.layout == torch.strided]
         # the gradients it stepped on, never cleared: their norm (one operation)
-        self.ctx.put(list(torch._foreach_norm(left)),
+        self.ctx.put(foreach_norm(left),
                      lambda s, a: series.add(s, float(np.sqrt(np.sum(np.square(a))))))
 
     def before_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor],
@@ -110,9 +114,13 @@ class GradientProbe(Probe):
         clones = self._clones.pop(id(opt), None)
         if clones:
             with torch.no_grad():
-                delta = torch._foreach_sub(params, clones)
+                try:
+                    delta = torch._foreach_sub(params, clones)
+                except RuntimeError:           # DTensors among tensors: this rank's parts
+                    clones = local_parts(clones)
+                    delta = torch._foreach_sub(local_parts(params), clones)
                 # the norms of the updates, then of the weights: divided on the host
-                norms = [*torch._foreach_norm(delta), *torch._foreach_norm(clones)]
+                norms = [*foreach_norm(delta), *foreach_norm(clones)]
             names = self.ctx.models.names_of(params, tuple(map(id, params)))
             rows = self.ctx.rows
             self.ctx.put(norms, rows.sink([("ratio", keys.UPDATE_RATIO, names)]))
@@ -172,7 +180,7 @@ class GradientProbe(Probe):
             ids.append(id(p))
         if not grads:
             return
-        norms = torch._foreach_norm(grads)
+        norms = foreach_norm(grads)
         names = self.ctx.models.names_of(params, tuple(ids))
         cur = self.ctx.cur
         cur.rows.append((keys.GRAD_NORM, names, list(norms)))   # copied with the step
