@@ -110,9 +110,9 @@ def zero_init(obs: Observations) -> list[Finding] | str:
             message=(f"{p.name} ({kind}) starts with std {p.std:.3g}, "
                      + (f"{p.std / standard:.3g}x the largest std a standard init gives this "
                         f"shape ({standard:.3g}; Kaiming sqrt(2/fan_in) = {rule:.3g}, fan_in "
-                        f"{fan_in}), as after an init applied twice or a scale multiplied "
-                        "in twice: activations and logits grow layer by layer (huge logits, "
-                        "point 1)." if above else
+                        f"{fan_in}; an init applied twice, a scale multiplied in twice, a "
+                        "std meant for another width): activations and logits grow layer by "
+                        "layer (huge logits, point 1)." if above else
                         f"{p.std / rule:.3g}x the Kaiming value sqrt(2/fan_in) = {rule:.3g} "
                         f"(fan_in {fan_in}): activations and logits grow layer by layer "
                         "(huge logits, point 1)." if big else

@@ -127,6 +127,11 @@ class DeterminismProbe(Probe):
     def _why_not(self, module: nn.Module, first: list[torch.Tensor]) -> str | None:
         if not first:
             return "no floating output"
+        if hasattr(module, "_orig_mod") or getattr(module, "_compiled_call_impl", None):
+            return "a compiled model (a second forward could compile again)"
+        if type(module).__module__.startswith(("torch.nn.parallel", "torch.distributed")) or (
+                torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return "a distributed model (a second forward could run collectives)"
         if any(d.type not in ("cpu", "cuda") for d in rerun.devices_of(module)):
             return "a device whose RNG nbdebug does not restore"
         if rerun.user_hooks(module):
