@@ -61,8 +61,8 @@ opt = torch.optim.Adam(net.parameters(), lr=1e-2)
 TRAIN = """
 for epoch in range(3):
     net.train()
-    for i in range(0, 256, 32):
-        loss = F.cross_entropy(net(X[i:i + 32]), y[i:i + 32])
+    for i in range(0, 256, 8):
+        loss = F.cross_entropy(net(X[i:i + 8]), y[i:i + 8])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -133,13 +133,14 @@ def test_a_model_that_samples_on_purpose_gets_information_not_a_warning(ip, kind
 
 
 def test_the_check_runs_one_extra_forward_per_model_and_run(ip):
-    """Three held-out rounds: one second forward of one held-out batch, then the hook is
-    gone (a healthy model draws no random numbers, so no third forward to name them)."""
+    """Three held-out rounds: one second forward of one held-out batch (as soon as it costs
+    at most 1% of the run so far), then the hook is gone (a healthy model draws no random
+    numbers, so no third forward to name them)."""
     run_cell(ip, SETUP.replace("{guard}", "").replace("{extra}", "None").replace("{body}", ""))
     _, report = diagnose_cell(ip, TRAIN.replace("{eval_mode}", ""))
     assert not report.errors and not [f for f in report.findings if f.severity != "info"]
     forwards = ip.user_ns["forwards"]
-    assert forwards.count(64) == 3 + 1 and forwards.count(32) == 24
+    assert forwards.count(64) == 3 + 1 and forwards.count(8) == 96
 
 
 def _train(model_source, diagnose):
@@ -156,8 +157,8 @@ def _train(model_source, diagnose):
     def loop():
         for _ in range(3):
             net.train()
-            for i in range(0, 256, 32):
-                loss = F.cross_entropy(net(X[i:i + 32]), y[i:i + 32])
+            for i in range(0, 256, 8):
+                loss = F.cross_entropy(net(X[i:i + 8]), y[i:i + 8])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -195,6 +196,26 @@ def test_a_model_with_its_own_forward_hooks_is_not_run_again(ip):
     run_cell(ip, "seen = []\nnet.fc1.register_forward_hook(lambda m, a, o: seen.append(1))")
     _, report = diagnose_cell(ip, TRAIN.replace("{eval_mode}", ""))
     assert not [f for f in report.findings if f.check == "eval-determinism"]
-    assert len(ip.user_ns["seen"]) == 24 + 3 and ip.user_ns["forwards"].count(64) == 3
+    assert len(ip.user_ns["seen"]) == 96 + 3 and ip.user_ns["forwards"].count(64) == 3
     status = {str(i.point): i.status for i in report.checklist}
     assert status["train-eval-mode"] == "ok"
+
+
+def test_a_second_forward_dearer_than_1pc_of_the_run_so_far_is_not_made(ip):
+    """Two training steps, then one held-out forward of 16384 samples: running it again
+    would cost far more than 1% of the run, so it waits for a later round (none comes)."""
+    run_cell(ip, SETUP.replace("{guard}", "").replace("{extra}", "None")
+             .replace("{body}", "h = h + self.drop_path(h)"))
+    _, report = diagnose_cell(ip, """
+net.train()
+for i in range(0, 16, 8):
+    loss = F.cross_entropy(net(X[i:i + 8]), y[i:i + 8])
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+net.eval()
+with torch.no_grad():
+    net(torch.randn(16384, 8))
+""")
+    assert not report.errors and ip.user_ns["forwards"].count(16384) == 1
+    assert not [f for f in report.findings if f.check == "eval-determinism"]

@@ -5,7 +5,8 @@ When a watched model is switched to eval mode, a forward hook (with the call's k
 arguments) goes on its root; the first forward after it with gradients off runs the
 model once more on the same inputs, right after the user's forward returned, under
 ``rerun.isolated`` (nbdebug's hooks inert, RNG states, buffers and the modules'
-attributes put back). The two outputs are compared on the device (the numbers reach the
+attributes put back), as soon as it costs at most 1% of the run so far (the user's forward
+is timed; a later held-out forward of a longer run, otherwise). The two outputs are compared on the device (the numbers reach the
 host at the next flush). Only when that second forward drew random numbers does a third
 one run under ``rerun.RandomCalls`` to name the operation, its line and the module that
 made it. One check per model and run; the hook comes off after it (and at
@@ -14,6 +15,7 @@ made it. One check per model and run; the hook comes off after it (and at
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -22,10 +24,14 @@ from torch import nn
 from ... import keys
 from .. import rerun
 from ..models import ModelEntry
+from ..sampling import SAMPLED_BUDGET
 from .base import Probe
 
 #: forwards with gradients on (or in train mode) the eval hook lets pass before it comes off
 MISSES = 3
+#: the second forward, with its isolation, costs about this many of the user's forward:
+#: it runs once that stays within the sampled steps' budget of the run so far
+RERUN_COST = 2.0
 
 
 class DeterminismProbe(Probe):
@@ -53,14 +59,23 @@ class DeterminismProbe(Probe):
         if mode is not False:
             self._unhook(module)
         elif id(module) not in self._done and id(module) not in self._hooks:
-            handle = module.register_forward_hook(self._guard.hook(self._on_output, "eval"),
-                                                  with_kwargs=True)
-            self._hooks[id(module)] = [self._patches.handle(handle), 0]
+            g = self._guard
+            pre = module.register_forward_pre_hook(g.hook(self._on_input, "eval"))
+            post = module.register_forward_hook(g.hook(self._on_output, "eval"),
+                                                with_kwargs=True)
+            self._hooks[id(module)] = [self._patches.handle(pre), self._patches.handle(post),
+                                       0, None]
 
     def _unhook(self, module: nn.Module) -> None:
         held = self._hooks.pop(id(module), None)
         if held is not None:
             self._patches.remove(held[0])
+            self._patches.remove(held[1])
+
+    def _on_input(self, module: nn.Module, args: tuple) -> None:
+        held = self._hooks.get(id(module))
+        if held is not None:
+            held[3] = time.perf_counter()
 
     def _on_output(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
         entry = self.ctx.models.root(module)
@@ -68,10 +83,14 @@ class DeterminismProbe(Probe):
         if entry is None or held is None:
             return
         if torch.is_grad_enabled() or module.training:
-            held[1] += 1
-            if held[1] >= MISSES:
+            held[2] += 1
+            if held[2] >= MISSES:
                 self._unhook(module)
             return
+        now = time.perf_counter()
+        took = now - (held[3] or now)
+        if RERUN_COST * took > SAMPLED_BUDGET * (now - self.ctx.started):
+            return      # not yet affordable: a later held-out forward, when the run is longer
         self._unhook(module)
         self._done.add(id(module))
         self._check(entry, module, args, kwargs, output)
