@@ -31,4 +31,6 @@ EVAL_RUNNING = "eval_running"    # held-out rounds still open (the live plots)
 DISTRIBUTED = "distributed"      # the merged ranks' facts (torchrun)
 WORKER_RNG = "worker_rng"        # loader -> generators its workers inherit in one state
 EVAL_DROPOUT = "eval_dropout"    # dropout calls active while the model was in eval mode
+EVAL_DETERMINISM = "eval_determinism"   # an eval forward run twice on one batch: per model
+INIT_OVERWRITTEN = "init_overwritten"   # a targeted init that a later, broader one redrew
 FREEZE = "freeze"                # parameters frozen yet changed, frozen late, unfrozen

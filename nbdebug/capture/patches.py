@@ -58,6 +58,27 @@ class Patches:
             self._switchable.append((owner, name, self._patches[-1][2], had, wrapper))
         return wrapper
 
+    def undo(self, owner: Any, name: str, wrapper: Any) -> None:
+        """Take the wrap ``wrapper`` of ``owner.name`` off now (a patch needed only before
+        training): the original goes back unless the user has rebound the name
+        meanwhile. Never raises."""
+        self._switchable = [s for s in self._switchable if s[4] is not wrapper]
+        for i in range(len(self._patches) - 1, -1, -1):
+            mine, key, original, had = self._patches[i]
+            if mine is not owner or key != name:
+                continue
+            del self._patches[i]
+            try:
+                now = vars(owner).get(name)
+                if now is wrapper or now is (original if had else None):
+                    if had:
+                        setattr(owner, name, original)
+                    elif name in vars(owner):
+                        delattr(owner, name)
+            except Exception:
+                pass
+            return
+
     def patch_item(self, mapping: dict, key: Any, value: Any, steady: bool = False) -> None:
         """Set ``mapping[key]`` until ``remove_all``, which restores it unless the user has
         rebound the key meanwhile. Unless ``steady``, it is restored on steady steps."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from ..observations import ModelInfo, ModuleInfo, Observations
 from ..report import Finding
@@ -16,6 +17,10 @@ CONSTANT_SPREAD = 1e-6
 #: ten times outside that range is an order of magnitude off the fan-in rule
 INIT_GAIN_LOW = 0.577 / 10
 INIT_GAIN_HIGH = 1.414 * 10
+#: a weight this many times the largest std any standard init gives its shape (Kaiming
+#: on fan_in or fan_out, Xavier with tanh's gain, 0.02, an embedding's N(0, 1)) is several
+#: times the fan-in scale: an init applied twice, a scale multiplied in twice
+INIT_ABOVE_STANDARD = 3.0
 #: BatchNorm estimates poor statistics from fewer samples than this (the article: 16)
 BN_MIN_BATCH = 16
 #: dropout after convolutions above this p hurts (the article: keep 0.1-0.2)
@@ -84,14 +89,17 @@ def zero_init(obs: Observations) -> list[Finding] | str:
                                         "shape": list(p.shape)}))
             continue
         owner, _, leaf = p.name.rpartition(".")
-        if leaf != "weight" or types.get(owner) not in _WEIGHTED or p.std is None:
+        kind = types.get(owner)
+        if leaf != "weight" or kind not in _WEIGHTED + ("Embedding",) or p.std is None:
             continue
         fan_in = math.prod(p.shape[1:])
         gain = p.std * math.sqrt(fan_in)
-        if INIT_GAIN_LOW <= gain <= INIT_GAIN_HIGH:
+        standard = standard_std(kind, p.shape)
+        above = p.std >= INIT_ABOVE_STANDARD * standard
+        big = above or (kind != "Embedding" and gain > INIT_GAIN_HIGH)
+        if not big and (kind == "Embedding" or INIT_GAIN_LOW <= gain):
             continue
         rule = math.sqrt(2.0 / fan_in)
-        big = gain > INIT_GAIN_HIGH
         harm = stalled(obs)
         shown = (f" The run shows it: {describe_stall(harm)}." if harm else
                  " The run shows it: the logits are huge (point 1)." if big and huge else
@@ -99,15 +107,36 @@ def zero_init(obs: Observations) -> list[Finding] | str:
         out.append(finding(
             severity="warning" if harm or (big and huge) else "info",
             title="Weight init far from the fan-in rule",
-            message=(f"{p.name} starts with std {p.std:.3g}, {p.std / rule:.3g}x the Kaiming "
-                     f"value sqrt(2/fan_in) = {rule:.3g} (fan_in {fan_in}): "
-                     + ("activations and logits grow layer by layer (huge logits, point 1)."
-                        if big else "signals and gradients shrink layer by layer.") + shown),
+            message=(f"{p.name} ({kind}) starts with std {p.std:.3g}, "
+                     + (f"{p.std / standard:.3g}x the largest std a standard init gives this "
+                        f"shape ({standard:.3g}; Kaiming sqrt(2/fan_in) = {rule:.3g}, fan_in "
+                        f"{fan_in}; an init applied twice, a scale multiplied in twice, a "
+                        "std meant for another width): activations and logits grow layer by "
+                        "layer (huge logits, point 1)." if above else
+                        f"{p.std / rule:.3g}x the Kaiming value sqrt(2/fan_in) = {rule:.3g} "
+                        f"(fan_in {fan_in}): activations and logits grow layer by layer "
+                        "(huge logits, point 1)." if big else
+                        f"{p.std / rule:.3g}x the Kaiming value sqrt(2/fan_in) = {rule:.3g} "
+                        f"(fan_in {fan_in}): signals and gradients shrink layer by layer.")
+                     + shown),
             fix=(f"nn.init.kaiming_normal_({p.name}, nonlinearity='relu') (or keep PyTorch's "
                  "default init; nn.init.xavier_uniform_ for tanh/sigmoid layers)."),
             where=p.name, evidence={"std": p.std, "fan_in": fan_in, "kaiming_std": rule,
-                                    "std_times_sqrt_fan_in": gain}))
+                                    "std_times_sqrt_fan_in": gain,
+                                    "largest_standard_std": standard}))
     return out
+
+
+def standard_std(kind: str, shape: Sequence[int]) -> float:
+    """The largest std a standard init gives a weight of this shape: Kaiming (ReLU) on
+    fan_in or fan_out, Xavier with tanh's gain 5/3, the transformers' 0.02, and N(0, 1)
+    for an embedding (torch's default)."""
+    if kind == "Embedding":
+        return 1.0
+    field = math.prod(shape[2:])
+    fan_in, fan_out = max(shape[1] * field, 1), max(shape[0] * field, 1)
+    return max(math.sqrt(2.0 / fan_in), math.sqrt(2.0 / fan_out),
+               5 / 3 * math.sqrt(2.0 / (fan_in + fan_out)), 0.02)
 
 
 def _bn_layers(obs: Observations) -> list[str]:

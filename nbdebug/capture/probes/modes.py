@@ -4,6 +4,7 @@ with its training=True default, an attention's ``dropout_p``): ``train-eval-mode
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -20,6 +21,8 @@ DROPOUTS = (("dropout", 1, 2), ("dropout1d", 1, 2), ("dropout2d", 1, 2), ("dropo
             ("alpha_dropout", 1, 2), ("feature_alpha_dropout", 1, 2))
 #: distinct eval-mode dropout calls kept
 EVAL_DROPOUT_CALLS = 5
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_TORCH_MODULES = os.path.dirname(os.path.abspath(nn.modules.__file__))
 
 
 class ModeProbe(Probe):
@@ -55,6 +58,9 @@ class ModeProbe(Probe):
             return
         if not any((m := e.module()) is not None and not m.training for e in self.ctx.models):
             return
+        module = _dropout_module()
+        if module is not None and self.ctx.models.owner(module) is not None:
+            return      # a model's own Dropout layer put in train mode on purpose (MC dropout)
         calls = self.ctx.obs.dynamics.setdefault(keys.EVAL_DROPOUT, [])
         where = _caller()
         if len(calls) < EVAL_DROPOUT_CALLS and all(c["where"] != where for c in calls):
@@ -96,9 +102,21 @@ def _arg(args: tuple, kwargs: dict, at: int, name: str, default: Any) -> Any:
     return args[at] if len(args) > at else kwargs.get(name, default)
 
 
+def _dropout_module() -> nn.Module | None:
+    """The torch dropout module whose forward made this call, if one did."""
+    import sys
+    frame: Any = sys._getframe(1)
+    package = _PACKAGE
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back
+    if frame is None or not frame.f_code.co_filename.startswith(_TORCH_MODULES):
+        return None
+    module = frame.f_locals.get("self")
+    return module if isinstance(module, nn.Module) else None
+
+
 def _caller() -> str:
     """The user's line that made the call: the first frame outside nbdebug and torch."""
-    import os
     frame = next(structure.user_frames(), None)
     if frame is None:
         return "?"
