@@ -327,7 +327,7 @@ class Capture(Forwards):
         ctx.rows.commit(ctx.step, cur, lean=not ctx.full, with_loss=not tail)
         if tail:
             return
-        if not assumed:
+        if not assumed and not cur.unseen:      # (a step begun steady: its batch unseen)
             self._shapes.append(cur.shape())
         ctx.assumed = self._shapes[-1][4] if assumed and self._shapes else ()  # updates
         ctx.step += 1

@@ -17,6 +17,8 @@ LABEL_STEPS = 20
 SAMPLED_BUDGET = 0.01
 #: adaptive sampling never samples less often than this
 MAX_INTERVAL = 100
+#: ... nor so rarely that the run so far holds fewer than this many sampled steps
+MIN_SAMPLES = 5
 #: steps of one shape (one forward, one backward, the same optimizer steps) before steps
 #: run steady: a root hook and the backward only
 STEADY_AFTER = 3
@@ -62,8 +64,10 @@ class Sampling:
         extra = self._sampled_seconds / self._sampled_steps - lean
         base = self.every
         need = extra / (SAMPLED_BUDGET * lean) if lean > 0 else MAX_INTERVAL
-        # never fewer than about ten samples over the run so far: short runs keep theirs
-        cap = max(base, min(MAX_INTERVAL, step // 10) // base * base)
+        # never fewer than about MIN_SAMPLES samples over the run so far: short runs keep
+        # theirs (more would cost a short run more than the budget: a sampled step costs
+        # about two steps)
+        cap = max(base, min(MAX_INTERVAL, step // MIN_SAMPLES) // base * base)
         self.interval = int(min(cap, max(base, base * math.ceil(need / base))))
 
     def facts(self) -> dict[str, Any]:
