@@ -145,28 +145,28 @@ class Patches:
         return errors
 
 
-_USER_MODULES: list[Any] = [-1, []]      # (len(sys.modules) when made, the modules' names)
+_USER_MODULES: dict[str, tuple[Any, bool]] = {}   # module name -> (module, the user's own)
 
 
 def user_namespaces() -> list[dict[str, Any]]:
     """The globals of the user's own imported modules: those loaded from a file outside
     the interpreter's installation and its site-packages (a project's ``helpers.py``, say),
-    nbdebug excluded. (Which modules are the user's is worked out again only when modules
-    were imported since.)"""
-    if _USER_MODULES[0] == len(sys.modules):
-        return [vars(m) for name in _USER_MODULES[1] if (m := sys.modules.get(name))]
-    prefixes = _installed_prefixes()
+    nbdebug excluded. (Each module is judged once, when first seen.)"""
+    prefixes: tuple[str, ...] | None = None
     out = []
-    names = []
     for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if (not isinstance(path, str) or not path.endswith(".py") or name == "__main__"
-                or not os.path.isabs(path) or path.startswith(prefixes)
-                or "site-packages" in path or "dist-packages" in path):
-            continue
-        out.append(vars(module))
-        names.append(name)
-    _USER_MODULES[:] = [len(sys.modules), names]
+        known = _USER_MODULES.get(name)
+        if known is None or known[0] is not module:
+            if prefixes is None:
+                prefixes = _installed_prefixes()
+            path = getattr(module, "__file__", None)
+            mine = not (not isinstance(path, str) or not path.endswith(".py")
+                        or name == "__main__" or not os.path.isabs(path)
+                        or path.startswith(prefixes) or "site-packages" in path
+                        or "dist-packages" in path)
+            known = _USER_MODULES[name] = (module, mine)
+        if known[1]:
+            out.append(vars(module))
     return out
 
 
