@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import random
 import warnings
 from dataclasses import dataclass, field
@@ -237,7 +236,7 @@ class RandomCalls(TorchFunctionMode):
         try:
             kind = _random_kind(name, args, kwargs)
             if kind is not None and len(self.calls) < MAX_CALLS:
-                where = _where()
+                where = structure.user_line()
                 if all(c["where"] != where or c["op"] != name for c in self.calls):
                     self.calls.append({"op": name, "kind": kind, "where": where,
                                        **self.describe(self.stack[-1] if self.stack
@@ -266,12 +265,6 @@ def _random_kind(name: str, args: tuple, kwargs: dict) -> str | None:
     return "sampling" if name in SAMPLING_OPS else None
 
 
-def _where() -> str:
-    frame = next(structure.user_frames(), None)
-    if frame is None:
-        return "?"
-    return (f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} "
-            f"({frame.f_code.co_name})")
 
 
 def floats(value: Any) -> list[torch.Tensor]:

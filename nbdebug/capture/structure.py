@@ -196,6 +196,19 @@ def user_frames() -> Any:
         frame = frame.f_back
 
 
+def frame_line(frame: Any) -> str:
+    """``file.py:12 (function)`` for a frame."""
+    code = frame.f_code
+    return f"{os.path.basename(code.co_filename)}:{frame.f_lineno} ({code.co_name})"
+
+
+def user_line() -> str:
+    """The user's line that made the call under way: the first frame outside nbdebug and
+    torch ("?" when there is none)."""
+    frame = next(user_frames(), None)
+    return "?" if frame is None else frame_line(frame)
+
+
 def local_name(obj: Any) -> str | None:
     """The name the calling user code gives ``obj``: a local variable of a frame on the
     stack outside nbdebug and torch, or an attribute of one (``self.opt``, ``trainer.opt``)."""

@@ -17,6 +17,9 @@ from .timeline import classes, finite, window
 #: training accuracy this share of the way from chance to 100% fits the training set
 #: (0.64 for 10 classes, 0.8 for 2): far beyond what chance-level held-out accuracy allows
 FIT_SHARE = 0.6
+PAIRING_FIX = ("Check how samples and labels are paired: the same index and the same "
+               "permutation for both (shuffle X and y together), the label column, and a "
+               "few (sample, label) pairs by eye")
 #: the low-accuracy sign of point 10: training accuracy rising by this much over the run
 #: and ending this far above the best held-out round (or 3 standard errors, if larger)
 SLOW_RISE = 0.05
@@ -128,9 +131,7 @@ def label_mismatch(obs: Observations) -> list[Finding] | str:
                      "the held-out accuracy and then loses some of it; here the model learned "
                      "nothing that carries over, which is what happens when the training "
                      "labels are not the samples' labels (the net memorises them)."),
-            fix=("Check how samples and labels are paired: the same index and the same "
-                 "permutation for both (shuffle X and y together), the label column, and a "
-                 "few (sample, label) pairs by eye."),
+            fix=PAIRING_FIX + ".",
             where=name, evidence={"train_accuracy": round(train_acc, 4),
                                   "heldout_accuracy": [round(r["acc"], 4) for r in rs],
                                   "chance": round(1 / c, 4), "classes": c}))
@@ -166,9 +167,7 @@ def _slow_memorising(evals: dict[str, list[dict]], c: int,
                  "lifts the held-out accuracy with the training one; here what the model "
                  "learns does not carry over: it is memorising labels that do not belong to "
                  "their samples."),
-        fix=("Check how samples and labels are paired: the same index and the same "
-             "permutation for both (shuffle X and y together), the label column, and a "
-             "few (sample, label) pairs by eye; --preflight runs a label-permuted control."),
+        fix=PAIRING_FIX + "; --preflight runs a label-permuted control.",
         where=name, evidence={"train_accuracy_start": round(start, 4),
                               "train_accuracy_end": round(end, 4),
                               "heldout_accuracy": [round(r["acc"], 4) for r in rs],

@@ -87,8 +87,7 @@ class InitProbe(Probe):
         std, const = intended(fn, tuple(t.shape), args[1:], kwargs)
         code = frame.f_code
         held[1].append({"fn": fn, "site": f"{code.co_filename}:{frame.f_lineno}",
-                        "where": f"{os.path.basename(code.co_filename)}:{frame.f_lineno} "
-                                 f"({code.co_name})",
+                        "where": structure.frame_line(frame),
                         "shape": tuple(t.shape), "offset": t.storage_offset(),
                         "std": std, "const": const})
         self._count += 1

@@ -62,7 +62,7 @@ class ModeProbe(Probe):
         if module is not None and self.ctx.models.owner(module) is not None:
             return      # a model's own Dropout layer put in train mode on purpose (MC dropout)
         calls = self.ctx.obs.dynamics.setdefault(keys.EVAL_DROPOUT, [])
-        where = _caller()
+        where = structure.user_line()
         if len(calls) < EVAL_DROPOUT_CALLS and all(c["where"] != where for c in calls):
             calls.append({"call": f"F.{name}", "p": float(p), "where": where})
     def eval_forward(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...],
@@ -115,10 +115,3 @@ def _dropout_module() -> nn.Module | None:
     return module if isinstance(module, nn.Module) else None
 
 
-def _caller() -> str:
-    """The user's line that made the call: the first frame outside nbdebug and torch."""
-    frame = next(structure.user_frames(), None)
-    if frame is None:
-        return "?"
-    return (f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} "
-            f"({frame.f_code.co_name})")
