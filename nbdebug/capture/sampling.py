@@ -12,7 +12,7 @@ from typing import Any
 #: first steps with every module hooked (discovery, execution order)
 FULL_STEPS = 2
 #: training steps whose audits (labels, input ranges, loss inputs) always run
-LABEL_STEPS = 20
+LABEL_STEPS = 10
 #: adaptive sampling: sampled steps' extra cost, share of a step's time
 SAMPLED_BUDGET = 0.01
 #: adaptive sampling never samples less often than this
