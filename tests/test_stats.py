@@ -60,3 +60,29 @@ def test_held_counts_stay_exact_beside_half_precision_values():
                 lambda s, a: got.append(a.tolist()))
     pending.flush()
     assert got == [[1.5, 1001.0]]
+
+
+def test_sinks_get_their_values_in_the_order_they_were_put():
+    """Row sinks with a ``batch`` method take runs of rows at once; plain sinks get their
+    values one by one; between them the order of ``put`` is kept (a loss timeline fed by
+    both stays in step order)."""
+    from nbdebug.stats import Pending
+    seen: list[tuple[str, list[int]]] = []
+
+    class Rows:
+        def __call__(self, step, arr):
+            self.batch([step], arr.reshape(1, -1))
+
+        def batch(self, steps, arr):
+            assert arr.shape == (len(steps), 1)
+            seen.append(("rows", list(steps)))
+    rows = Rows()
+    pending = Pending()
+    for s in range(3):
+        pending.put(s, [torch.tensor(float(s))], rows)
+    pending.put(3, [torch.tensor(3.0), torch.tensor(4.0)],
+                lambda s, a: seen.append(("run", [3, 4])))
+    for s in range(5, 7):
+        pending.put(s, [torch.tensor(float(s))], rows)
+    pending.flush()
+    assert seen == [("rows", [0, 1, 2]), ("run", [3, 4]), ("rows", [5, 6])]

@@ -210,7 +210,7 @@ class Capture(Forwards):
         t0 = time.perf_counter()
         stages = [("finish step", self._end_last_step),
                   ("finish dynamics", lambda: [h() for h in self._on["closing"]]),
-                  ("finish flush", self.pending.flush),
+                  ("finish flush", self._flush_pending),
                   ("finish", self._finish_observations)]
         for where, stage in stages:          # one failing stage does not skip the others
             try:
@@ -357,7 +357,7 @@ class Capture(Forwards):
     def flush(self) -> None:
         """Copy the pending device values to the host and tell the probes and listeners."""
         t0 = time.perf_counter()
-        self.pending.flush()
+        self._flush_pending()
         self.obs.seconds = t0 - self._t0
         self.obs.extra[keys.OVERHEAD] = self.overhead()
         self.obs.extra[keys.NBDEBUG_SECONDS] = self.own_seconds
@@ -374,6 +374,10 @@ class Capture(Forwards):
                 self.listeners.remove(listener)
         # (its time, listeners included, counts in own_seconds through the hook that called it)
         self._last_flush = time.perf_counter()
+
+    def _flush_pending(self) -> None:
+        self.ctx.rows.close_run()         # the steady steps' losses since the last row
+        self.pending.flush()
 
     def overhead(self) -> float | None:
         """nbdebug's time as a share of the rest of the run's so far (``cost``): its hooks'

@@ -19,6 +19,9 @@ from .. import keys
 from ..observations import NanEvent, Observations
 from ..stats import Pending
 
+#: loss-only steps handed over as one buffer item at most (memory stays bounded)
+RUN_MAX = 256
+
 @dataclass(slots=True)
 class StepRecord:
     """What one training step holds until it ends: its losses, NaN guards and rows."""
@@ -75,16 +78,22 @@ class StepRows:
         self.pending = pending
         self._columns: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         self._sinks: dict[tuple[Any, ...], StepSink] = {}
-        self._loss_only = self.sink([("loss",)])
+        #: consecutive steps with a loss alone (steady steps): one buffer item for them all
+        self._run_steps: list[int] = []
+        self._run_losses: list[torch.Tensor] = []
 
     def commit(self, step: int, cur: StepRecord, lean: bool, with_loss: bool = True) -> None:
-        """Hand the step's loss, guards and rows to the buffer as one row."""
+        """Hand the step's loss, guards and rows to the buffer as one row (a loss alone
+        joins the run of such steps, handed over as one item)."""
         losses = cur.losses
         if len(losses) == 1 and with_loss and not cur.guards and not cur.rows:
             loss = losses[0]                  # a steady step: its loss alone
-            self.pending.put(step, [loss if loss.dtype == torch.float32 else loss.float()],
-                             self._loss_only)
+            self._run_steps.append(step)
+            self._run_losses.append(loss if loss.dtype == torch.float32 else loss.float())
+            if len(self._run_steps) >= RUN_MAX:
+                self.close_run()
             return
+        self.close_run()                      # the loss timeline stays in step order
         values: list[torch.Tensor] = []
         layout: list[tuple[Any, ...]] = []
         if cur.losses and with_loss:
@@ -99,6 +108,13 @@ class StepRows:
             values.extend(norms)
         if values:
             self.pending.put(step, values, self.sink(layout))   # stacked at the flush
+
+    def close_run(self) -> None:
+        """Hand the run of loss-only steps to the buffer (before a flush, or a fuller row)."""
+        if self._run_steps:
+            self.pending.put(self._run_steps[0], self._run_losses,
+                             LossRun(self.obs, self._run_steps))
+            self._run_steps, self._run_losses = [], []
 
     def sink(self, layout: list[tuple[Any, ...]]) -> StepSink:
         key = tuple(layout)
@@ -122,6 +138,23 @@ class StepRows:
                     cols.append(n)
             idx = self._columns[(key, names)] = [at[n] for n in names]
         return idx
+
+
+class LossRun:
+    """Where a run of loss-only steps goes on the host: the loss timeline, and a NaN/Inf
+    at its first step."""
+
+    def __init__(self, obs: Observations, steps: list[int]) -> None:
+        self.obs, self.steps = obs, steps
+
+    def __call__(self, step: int, arr: np.ndarray) -> None:
+        series = self.obs.series(keys.LOSS)
+        values = arr.reshape(-1).tolist()
+        for s, v in zip(self.steps, values):
+            series.add(s, v)
+        if not np.isfinite(arr).all():
+            s, v = next((s, v) for s, v in zip(self.steps, values) if not math.isfinite(v))
+            nan_candidate(self.obs, NanEvent(s, "loss", None, kind(v)))
 
 
 class StepSink:

@@ -47,7 +47,8 @@ class Pending:
         for i, (_, value, _) in enumerate(items):
             device = value[0].device if isinstance(value, list) else value.device
             by_device.setdefault(device, []).append(i)
-        host: list[Any] = [None] * len(items)
+        # where each item's values lie on the host: (array, offset, size)
+        place: list[Any] = [None] * len(items)
         for device, idx in by_device.items():
             vecs: list[torch.Tensor] = []
             vectors, scalars = [], []
@@ -70,38 +71,47 @@ class Pending:
                                [_local(t).to(device) for t in flat])
             offset = 0
             for i, v in zip(vectors, vecs):
-                n = v.numel()
-                host[i] = arr[offset:offset + n].copy()
-                offset += n
+                place[i] = (arr, offset, v.numel())
+                offset += v.numel()
             for i in scalars:
                 v = items[i][1]
                 n = len(v) if isinstance(v, list) else 1
-                host[i] = arr[offset:offset + n].copy()
+                place[i] = (arr, offset, n)
                 offset += n
         # a sink with a ``batch`` method takes its consecutive rows at once (one call per
-        # run of steps instead of one per step); the others get each value in order
-        runs: list[tuple[Any, list[int], list[np.ndarray]]] = []
-        failed: Exception | None = None
-        for (step, value, sink), arr in zip(items, host):
-            batch = getattr(sink, "batch", None)
-            if batch is None:
-                scalar = not isinstance(value, list) and not value.dim()
-                try:
-                    sink(step, arr.reshape(()) if scalar else arr)
-                except Exception as exc:  # one bad sink must not drop the others' values
-                    failed = failed or exc
-            elif runs and runs[-1][0] is sink and runs[-1][2][-1].shape == arr.shape:
-                runs[-1][1].append(step)
-                runs[-1][2].append(arr)
-            else:
-                runs.append((sink, [step], [arr]))
-        for sink, steps, arrs in runs:
+        # run of steps instead of one per step, the run one block of the host array); the
+        # others get each value in order
+        # the others get each value; every sink in the order its values were put
+        run: list[Any] = []                   # [sink, steps, array, start, size, count]
+        failed: list[Exception] = []
+
+        def call(fn: Any, *args: Any) -> None:
             try:
-                sink.batch(steps, np.stack(arrs))
-            except Exception as exc:
-                failed = failed or exc
-        if failed is not None:
-            raise failed                  # the caller records it as an internal error
+                fn(*args)
+            except Exception as exc:      # one bad sink must not drop the others' values
+                failed.append(exc)
+
+        def end_run() -> None:
+            if run:
+                sink, steps, arr, start, n, count = run
+                call(sink.batch, steps, arr[start:start + n * count].reshape(count, n).copy())
+                run.clear()
+        for (step, value, sink), (arr, off, n) in zip(items, place):
+            if getattr(sink, "batch", None) is None:
+                end_run()
+                scalar = not isinstance(value, list) and not value.dim()
+                one = arr[off:off + n].copy()
+                call(sink, step, one.reshape(()) if scalar else one)
+            elif (run and run[0] is sink and run[2] is arr and run[4] == n
+                    and run[3] + run[4] * run[5] == off):
+                run[1].append(step)
+                run[5] += 1
+            else:
+                end_run()
+                run.extend([sink, [step], arr, off, n, 1])
+        end_run()
+        if failed:
+            raise failed[0]               # the caller records it as an internal error
 
 
 def _local(t: torch.Tensor) -> torch.Tensor:
