@@ -159,4 +159,6 @@ if rank == 0:
     print(f"trained {step} steps on {world} ranks, last loss {loss.item():.17g}, "
           f"parameter checksum {checksum:.17g}")
 if not args.no_destroy:
+    if not args.rank1_dies:
+        dist.barrier()           # tear down together: a rank leaving early can abort the other
     dist.destroy_process_group()

@@ -67,4 +67,5 @@ head = net[4].weight.detach().double().sum().item()
 if rank == 0:
     print(f"trained {args.steps} steps on {world} ranks, last loss {loss.item():.17g}, "
           f"head checksum {head:.17g}")
+dist.barrier()                   # tear down together: a rank leaving early can abort the other
 dist.destroy_process_group()
