@@ -82,6 +82,8 @@ def train(rank, world, args):
     sys.stdout.write(f"rank {rank} trained {step} steps on {world} ranks, last loss "
                      f"{loss.item():.17g}, parameter checksum {checksum:.17g}\n")  # one write
     sys.stdout.flush()
+    if args.fail_rank is None:
+        dist.barrier()           # tear down together: a rank leaving early can abort the other
     dist.destroy_process_group()
 
 
