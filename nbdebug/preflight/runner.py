@@ -14,10 +14,10 @@ a failure is a note, never an error in the user's cell. Results go into
 from __future__ import annotations
 
 import time
-import traceback
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -102,8 +102,7 @@ class Preflight:
         try:
             ctx = self._context(capture, opt, result)
             if ctx is not None:
-                with rng_kept(ctx.device), torch.enable_grad(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")    # the user saw them from the training
+                with _sandbox(ctx.device):
                     check_output(ctx)
                     for name, fn in EXPERIMENTS:
                         self._one(name, fn, ctx, result, obs)
@@ -114,8 +113,7 @@ class Preflight:
             result["skipped"]["all"] = str(exc)
         except Exception:
             result["skipped"]["all"] = "internal error"
-            capture.errors.append({"where": "preflight", "traceback": traceback.format_exc(),
-                                   "error": traceback.format_exc().strip().splitlines()[-1]})
+            capture.error("preflight")
         finally:
             capture.guard.paused = False
             self._loss = self._capture = self._inputs = None
@@ -172,8 +170,7 @@ class Preflight:
                 self._run_later(capture, p)
         except Exception:
             self.pending = None
-            capture.errors.append({"where": "preflight", "traceback": traceback.format_exc(),
-                                   "error": traceback.format_exc().strip().splitlines()[-1]})
+            capture.error("preflight")
 
     def _run_later(self, capture: Any, p: Pending) -> None:
         result = capture.obs.preflight
@@ -184,8 +181,7 @@ class Preflight:
         capture.guard.paused = True
         t0 = time.perf_counter()
         try:
-            with rng_kept(ctx.device), torch.enable_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with _sandbox(ctx.device):
                 self._one(p.name, p.fn, ctx, result, capture.obs)
         finally:
             capture.guard.paused = False
@@ -238,9 +234,7 @@ class Preflight:
             return
         except Exception as exc:        # invariant 3: recorded, the others still run
             result["skipped"][name] = f"internal error ({type(exc).__name__}: {exc})"[:300]
-            self._capture.errors.append({
-                "where": f"preflight {name}", "traceback": traceback.format_exc(),
-                "error": f"{type(exc).__name__}: {exc}"[:300]})
+            self._capture.error(f"preflight {name}")
             return
         curves = out.pop("curves", {})
         out["seconds"] = round(time.perf_counter() - t0, 4)
@@ -312,6 +306,15 @@ class Preflight:
         if not per_epoch:
             return MIN_BUDGET
         return max(MIN_BUDGET, min(MAX_BUDGET, EPOCH_SHARE * first_step * per_epoch))
+
+
+@contextmanager
+def _sandbox(device: torch.device) -> Iterator[None]:
+    """Where experiments run: the RNG states put back after, gradients on, warnings
+    silent (the user saw them from the training)."""
+    with rng_kept(device), torch.enable_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _passes(info: Any) -> int:
