@@ -126,6 +126,26 @@ def test_a_real_session_feeds_the_live_view_and_keep_live_shows_the_end(capsys):
     assert session.report.run["overhead"] > 0      # own time / the rest of the run
 
 
+def test_the_final_render_counts_in_the_overhead_shown(monkeypatch):
+    """The static report's figure is drawn after the capture's clock stopped: its seconds
+    are added to the share shown (the cell is that much slower than the bare one)."""
+    from nbdebug.report import Report
+    clock = Clock()
+    real = dash_mod.plots.render_png
+
+    def render(*args, **kwargs):        # the clock says the final figure costs 0.5 s
+        clock.now += 0.5
+        return real(*args, **kwargs)
+    monkeypatch.setattr(dash_mod.plots, "render_png", render)
+    report = _trained_session().report
+    share, total = report.run["overhead"], report.run["seconds"]
+    dash = Dashboard(keep_live=True, clock=clock)
+    dash.finish(report)
+    rest = total / (1 + share)
+    assert report.run["overhead"] == pytest.approx((share * rest + 0.5) / rest)
+    assert f"{report.run['overhead']:.1%}"[:-1] in dash.header.value
+
+
 @pytest.mark.parametrize("status,state", [("done", "done"), ("exited", "failed"),
                                           ("interrupted", "interrupted")])
 def test_header_names_how_the_cell_ended(status, state):

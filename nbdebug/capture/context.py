@@ -147,6 +147,8 @@ class Context:
         self.epoch_left: int | None = None
         #: leave steady steps now (a held-out loader starts iterating, say)
         self.wake: Callable[[], None] = lambda: None
+        #: hand the steady span over (before reading the step's state between steps)
+        self.sync: Callable[[], None] = lambda: None
         #: tell every probe of an event (the dispatcher's own)
         self.emit: Callable[..., None] = lambda *args: None
         #: when the diagnosis started (perf_counter), and the pre-flight runner, if asked

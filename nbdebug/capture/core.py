@@ -10,8 +10,8 @@ keeps an autograd graph alive.
 
 from __future__ import annotations
 
+import math
 import time
-import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -28,11 +28,13 @@ from .context import Context, Guard
 from .cost import Cost, calibrate
 from .forwards import Forwards
 from .hooks import StepHooks
-from .models import ModelEntry, Models, opt_params
+from .models import ModelEntry, Models
 from .patches import ModuleHook, Patches
 from .probes import EVENTS, PROBES
 from .sampling import LABEL_STEPS, STEADY_AFTER, Sampling  # noqa: F401  (re-exported)
+from .steady import BULK, Span
 from .steps import StepRecord
+from .updates import Updates
 
 FLUSH_EVERY = 50          # steps between host copies: one transfer per window
 FLUSH_SECONDS = 0.5       # with listeners (live views), flush at least this often
@@ -53,7 +55,7 @@ class Options:
     loaders: list[Any] = field(default_factory=list)
 
 
-class Capture(Forwards):
+class Capture(Forwards, Updates):
     """The dispatcher: interception points in, probe events out.
 
     Three kinds of step (``hooks.MODES``): ``full`` steps (the first ones and the sampled
@@ -77,6 +79,9 @@ class Capture(Forwards):
         self.models = Models(self._name_of, self._namespace)
         self.ctx = Context(obs, self.pending, self.guard, self.models, self._namespace,
                            self._name_of)
+        #: the steady steps' hot path
+        self.span = Span(self.ctx, self.guard)
+        self.ctx.sync = self.span.close
         self.ctx.only_loaders = list(options.loaders)
         self.ctx.wake = self.wake
         self.ctx.emit = self._emit
@@ -92,6 +97,11 @@ class Capture(Forwards):
         #: the handlers of the current kind of step
         self._events = self._on
         self.sampler = Sampling(options.every, options.adaptive)
+        self.span.emit = self._emit_bulk
+        self.span.general = self._steady_general
+        self.span.account = self.sampler.account
+        self.sampler.own = lambda: self.guard.own_seconds
+        self._fast_path()
         self.hooks = StepHooks(self.patches, self.models, {})
         self.depth = 0
         self.active: ModelEntry | None = None
@@ -137,6 +147,7 @@ class Capture(Forwards):
         """Ask the training to stop at the next step boundary (safe from another thread:
         it only sets a flag)."""
         self._stop_requested = True
+        self.span.interrupt()
 
     def record_error(self, where: str) -> None:
         """Record the exception being handled as an internal error of this diagnosis."""
@@ -152,11 +163,28 @@ class Capture(Forwards):
     def add_probe(self, probe: Any) -> None:
         """Tell ``probe`` (one not in ``PROBES``: a multi-rank run's) the events it
         defines from now on, after the others."""
+        self.probes.append(probe)
         for event in EVENTS:
             if hasattr(probe, event):
                 self._on[event].append(getattr(probe, event))
                 if event in probe.STEADY:
                     self._steady_on[event].append(getattr(probe, event))
+        self._fast_path()
+
+    def _fast_path(self) -> None:
+        """Steady steps take the hot path (``steady.Span``) when every probe that needs a
+        steady event has its bulk twin; the loss probe gives the span its losses."""
+        probes = [p for p in self.probes if p.STEADY]
+        ok = all(hasattr(p, BULK[e]) for p in probes for e in p.STEADY)
+        losses = [p for p in probes if "backward" in p.STEADY]
+        self.span.loss_of = getattr(losses[0], BULK["backward"]) if (
+            ok and len(losses) == 1) else None
+
+    def _emit_bulk(self, event: str, *args: Any) -> None:
+        """A steady span's bulk event (``steady_inputs``, ``steady_steps``), to every probe
+        that defines it."""
+        for handler in self._on[event]:
+            handler(*args)
 
     def _emit(self, event: str, *args: Any) -> None:
         for handler in self._events[event]:
@@ -183,7 +211,7 @@ class Capture(Forwards):
         pre_step, post_step = g.hook(self._pre_step), g.hook(self._post_step)
         self.hooks.on.update(
             pre=g.hook(self._pre_forward), post=g.hook(self._post_forward),
-            lean=g.hook(self._lean_forward), steady=g.hook(self._steady_forward),
+            lean=g.hook(self._lean_forward), steady=self.span.forward,
             bn=g.hook(self._bn_forward),
             opt_pre=lambda opt, args, kwargs: pre_step(opt),
             opt_post=lambda opt, args, kwargs: post_step(opt))
@@ -191,9 +219,10 @@ class Capture(Forwards):
         p = self.patches
         # Tensor.backward stays on steady steps; torch.autograd.backward (which it calls)
         # is taken off, so a steady step's backward is one interception
-        for owner, via in ((torch.Tensor, "tensor"), (torch.autograd, "autograd")):
-            p.wrap(owner, "backward", g, reentrant=False, steady=via == "tensor",
-                   scope="backward", before=lambda a, k, via=via: self._on_backward(a, k, via))
+        p.wrap(torch.Tensor, "backward", g, reentrant=False, steady=True, scope="backward",
+               before=self._tensor_backward)
+        p.wrap(torch.autograd, "backward", g, reentrant=False, scope="backward",
+               before=lambda a, k: self._on_backward(a, k, "autograd"))
         for handler in self._on["attach"]:
             handler(p, g)
         for m in self.opts.models:
@@ -227,6 +256,7 @@ class Capture(Forwards):
         return self.obs
 
     def _end_last_step(self) -> None:
+        self.span.close()
         cur = self.ctx.cur
         if cur.backward or cur.losses:
             self._end_step(final=True, assumed=self.hooks.mode == "steady")
@@ -249,70 +279,12 @@ class Capture(Forwards):
         new shape): the step under way ends if its backward ran, and the next are lean."""
         if self.hooks.mode != "steady":
             return
+        self.span.close()
         if self.ctx.cur.backwards:
             self._end_step(assumed=True)
         if self.hooks.mode == "steady":
             self._shapes.clear()
             self._set_mode("lean")
-
-    # -- optimizers and backward ---------------------------------------------------
-    def _watch_optimizer(self, opt: torch.optim.Optimizer) -> bool:
-        if self.opts.optimizers and not any(opt is o for o in self.opts.optimizers):
-            return False
-        known = self.ctx.optimizers
-        if id(opt) not in known:
-            known[id(opt)] = (weakref.ref(opt), len(known))
-        return True
-
-    def _pre_step(self, opt: torch.optim.Optimizer) -> None:
-        self._stepping += 1
-        if self._stepping > 1 or not self.ctx.full or not self._watch_optimizer(opt):
-            return
-        ctx = self.ctx
-        if ctx.primary is None:
-            ctx.primary = id(opt)
-            self.backward_step_pending = False
-        self._emit("before_update", opt, opt_params(opt), id(opt) == ctx.primary)
-
-    def _post_step(self, opt: torch.optim.Optimizer) -> None:
-        self._stepping = max(0, self._stepping - 1)
-        if self._stepping:
-            return          # an optimizer stepped by the one stepping (Accelerate's wrapper)
-        if id(opt) not in self.ctx.optimizers and not self._watch_optimizer(opt):
-            return
-        ctx = self.ctx
-        if ctx.primary is None:
-            ctx.primary = id(opt)
-            self.backward_step_pending = False
-        ctx.cur.updates.append(id(opt))
-        primary = id(opt) == ctx.primary
-        self._emit("after_update", opt, opt_params(opt), primary)
-        if primary:
-            self._end_step()
-
-    def _on_backward(self, args: tuple, kwargs: dict, via: str = "tensor") -> None:
-        t = structure.first_tensor(args[0] if args else kwargs.get("tensors"))
-        if t is None:
-            return
-        self._stepping = 0                  # (no optimizer step is under way in a backward)
-        cur = self.ctx.cur
-        if cur.backwards and self.hooks.mode == "steady":
-            self.wake()                         # two backward calls in one step
-            cur = self.ctx.cur
-        elif cur.backwards and not cur.forwards and self.ctx.primary is None:
-            # raw tensors, no model and no optimizer (a manual update of leaf tensors):
-            # a backward after a backward is the next step
-            self._end_step()
-            cur = self.ctx.cur
-        cur.via = via
-        self.obs.backward_calls += 1
-        cur.backwards += 1
-        self._emit("backward", t, not cur.backward)
-        cur.backward = True
-        if self.ctx.primary is None:
-            # no optimizer yet: the next forward of a model starts a new step (not one that
-            # autograd runs inside this backward, an activation checkpoint's say)
-            self.backward_step_pending = True
 
     # -- steps -------------------------------------------------------------------
     def _end_step(self, final: bool = False, assumed: bool = False) -> None:
@@ -345,6 +317,19 @@ class Capture(Forwards):
             self._stop_requested = False
             raise StopTraining("stopped by user")
 
+    def _steady_general(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        """A steady root forward the span does not take: the span closes, the forward goes
+        the general way, and a span opens on the step it starts when that step is steady."""
+        self.span.close()
+        self._steady_forward(module, args, output)
+        entry = self.models.root(module)
+        if self.hooks.mode == "steady" and entry is not None:
+            s = self.ctx.step
+            stop = min(self.sampler.steady_until(self.ctx), (s // FLUSH_EVERY + 1) * FLUSH_EVERY)
+            due = self._last_flush + FLUSH_SECONDS if self.live else math.inf
+            self.span.start(entry, module, args, self._shapes[-1][4] if self._shapes else (),
+                            stop, due)
+
     def _next_step(self) -> None:
         """Choose the kind of the step that starts (``Sampling.kind``); a steady step that
         has started already turns full or lean now when the next must be seen whole."""
@@ -357,6 +342,7 @@ class Capture(Forwards):
     def flush(self) -> None:
         """Copy the pending device values to the host and tell the probes and listeners."""
         t0 = time.perf_counter()
+        self.span.close()
         self._flush_pending()
         self.obs.seconds = t0 - self._t0
         self.obs.extra[keys.OVERHEAD] = self.overhead()
@@ -382,17 +368,26 @@ class Capture(Forwards):
     def overhead(self) -> float | None:
         """nbdebug's time as a share of the rest of the run's so far (``cost``): its hooks'
         bodies, their calls, and its start and end."""
-        return self.cost.share(self.guard, time.perf_counter() - self._t0)
+        cost = self.cost
+        cost.steady_own = self.span.own
+        if self._on_cpu:
+            cost.scale = self.sampler.clock_scale()
+        return cost.share(self.guard, time.perf_counter() - self._t0)
+
+    @property
+    def _on_cpu(self) -> bool:
+        """The training runs on the CPU (its first model's parameters are there)."""
+        for entry in self.models:
+            m = entry.module()
+            p = next(m.parameters(), None) if m is not None else None
+            if p is not None:
+                return p.device.type == "cpu"
+        return False
 
     def _name_of(self, obj: Any, default: str) -> str:
-        """The user's name for ``obj`` (looked up once, when it is first seen): a variable
-        of the cell, else a local of a function the cell called (or an attribute of one:
-        ``trainer.opt``)."""
+        """The user's name for ``obj`` (looked up once, when it is first seen)."""
         try:
-            for key, value in list(self._namespace().items()):
-                if value is obj and isinstance(key, str) and not key.startswith("_"):
-                    return key
-            return structure.local_name(obj) or default
+            return structure.user_name(self._namespace(), obj) or default
         except Exception:
             self.log.record("names")
         return default

@@ -76,9 +76,15 @@ class Cost:
         self.per_wrap = 0.0
         #: seconds spent starting (calibration included) and ending the diagnosis
         self.fixed = 0.0
+        #: what the hooked steps cost per second of the clock inside their hooks (measured
+        #: against the steady steps on a CPU, ``Sampling.clock_scale``), and the seconds of
+        #: that clock spent on steady steps' hot path (not scaled)
+        self.scale = 1.0
+        self.steady_own = 0.0
 
     def seconds(self, guard: Any) -> float:
-        return (guard.own_seconds + guard.hook_calls * self.per_hook
+        hooked = max(0.0, guard.own_seconds - self.steady_own)
+        return (hooked * self.scale + self.steady_own + guard.hook_calls * self.per_hook
                 + guard.wrap_calls * self.per_wrap + self.fixed)
 
     def share(self, guard: Any, elapsed: float) -> float | None:

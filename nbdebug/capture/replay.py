@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .structure import all_tensors
+
 if TYPE_CHECKING:  # pragma: no cover
     from .context import Context, Guard
     from .models import ModelEntry
@@ -35,16 +37,6 @@ _PASSIVE = {"view", "_unsafe_view", "reshape", "t", "transpose", "permute", "clo
             "resize_", "set_"}
 
 
-def _tensors(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
-    return []
-
-
 class _FirstNonFinite(TorchDispatchMode):
     """Records the first op whose floating inputs are finite and whose output is not."""
 
@@ -60,10 +52,10 @@ class _FirstNonFinite(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if name in _PASSIVE:
             return out
-        outs = [t for t in _tensors(out) if t.is_floating_point() and t.numel()]
+        outs = [t for t in all_tensors(out) if t.is_floating_point() and t.numel()]
         if not outs or all(bool(torch.isfinite(t).all()) for t in outs):
             return out
-        ins = [t for t in _tensors(args) + _tensors(kwargs or {})
+        ins = [t for t in all_tensors(args) + all_tensors(kwargs or {})
                if t.is_floating_point() and t.numel()]
         if not ins or not all(bool(torch.isfinite(t).all()) for t in ins):
             return out
@@ -92,8 +84,9 @@ class Replay:
         self._entry: ModelEntry | None = None
 
     def remember(self, entry: ModelEntry, module: torch.nn.Module, args: tuple,
-                 kwargs: dict | None = None) -> None:
-        """A training forward of the root model: keep its inputs (references only)."""
+                 kwargs: dict | None = None, step: int | None = None) -> None:
+        """A training forward of the root model (of ``step``, by default the step in
+        progress): keep its inputs (references only)."""
         if self.done:
             return
         if self._want_snapshot and self.ctx.full:   # (steady steps copy nothing)
@@ -118,8 +111,9 @@ class Replay:
         if len(args) == 1 and isinstance(args[0], torch.Tensor):
             size = args[0].numel() * args[0].element_size()
         else:
-            size = sum(t.numel() * t.element_size() for t in _tensors(args))
-        self._inputs.append((self.ctx.step, args, dict(kwargs) if kwargs else {}, size))
+            size = sum(t.numel() * t.element_size() for t in all_tensors(args))
+        self._inputs.append((self.ctx.step if step is None else step, args,
+                             dict(kwargs) if kwargs else {}, size))
         self._bytes += size
         while self._bytes > REPLAY_BYTES and len(self._inputs) > 1:
             self._bytes -= self._inputs.pop(0)[3]
@@ -156,7 +150,7 @@ class Replay:
             return {"replayed": False, "why": "the batch or the parameters were not kept"}
         out: dict[str, Any] = {"replayed": True, "params_from_step": taken,
                                "exact": taken == step}
-        data = [t for a, k in batches for t in _tensors(a) + _tensors(k)
+        data = [t for a, k in batches for t in all_tensors(a) + all_tensors(k)
                 if t.is_floating_point()]
         bad = sum(int((~torch.isfinite(t)).sum()) for t in data)
         if bad:

@@ -109,6 +109,14 @@ class StepRows:
         if values:
             self.pending.put(step, values, self.sink(layout))   # stacked at the flush
 
+    def extend_run(self, first: int, losses: list[torch.Tensor]) -> None:
+        """Steps ``first``, ``first + 1`` ... with these losses alone (float32 scalars):
+        the run of loss-only steps (a steady span's)."""
+        self._run_steps.extend(range(first, first + len(losses)))
+        self._run_losses.extend(losses)
+        if len(self._run_steps) >= RUN_MAX:
+            self.close_run()
+
     def close_run(self) -> None:
         """Hand the run of loss-only steps to the buffer (before a flush, or a fuller row)."""
         if self._run_steps:

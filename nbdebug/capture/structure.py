@@ -152,6 +152,17 @@ def first_tensor(value: Any, depth: int = 0) -> torch.Tensor | None:
     return logits if isinstance(logits, torch.Tensor) else None
 
 
+def all_tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor in ``value`` (nested tuples, lists and dicts)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in all_tensors(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in all_tensors(v)]
+    return []
+
+
 def output_kind(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return "tensor"
@@ -217,6 +228,15 @@ def local_name(obj: Any) -> str | None:
         if found:
             return found
     return None
+
+
+def user_name(namespace: dict[str, Any], obj: Any) -> str | None:
+    """The user's name for ``obj``: a variable of the cell, else a local of a function the
+    cell called (or an attribute of one: ``trainer.opt``)."""
+    for key, value in list(namespace.items()):
+        if value is obj and isinstance(key, str) and not key.startswith("_"):
+            return key
+    return local_name(obj)
 
 
 def _name_in(names: dict[str, Any], obj: Any) -> str | None:

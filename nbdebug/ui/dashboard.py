@@ -23,7 +23,7 @@ from . import html, plots
 from .text import nothing_trained
 
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
-REDRAW_SHARE = 0.085       # a redraw waits until its usual cost is 8.5% of the time since the last
+REDRAW_SHARE = 0.04        # a redraw waits until its usual cost is 4% of the time since the last
 MAX_REDRAW_SECONDS = 30.0  # ...but a view older than this is not live: redraw anyway (only
                            # reached when one redraw costs over 3 s: an overloaded machine)
 CHECKS_SECONDS = 2.0       # the live checklist is re-evaluated at most this often
@@ -60,13 +60,17 @@ class Dashboard:
         self._facts = ""
         self._findings: list[Any] = []
         self._checklist_html = ""
+        #: seconds of this view outside the capture's clock (opening it, the final render)
+        self.own_seconds = 0.0
 
     # -- the live part -------------------------------------------------------
     def open(self) -> None:
         from IPython.display import display
+        start = self._clock()
         self.handle = display(self.widget, display_id=True)
         with quiet():
             plots.warm_up()         # fonts and the Agg canvas: the first frame costs as any
+        self.own_seconds += self._clock() - start
 
     def update(self, obs: Any) -> None:
         """Flush listener: redraw when the throttle allows, else return at once."""
@@ -135,21 +139,28 @@ class Dashboard:
         self.checklist.value = ""
         _close_all([self.widget, self.header, self.image, self.checklist])
 
+    def _final_header(self, run: dict[str, Any]) -> None:
+        self.header.value = html.render_header(
+            _state(run.get("status", "done")), run.get("steps", 0), run.get("epochs", 0),
+            run.get("seconds", 0.0), run.get("overhead"))
+
     def _finish(self, report: Report) -> None:
         run = report.run
         # the final state first: if a renderer below fails, the live view (kept, with the
         # text report printed under it) does not go on saying "running"
-        self.header.value = html.render_header(
-            _state(run.get("status", "done")), run.get("steps", 0), run.get("epochs", 0),
-            run.get("seconds", 0.0), run.get("overhead"))
+        self._final_header(run)
         if nothing_trained(report):     # one line in place of the live view, no plots
             if self.handle is None:
                 self.open()
             self.handle.update(html.bundle(report, None), raw=True)
             self.close()
             return
+        start = self._clock()
         png = plots.render_png(report.timelines, report.findings)
+        self.own_seconds += self._clock() - start
+        _count(run, self.own_seconds)
         if self.keep_live or self.handle is None:
+            self._final_header(run)
             self._show_png(png)
             self.checklist.value = html.render_html(report, None)
             if self.handle is None:
@@ -157,6 +168,15 @@ class Dashboard:
             return
         self.handle.update(html.bundle(report, png), raw=True)
         self.close()
+
+
+def _count(run: dict[str, Any], seconds: float) -> None:
+    """Add ``seconds`` of nbdebug's own, spent outside the capture's clock, to the overhead
+    the report shows (a share of the rest of the run's time)."""
+    share, total = run.get("overhead"), run.get("seconds")
+    if share is None or not total:
+        return
+    run["overhead"] = share + seconds * (1 + share) / total
 
 
 def _close_all(widgets: list[Any]) -> None:

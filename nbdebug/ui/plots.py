@@ -243,7 +243,7 @@ def panels(tl: dict[str, Any]) -> list[str]:
 
 
 #: the live view's panels: one row, a fraction of the whole figure's drawing time, so it
-#: can redraw every 2 s within its 10% share
+#: can redraw every few seconds within its 4% share
 LIVE_PANELS = ("loss", "grad_norm")
 
 

@@ -56,6 +56,9 @@ class ActivationProbe(Probe):
     def step_end(self, record: Any) -> None:
         self._end_window()
 
+    def steady_steps(self, count: int) -> None:
+        self._end_window()
+
     def closing(self) -> None:
         self._end_window(final=True)
 

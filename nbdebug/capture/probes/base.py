@@ -22,6 +22,11 @@ Events (all optional):
 - ``before_update(opt, params, primary)`` / ``after_update(opt, params, primary)``: an
   optimizer step (``before_update`` on full steps only; lean steps see the gradients,
   unchanged by the update, in ``after_update``).
+- ``steady_inputs(entry, module, items)`` / ``steady_steps(count)``: the bulk twins of
+  ``train_input`` and ``step_end`` for a span of steady steps (``capture.steady``): the
+  training forwards it took, as (step, args), and the count of steps it ended. A probe
+  that declares ``train_input`` or ``step_end`` in ``STEADY`` defines the twin too
+  (``steady_loss(t)``, the loss kept of a backward, for ``backward``).
 - ``step_closing()``: a training step is about to be handed to the buffer.
 - ``step_end()``: a training step ended (the context's step is the next one).
 - ``flush()``: the device values were just copied to the host.
@@ -40,7 +45,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EVENTS = ("attach", "model_added", "first_forward", "train_input", "layer_input",
           "layer_output", "eval_forward", "backward", "before_update", "after_update",
-          "eval_loss", "train_loss", "step_closing", "step_end", "flush", "closing", "finish")
+          "eval_loss", "train_loss", "step_closing", "step_end", "steady_inputs",
+          "steady_steps", "flush", "closing", "finish")
 
 
 class Probe:

@@ -45,8 +45,11 @@ class DescribeProbe(Probe):
         self._seen[id(opt)] = (info, {id(p) for p in opt_params(opt)})
 
     def step_end(self, record: Any) -> None:
-        for opt in self.ctx.assumed:        # a steady step: its optimizer steps, unseen
-            self._steps[opt] = self._steps.get(opt, 0) + 1
+        self.steady_steps(1)
+
+    def steady_steps(self, count: int) -> None:
+        for opt in self.ctx.assumed:        # steady steps: their optimizer steps, unseen
+            self._steps[opt] = self._steps.get(opt, 0) + count
 
     def finish(self) -> None:
         ctx = self.ctx

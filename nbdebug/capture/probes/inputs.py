@@ -48,6 +48,16 @@ class InputProbe(Probe):
         self.audit.model_input(id(entry), x, ctx.step, None if loader is None
                                else ctx.epoch_batches.get(id(loader)))
 
+    def steady_inputs(self, entry: ModelEntry, module: nn.Module,
+                      items: list[tuple[int, tuple]]) -> None:
+        loader = self.ctx.loader
+        batches = None if loader is None else self.ctx.epoch_batches.get(id(loader))
+        for step, args in items:
+            x = structure.first_tensor(args)
+            if x is not None:
+                self._record(entry, x)
+                self.audit.model_input(id(entry), x, step, batches)
+
     def layer_input(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...]) -> None:
         self.audit.module_input(entry.names, module, args)
 

@@ -61,6 +61,7 @@ class LoaderProbe(Probe):
         return info
 
     def _on_iter(self, args: tuple, kwargs: dict, it: Any) -> None:
+        self.ctx.sync()                         # a steady span's batches: the last epoch's
         info = self.watch(args[0])
         if info is not None:
             info.epochs += 1
@@ -101,21 +102,34 @@ class LoaderProbe(Probe):
         if loader is not None:
             self._forwards[id(loader)] = self._forwards.get(id(loader), 0) + 1
 
+    def steady_inputs(self, entry: Any, module: Any, items: list[tuple[int, tuple]]) -> None:
+        loader = self.ctx.loader
+        if loader is not None:
+            self._forwards[id(loader)] = self._forwards.get(id(loader), 0) + len(items)
+
     def step_end(self, record: Any) -> None:
+        self._ended(1, record.unseen and not record.batches)
+
+    def steady_steps(self, count: int) -> None:
+        self._ended(count, True)
+
+    def _ended(self, steps: int, unseen: bool) -> None:
+        """``steps`` training steps ended; ``unseen``: each drew its batch unseen."""
         self.ctx.batch_fresh = False          # its batch trained: a later forward is another
         loader = self.ctx.loader
-        if loader is not None and id(loader) not in self._epoch_trained:
+        if loader is None:
+            return
+        if id(loader) not in self._epoch_trained:
             self._epoch_trained.add(id(loader))
             self._trained[id(loader)] = self._trained.get(id(loader), 0) + 1
-        if loader is not None and record.unseen and not record.batches:
-            # a steady step drew its batch unseen: one batch, as every step before it
-            loader.batches += 1
-            self._in_epoch[id(loader)] = self._in_epoch.get(id(loader), 0) + 1
+        if unseen:
+            # steady steps drew their batches unseen: one batch each, as every step before
+            loader.batches += steps
+            self._in_epoch[id(loader)] = self._in_epoch.get(id(loader), 0) + steps
             self._left(loader)
-        if loader is not None:
-            loader.train_steps += 1
-            if loader.role != "train":
-                loader.role = "train"
+        loader.train_steps += steps
+        if loader.role != "train":
+            loader.role = "train"
 
     def finish(self) -> None:
         obs = self.ctx.obs

@@ -66,12 +66,17 @@ class LossProbe(Probe):
 
     def backward(self, t: torch.Tensor, first: bool) -> None:
         ctx = self.ctx
+        ctx.cur.losses.append(self.steady_loss(t))
+        if ctx.obs.backward_calls <= 3:
+            ctx.obs.extra.setdefault(keys.LOSS_GRAPH, structure.grad_chain(t))
+
+    @staticmethod
+    def steady_loss(t: torch.Tensor) -> torch.Tensor:
+        """The loss kept of a backward on ``t``: detached, a float32 scalar."""
         loss = t.detach()
         if loss.dim() != 0:
             loss = loss.float().mean()
-        ctx.cur.losses.append(loss)
-        if ctx.obs.backward_calls <= 3:
-            ctx.obs.extra.setdefault(keys.LOSS_GRAPH, structure.grad_chain(t))
+        return loss if loss.dtype == torch.float32 else loss.float()
 
     def _on_loss(self, name: str, args: tuple, kwargs: dict, out: Any) -> None:
         input = args[0] if args else kwargs.get("input")

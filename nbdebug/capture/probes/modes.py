@@ -79,9 +79,12 @@ class ModeProbe(Probe):
             d["eval_passes_in_eval_mode"] = d.get("eval_passes_in_eval_mode", 0) + 1
 
     def step_end(self, record: Any) -> None:
+        self.steady_steps(1)
+
+    def steady_steps(self, count: int) -> None:
         if self.ctx.primary is not None:
             d = self.ctx.obs.dynamics
-            d["steps_seen"] = d.get("steps_seen", 0) + 1
+            d["steps_seen"] = d.get("steps_seen", 0) + count
 
     def after_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor],
                      primary: bool) -> None:

@@ -23,6 +23,11 @@ class NanProbe(Probe):
     def train_input(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...]) -> None:
         self.replay.remember(entry, module, args)
 
+    def steady_inputs(self, entry: ModelEntry, module: nn.Module,
+                      items: list[tuple[int, tuple]]) -> None:
+        for step, args in items:
+            self.replay.remember(entry, module, args, step=step)
+
     def flush(self) -> None:
         self._replay()
 

@@ -1,0 +1,145 @@
+"""The steady steps' hot path: a span of steps of one shape, seen through two
+interception points that keep two references each and nothing else.
+
+Once the training's steps all have one simple shape (``sampling.Sampling.kind``), a step
+is one forward of the model's root and one ``Tensor.backward``. The root hook then counts
+the step and keeps a reference to its inputs; the backward keeps its loss, detached (no
+tensor operation unless the loss is not a scalar). Nothing reaches the probes while the
+span lasts. It closes at a step where something must happen (a flush, the step before a
+sampled one, an epoch's last batches with BatchNorm, the bound on the inputs it keeps),
+at anything irregular (a held-out forward, a second forward or backward in a step, a new
+epoch, a call into a patch that reads the step), and when the diagnosis ends. ``close``
+hands the span over as if each step had gone the general way: the losses to the buffer as
+one run, the inputs and the count of steps to the probes' bulk events
+(``steady_inputs``, ``steady_steps``), the step in progress back to ``ctx.cur``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import torch
+
+from .context import Context, Guard
+from .structure import all_tensors
+from .steps import StepRecord
+
+#: the inputs a span keeps alive, in bytes at most (the NaN replay's window keeps as much)
+SPAN_BYTES = 32 * 2**20
+#: a probe's steady event, and the bulk event that must stand in for it on a span
+BULK = {"train_input": "steady_inputs", "step_end": "steady_steps", "backward": "steady_loss"}
+
+
+class Span:
+    def __init__(self, ctx: Context, guard: Guard) -> None:
+        self.ctx = ctx
+        self.guard = guard
+        #: the probes' bulk events and the dispatcher's general path (set by the dispatcher)
+        self.emit: Callable[..., None] = lambda *args: None
+        self.general: Callable[..., None] = lambda *args: None
+        self.account: Callable[[int], None] = lambda steps: None
+        #: the loss of a backward, as the loss probe keeps it; None: no hot path at all
+        self.loss_of: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.open = False
+        self.root: Any = None
+        self.entry: Any = None
+        self.assumed: tuple[int, ...] = ()
+        self.first = 0              # the step in progress when the span opened
+        self.step = 0               # the step in progress now
+        self.stop_at = 0            # a forward that would start this step goes the general way
+        self.deadline = math.inf    # (live views) when the next flush is due
+        self.bw = 0                 # backward calls of the step in progress
+        self.inputs: list[tuple[Any, ...]] = []     # each later step's forward inputs
+        self.losses: list[torch.Tensor] = []
+        #: seconds of nbdebug's clock spent in this hook (the hot path and the general one)
+        self.own = 0.0
+
+    # -- the hot path ----------------------------------------------------------------
+    def forward(self, module: Any, args: tuple[Any, ...], output: Any) -> None:
+        """The steady root hook: a forward that starts the next step of the span, or the
+        general path."""
+        guard = self.guard
+        guard.hook_calls += 1
+        if guard.paused:
+            return None
+        t0 = time.perf_counter()
+        if (self.open and module is self.root and self.bw == 1 and self.step + 1 < self.stop_at
+                and t0 < self.deadline and module.training and torch.is_grad_enabled()):
+            self.step += 1
+            self.ctx.step = self.step
+            self.bw = 0
+            self.inputs.append(args)
+        else:
+            try:
+                self.general(module, args, output)
+            except Exception:
+                guard.errors.record("steady forward")
+        took = time.perf_counter() - t0
+        guard.own_seconds += took
+        self.own += took
+        return None
+
+    def backward(self, args: tuple[Any, ...]) -> bool:
+        """``Tensor.backward`` on a span: keep the loss; False when the general path must
+        see this backward (no span, or a second backward in the step)."""
+        if not self.open or self.bw or not args or self.loss_of is None:
+            return False
+        self.losses.append(self.loss_of(args[0]))
+        self.bw = 1
+        return True
+
+    # -- opening and closing ---------------------------------------------------------
+    def start(self, entry: Any, module: Any, args: tuple[Any, ...], assumed: tuple[int, ...],
+              stop_at: int, deadline: float) -> None:
+        """Open a span on the step in progress, whose forward (``args``) the general path
+        has just seen."""
+        if self.loss_of is None:
+            return
+        cur = self.ctx.cur
+        if (cur.forwards != 1 or cur.backwards or cur.losses or cur.guards or cur.rows
+                or not cur.unseen):
+            return
+        size = sum(t.numel() * t.element_size() for t in all_tensors(args))
+        cap = max(1, SPAN_BYTES // max(size, 1))
+        self.root, self.entry, self.assumed = module, entry, assumed
+        self.first = self.step = self.ctx.step
+        self.stop_at = min(stop_at, self.step + cap + 1)
+        self.deadline = deadline
+        self.bw = 0
+        self.open = True
+
+    def interrupt(self) -> None:
+        """The next forward goes the general way (a stop was asked for)."""
+        self.stop_at = 0
+
+    def close(self) -> None:
+        """Hand the span over: afterwards the context is as the general path leaves it."""
+        if not self.open:
+            return
+        self.open = False
+        ctx = self.ctx
+        inputs, losses = self.inputs, self.losses
+        self.inputs, self.losses = [], []
+        ended = len(inputs)                 # the forwards after the first each ended a step
+        if ended:
+            ctx.rows.extend_run(self.first, losses[:ended])
+            ctx.cur = StepRecord(forwards=1, unseen=True)
+        rest = losses[ended:]
+        if rest:
+            cur = ctx.cur
+            cur.losses.extend(rest)
+            cur.backwards += len(rest)
+            cur.backward, cur.via = True, "tensor"
+        ctx.obs.backward_calls += len(losses)
+        ctx.step = ctx.obs.steps = self.step
+        if ended:
+            self.entry.info.training_forwards += ended
+            ctx.assumed = self.assumed
+            first = self.first + 1
+            self.emit("steady_inputs", self.entry, self.root,
+                      [(first + i, args) for i, args in enumerate(inputs)])
+            self.emit("steady_steps", ended)
+            self.account(ended)
+
