@@ -54,7 +54,7 @@ class Counter(TorchFunctionMode):
                 f"from {os.path.basename(back.f_code.co_filename)}:{back.f_code.co_name}")
 
 
-def _train(model, loader, opt, epochs, counter, modes):
+def _train(model, loader, opt, epochs, counter, modes, spans=None):
     step = 0
     with nbdebug.diagnose(quiet=True) as session:
         sys.setprofile(counter.profile)
@@ -64,6 +64,8 @@ def _train(model, loader, opt, epochs, counter, modes):
                     for x, y in loader:
                         counter.step = step
                         modes[step] = session.capture.mode
+                        if spans is not None:
+                            spans[step] = session.capture.span.open
                         loss = nn.functional.cross_entropy(model(x), y)
                         opt.zero_grad()
                         loss.backward()
@@ -81,18 +83,20 @@ def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
     loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)   # 80 a epoch
     model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    counter, modes = Counter(), {}
-    session, steps = _train(model, loader, opt, 4, counter, modes)
+    counter, modes, spans = Counter(), {}, {}
+    session, steps = _train(model, loader, opt, 4, counter, modes, spans)
     report = nbdebug.last_report()
     assert steps == 320 and report.run["steps"] == 320 and not report.errors
     interval = report.run["sampling"]["interval"]
-    # a step ran steady throughout when the loop saw steady hooks at its start and at the
-    # next step's start (the step before a sampled one turns full at its forward); the
-    # early audits fingerprint the batch order of the first two epochs (point 6); a flush
-    # (every 50 steps) is amortised like the sampled steps
-    checked = [s for s in range(2 * 80 + 2, steps - 1) if modes[s] == modes[s + 1] == "steady"
-               and s % 50]
-    assert len(checked) >= 80, (interval, sorted(set(modes.values())))
+    # a step ran steady throughout when the loop saw a steady span open at its start and
+    # at the next step's start (the step before a sampled one turns full at its forward;
+    # the first step of a span is seen the general way). Where a span closes is amortised
+    # like the sampled steps: a flush (every 50 steps) and an epoch's end, where the span
+    # hands its steps over (the early audits of the first two epochs, the batch order's
+    # fingerprints of point 6, run then)
+    checked = [s for s in range(12, steps - 1) if modes[s] == modes[s + 1] == "steady"
+               and spans[s] and spans[s + 1] and s % 50 and s % 80 not in (0, 79)]
+    assert len(checked) >= 200, (interval, sorted(set(modes.values())))
     for s in checked:
         assert len(counter.entries.get(s, [])) <= 2, (s, counter.entries[s])
         assert len(counter.ops.get(s, [])) <= 1, (s, counter.ops[s])
@@ -100,6 +104,10 @@ def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
     assert report.timelines["loss"]["steps"] == list(range(steps))   # in order, each once
     assert report.run["epochs"] == 4 and report.run["loaders"][0]["batches"] == 320
     assert report.run["optimizers"][0]["steps"] == 320
+    obs = session.capture.obs        # what the spans handed over in bulk, step by step
+    assert obs.train_batch_sizes == {16: 320}
+    assert len(obs.input_fingerprints) == 2 * 80 + 2
+    assert obs.dynamics["steps_seen"] == 320
     # the sampled steps still took their statistics
     assert len(report.timelines["update_ratio"]["steps"]) >= steps // interval - 1
 

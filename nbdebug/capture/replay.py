@@ -151,7 +151,7 @@ class Replay:
         out: dict[str, Any] = {"replayed": True, "params_from_step": taken,
                                "exact": taken == step}
         data = [t for a, k in batches for t in all_tensors(a) + all_tensors(k)
-                if t.is_floating_point()]
+                if t.is_floating_point() and t.layout == torch.strided]   # (not sparse)
         bad = sum(int((~torch.isfinite(t)).sum()) for t in data)
         if bad:
             total = sum(t.numel() for t in data)

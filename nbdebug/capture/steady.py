@@ -142,4 +142,5 @@ class Span:
                       [(first + i, args) for i, args in enumerate(inputs)])
             self.emit("steady_steps", ended)
             self.account(ended)
+        self.root = self.entry = None       # (nothing of the user's kept between spans)
 
