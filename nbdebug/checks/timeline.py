@@ -7,6 +7,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..observations import Observations, ParamInfo
 
 #: losses whose first value can be compared with ln(C)
@@ -136,11 +138,15 @@ def diverged(shape: LossShape) -> bool:
 
 def spikes(shape: LossShape) -> list[tuple[int, float, float]]:
     """(step, value, factor over the preceding window's median) of each loss spike."""
-    out = []
+    out: list[tuple[int, float, float]] = []
     v = shape.values
     w = window(len(v))
-    for i in range(w, len(v)):
-        ref = statistics.median(v[i - w:i])
+    if len(v) <= w:
+        return out
+    # the median of the w values before each point, all at once
+    refs = np.median(np.lib.stride_tricks.sliding_window_view(
+        np.asarray(v[:-1], dtype=float), w), axis=1).tolist()
+    for i, ref in zip(range(w, len(v)), refs):
         if ref > 0 and v[i] >= SPIKE * ref and v[i] - ref >= SPIKE_FLOOR * abs(shape.first):
             out.append((shape.steps[i], v[i], v[i] / ref))
     return out
