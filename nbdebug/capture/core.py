@@ -311,7 +311,9 @@ class Capture(Forwards, Updates):
                 self.live and time.perf_counter() - self._last_flush > FLUSH_SECONDS):
             t0 = time.perf_counter()
             self.flush()
-            self.sampler.exclude(time.perf_counter() - t0)     # not a step's cost
+            took = time.perf_counter() - t0
+            self.sampler.exclude(took)          # not a step's cost
+            self.cost.flushes += took
         self._next_step()
         if self._stop_requested:
             self._stop_requested = False

@@ -81,10 +81,14 @@ class Cost:
         #: that clock spent on steady steps' hot path (not scaled)
         self.scale = 1.0
         self.steady_own = 0.0
+        #: seconds of that clock spent flushing (and in the live views it feeds): plain
+        #: Python and numpy between steps, not scaled either
+        self.flushes = 0.0
 
     def seconds(self, guard: Any) -> float:
-        hooked = max(0.0, guard.own_seconds - self.steady_own)
-        return (hooked * self.scale + self.steady_own + guard.hook_calls * self.per_hook
+        plain = self.steady_own + self.flushes
+        hooked = max(0.0, guard.own_seconds - plain)
+        return (hooked * self.scale + plain + guard.hook_calls * self.per_hook
                 + guard.wrap_calls * self.per_wrap + self.fixed)
 
     def share(self, guard: Any, elapsed: float) -> float | None:

@@ -37,6 +37,7 @@ class Dashboard:
                  keep_live: bool = False, clock: Callable[[], float] = time.perf_counter):
         import ipywidgets as w
 
+        started = clock()
         self._live_report = live_report
         self.keep_live = keep_live
         self._clock = clock
@@ -60,8 +61,9 @@ class Dashboard:
         self._facts = ""
         self._findings: list[Any] = []
         self._checklist_html = ""
-        #: seconds of this view outside the capture's clock (opening it, the final render)
-        self.own_seconds = 0.0
+        #: seconds of this view outside the capture's clock (making and opening it, the
+        #: final render)
+        self.own_seconds = clock() - started
 
     # -- the live part -------------------------------------------------------
     def open(self) -> None:
