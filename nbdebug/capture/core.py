@@ -63,7 +63,8 @@ class Capture(Forwards, Updates):
     and the optimizer steps; ``steady`` steps, once the training's steps all have one
     shape, hook each model's root and ``Tensor.backward`` only: a step ends at the next
     forward after its backward, and the step before a sampled one, the steps near an
-    epoch's end and any held-out pass are hooked again.
+    epoch's end and any held-out pass are hooked again. Steady steps run on a span
+    (``steady.Span``): the probes get them in bulk when it closes.
     """
 
     def __init__(self, options: Options, obs: Observations,
