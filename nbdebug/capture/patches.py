@@ -146,14 +146,22 @@ class Patches:
 
 
 _USER_MODULES: dict[str, tuple[Any, bool]] = {}   # module name -> (module, the user's own)
+#: the last answer, and the number of modules loaded when it was given
+_LAST: list[Any] = [-1, []]
 
 
 def user_namespaces() -> list[dict[str, Any]]:
     """The globals of the user's own imported modules: those loaded from a file outside
     the interpreter's installation and its site-packages (a project's ``helpers.py``, say),
-    nbdebug excluded. (Each module is judged once, when first seen.)"""
+    nbdebug excluded. (Each module is judged once, when first seen; while no module was
+    imported since the last call, and the user's are still the ones loaded, the last answer
+    stands.)"""
+    count, (last_count, last) = len(sys.modules), _LAST
+    if count == last_count and all(sys.modules.get(name) is module for name, module in last):
+        return [vars(module) for _, module in last]
     prefixes: tuple[str, ...] | None = None
     out = []
+    mine_now = []
     for name, module in list(sys.modules.items()):
         known = _USER_MODULES.get(name)
         if known is None or known[0] is not module:
@@ -167,6 +175,8 @@ def user_namespaces() -> list[dict[str, Any]]:
             known = _USER_MODULES[name] = (module, mine)
         if known[1]:
             out.append(vars(module))
+            mine_now.append((name, module))
+    _LAST[:] = [count, mine_now]
     return out
 
 
