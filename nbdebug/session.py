@@ -265,11 +265,13 @@ class Session:
         # the checks' time is nbdebug's too: the overhead shown counts it
         self.capture.cost.fixed += time.perf_counter() - t0
         report = Report(findings=run.findings, checklist=checklist(run))
+        overhead = self.capture.overhead()
         report.run = {
             "status": status, "steps": obs.steps, "epochs": obs.epochs,
             "seconds": round(time.perf_counter() - self._t0, 4),
             "backward_calls": obs.backward_calls, "every": obs.every,
-            "overhead": self.capture.overhead(),
+            "overhead": overhead,
+            "overhead_seconds": own_seconds(overhead, time.perf_counter() - self._t0),
             "sampling": self.capture.sampling(),
             "models": [{"name": m.name, "type": m.type,
                         "parameters": sum(p.numel for p in m.params)} for m in obs.models],
@@ -347,6 +349,12 @@ class Session:
             self.internal_error("text report")
             return
         print(text)
+
+
+def own_seconds(share: float | None, seconds: float) -> float | None:
+    """nbdebug's own seconds in a run of ``seconds`` where its share of the rest is
+    ``share``."""
+    return None if share is None else round(seconds * share / (1 + share), 4)
 
 
 def _is_dataloader(obj: Any) -> bool:

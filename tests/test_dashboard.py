@@ -133,8 +133,8 @@ def test_the_final_render_counts_in_the_overhead_shown(monkeypatch):
     clock = Clock()
     real = dash_mod.plots.render_png
 
-    def render(*args, **kwargs):        # the clock says the final figure costs 0.5 s
-        clock.now += 0.5
+    def render(*args, **kwargs):        # the clock says the final figure costs 5 s
+        clock.now += 5.0
         return real(*args, **kwargs)
     monkeypatch.setattr(dash_mod.plots, "render_png", render)
     report = _trained_session().report
@@ -142,8 +142,14 @@ def test_the_final_render_counts_in_the_overhead_shown(monkeypatch):
     dash = Dashboard(keep_live=True, clock=clock)
     dash.finish(report)
     rest = total / (1 + share)
-    assert report.run["overhead"] == pytest.approx((share * rest + 0.5) / rest)
+    assert report.run["overhead"] == pytest.approx((share * rest + 5.0) / rest)
     assert f"{report.run['overhead']:.1%}"[:-1] in dash.header.value
+    # the seconds are nbdebug's own, the figure's included; past 100% they are shown too
+    assert report.run["overhead_seconds"] == pytest.approx(share * rest + 5.0, abs=1e-3)
+    assert report.run["overhead"] > 1
+    assert f"({report.run['overhead_seconds']:.1f} s)" in dash.header.value
+    from nbdebug.ui.text import summary_line
+    assert f"({report.run['overhead_seconds']:.1f} s)" in summary_line(report)
 
 
 @pytest.mark.parametrize("status,state", [("done", "done"), ("exited", "failed"),

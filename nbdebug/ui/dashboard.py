@@ -144,7 +144,7 @@ class Dashboard:
     def _final_header(self, run: dict[str, Any]) -> None:
         self.header.value = html.render_header(
             _state(run.get("status", "done")), run.get("steps", 0), run.get("epochs", 0),
-            run.get("seconds", 0.0), run.get("overhead"))
+            run.get("seconds", 0.0), run.get("overhead"), own=run.get("overhead_seconds"))
 
     def _finish(self, report: Report) -> None:
         run = report.run
@@ -179,6 +179,8 @@ def _count(run: dict[str, Any], seconds: float) -> None:
     if share is None or not total:
         return
     run["overhead"] = share + seconds * (1 + share) / total
+    if isinstance(run.get("overhead_seconds"), (int, float)):
+        run["overhead_seconds"] = round(run["overhead_seconds"] + seconds, 4)
 
 
 def _close_all(widgets: list[Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..points import explain as point_explain
 from ..report import ChecklistItem, Finding, Report, findings_by_point, reading_order
-from .text import ICONS, evidence_words, fold_line, nothing_trained, summary_line
+from .text import ICONS, evidence_words, fold_line, nothing_trained, overhead_text, summary_line
 
 #: colours of JupyterLab's theme (light and dark), with fallbacks for pages without it
 #: (nbconvert HTML, other front ends)
@@ -183,10 +183,11 @@ STATE_COLORS = {"running": COLORS["info"], "done": COLORS["ok"], "failed": COLOR
 
 
 def render_header(state: str, step: int, epoch: int, seconds: float,
-                  overhead: float | None, extra: str = "") -> str:
-    """The live dashboard's one-line header (``extra``: facts such as a constant lr)."""
+                  overhead: float | None, extra: str = "", own: float | None = None) -> str:
+    """The live dashboard's one-line header (``extra``: facts such as a constant lr;
+    ``own``: nbdebug's own seconds, shown past 100%)."""
     color = STATE_COLORS.get(state, "#555")
-    cost = "" if overhead is None else f" · nbdebug overhead {overhead:.1%}"
+    cost = "" if overhead is None else f" · {overhead_text(overhead, own)}"
     more = f" · {esc(extra)}" if extra else ""
     return (f'<div class="nbdebug-report"><b>nbdebug</b> · <span style="color:{color};'
             f'font-weight:600;white-space:nowrap" class="nbd-state">{esc(state)}</span> · '

@@ -78,6 +78,15 @@ def render_finding(f: Finding) -> list[str]:
     return lines
 
 
+def overhead_text(share: float, own: Any = None) -> str:
+    """"nbdebug overhead 5.3%"; past 100% (a short cell, where drawing the report costs
+    more than the training), its seconds too."""
+    text = f"nbdebug overhead {share:.1%}"
+    if share >= 1 and isinstance(own, (int, float)):
+        text += f" ({own:.1f} s)"
+    return text
+
+
 def summary_line(report: Report) -> str:
     run = report.run
     n_p, n_w = len(report.problems), len(report.warnings)
@@ -87,8 +96,8 @@ def summary_line(report: Report) -> str:
     head = (f"nbdebug: {run.get('steps', 0)} steps, {run.get('epochs', 0)} epochs, "
             f"{run.get('seconds', 0.0):.1f} s")
     overhead = run.get("overhead")
-    if isinstance(overhead, (int, float)):
-        head += f", nbdebug overhead {overhead:.1%}"      # its own host time vs the rest
+    if isinstance(overhead, (int, float)):          # its own host time vs the rest
+        head += ", " + overhead_text(overhead, run.get("overhead_seconds"))
     if state != "done":
         head += f" ({state})"
     return f"{head}: {verdict}"
