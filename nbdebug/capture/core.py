@@ -317,7 +317,7 @@ class Capture(Forwards, Updates):
             self.cost.flushes += took
         self._next_step()
         if self._stop_requested:
-            self._stop_requested = False
+            self._stop_requested = self.span.stopping = False
             raise StopTraining("stopped by user")
 
     def _steady_general(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:

@@ -43,6 +43,8 @@ class Span:
         #: the loss of a backward, as the loss probe keeps it; None: no hot path at all
         self.loss_of: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.open = False
+        #: a stop was asked for (from another thread): no span takes a step until it is done
+        self.stopping = False
         self.root: Any = None
         self.entry: Any = None
         self.assumed: tuple[int, ...] = ()
@@ -106,12 +108,16 @@ class Span:
         self.root, self.entry, self.assumed = module, entry, assumed
         self.first = self.step = self.ctx.step
         self.stop_at = min(stop_at, self.step + cap + 1)
+        if self.stopping:
+            self.stop_at = 0
         self.deadline = deadline
         self.bw = 0
         self.open = True
 
     def interrupt(self) -> None:
-        """The next forward goes the general way (a stop was asked for)."""
+        """The next forward goes the general way (a stop was asked for), until ``stopping``
+        is cleared."""
+        self.stopping = True
         self.stop_at = 0
 
     def close(self) -> None:
