@@ -26,6 +26,8 @@ STEADY_AFTER = 3
 #: the most that correction multiplies the clock by
 MIN_TIMED = 5
 MAX_SCALE = 2.0
+#: with BatchNorm, steps run steady only while this many batches of the epoch are left
+EPOCH_ROOM = 3
 
 
 class Sampling:
@@ -106,7 +108,7 @@ class Sampling:
         until = ((s + 1) // iv + 1) * iv - 1
         left = ctx.epoch_left
         if left is not None and any(e.batchnorm for e in ctx.models):
-            until = min(until, s + left - 2)
+            until = min(until, s + left - (EPOCH_ROOM - 1))   # (``_room`` fails there)
         return until
 
     def _adapt(self, step: int) -> None:
@@ -166,4 +168,4 @@ def _room(ctx: Any) -> bool:
     partial batch reaches BatchNorm on a lean step (point 12). Held-out passes after it
     wake the hooks themselves."""
     left = ctx.epoch_left
-    return left is None or left >= 3 or not any(e.batchnorm for e in ctx.models)
+    return left is None or left >= EPOCH_ROOM or not any(e.batchnorm for e in ctx.models)

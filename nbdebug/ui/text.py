@@ -79,8 +79,8 @@ def render_finding(f: Finding) -> list[str]:
 
 
 def overhead_text(share: float, own: Any = None) -> str:
-    """"nbdebug overhead 5.3%"; past 100% (a short cell, where drawing the report costs
-    more than the training), its seconds too."""
+    """The overhead as shown, "nbdebug overhead 5.3%"; past 100% (a short cell, where
+    drawing the report costs more than the training), its seconds too."""
     text = f"nbdebug overhead {share:.1%}"
     if share >= 1 and isinstance(own, (int, float)):
         text += f" ({own:.1f} s)"
