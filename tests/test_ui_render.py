@@ -276,3 +276,58 @@ def test_a_long_line_is_decimated_keeping_its_spikes_and_gaps():
     dx, dy = plots.decimate(x, y, points=400)
     assert len(dx) <= 420 and 1e6 in dy and 1234.0 in dx     # the spike survives
     assert np.isnan(dy[-1]) and np.isfinite(dy[0])              # and the gap at the end
+
+
+def _decimate_bucket_by_bucket(x, y, points):
+    """The plain definition: each bucket's lowest and highest finite value in step order,
+    two NaN points for a bucket with none."""
+    import numpy as np
+    edges = np.linspace(0, len(x), points // 2 + 1).astype(int)
+    xs, ys = [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        part = y[a:b]
+        finite = np.isfinite(part)
+        if not finite.any():
+            xs += [x[a], x[b - 1]]
+            ys += [np.nan, np.nan]
+            continue
+        lo = int(np.argmin(np.where(finite, part, np.inf)))
+        hi = int(np.argmax(np.where(finite, part, -np.inf)))
+        for i in sorted({lo, hi}):
+            xs.append(x[a + i])
+            ys.append(part[i])
+    return np.asarray(xs), np.asarray(ys)
+
+
+def test_decimation_keeps_each_buckets_extremes_in_order_as_the_plain_definition():
+    import numpy as np
+    rng = np.random.default_rng(1)
+    for trial in range(120):
+        n = int(rng.integers(30, 4000))
+        points = int(rng.choice([8, 50, 400]))
+        y = rng.normal(size=n)
+        if trial % 3 == 0:
+            y[rng.random(n) < 0.3] = np.nan
+        if trial % 4 == 0:
+            y[: n // 2] = np.nan              # whole buckets without a finite value
+        if trial % 5 == 0:
+            y = np.round(y)                   # ties: the first of equal values
+        if trial % 7 == 0:
+            y[rng.random(n) < 0.05] = np.inf
+        x = np.arange(n, dtype=float) * 2
+        dx, dy = plots.decimate(x, y, points)
+        if n <= points:
+            assert dx is x and dy is y
+            continue
+        rx, ry = _decimate_bucket_by_bucket(x, y, points)
+        assert np.array_equal(dx, rx), trial
+        assert np.array_equal(dy, ry, equal_nan=True), trial
+
+
+def test_log_axis_labels_are_plain_text_powers_of_ten():
+    from nbdebug.ui.axes import power_label
+    assert power_label(1e-3) == "10\u207b\u00b3"
+    assert power_label(100.0) == "10\u00b2" and power_label(1.0) == "10\u2070"
+    assert power_label(-1e4) == "\u221210\u2074"
+    assert power_label(0.0) == "0" and power_label(0.5) == "0.5"
+    assert "$" not in power_label(1e-12)          # no mathtext to parse

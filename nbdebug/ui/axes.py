@@ -63,16 +63,35 @@ def robust_limits(values: np.ndarray, scale: str) -> tuple[float, float] | None:
     return float(low - pad), float(high + pad)
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075"
+                             "\u2076\u2077\u2078\u2079")
+
+
+def power_label(value: float, pos: Any = None) -> str:
+    """A log axis's tick label: a power of ten as 10 and a superscript in plain text
+    (matplotlib's own label is mathtext, whose parser costs more than drawing the panel's
+    lines), any other value as it prints."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    exponent = math.log10(abs(value))
+    k = round(exponent)
+    if abs(exponent - k) > 1e-9:
+        return f"{value:g}"
+    return ("\u2212" if value < 0 else "") + "10" + str(k).translate(_SUPERSCRIPT)
+
+
 def apply_scale(ax: Any, scale: str, values: np.ndarray) -> None:
-    from matplotlib.ticker import NullLocator
+    from matplotlib.ticker import FuncFormatter, NullLocator
     if scale == "log":
         ax.set_yscale("log")
-        ax.yaxis.set_minor_locator(NullLocator())   # most of a log axis's drawing time
     elif scale == "symlog":
         finite = np.abs(values[np.isfinite(values) & (values != 0)])
         ax.set_yscale("symlog", linthresh=float(np.percentile(finite, 5)) if finite.size
                       else 1.0)
-        ax.yaxis.set_minor_locator(NullLocator())
+    else:
+        return
+    ax.yaxis.set_minor_locator(NullLocator())       # most of a log axis's drawing time
+    ax.yaxis.set_major_formatter(FuncFormatter(power_label))
 
 
 def mark_outside(ax: Any, steps: np.ndarray, values: np.ndarray,

@@ -35,7 +35,7 @@ DPI = 96                 # 9 pt text is 12 px: the notebook's small font
 LR_LOG_RANGE = 10.0      # a schedule spanning more than 10x is drawn on a log scale
 PNG_LEVEL = 6            # zlib level of the palette PNG (small already: the level is cheap)
 LINE_POINTS = 800        # vertices of a drawn line (min and max of each bucket of steps)
-PALETTE = 96             # colours of the quantised PNG: lines and the heatmap stay smooth
+PALETTE = 256            # colours of the quantised PNG: lines and the heatmap stay smooth
 
 
 def timelines_of(obs: Any) -> dict[str, dict[str, Any]]:
@@ -78,26 +78,29 @@ def smooth(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
 def decimate(x: np.ndarray, y: np.ndarray, points: int = LINE_POINTS
              ) -> tuple[np.ndarray, np.ndarray]:
     """At most ~``points`` vertices for a line a few hundred pixels wide: each bucket keeps
-    its lowest and highest value (spikes and dips survive), a non-finite value stays a gap.
-    Drawing 5,000 vertices costs ~5x drawing 800 and shows nothing more."""
+    its lowest and highest value, in step order (spikes and dips survive), a bucket with no
+    finite value stays a gap (two NaN points). Drawing 5,000 vertices costs ~5x drawing 800
+    and shows nothing more. One numpy pass: the buckets are rows of a padded index (a
+    short bucket repeats its last step, which changes neither its min nor its max)."""
     n = len(x)
     if n <= points:
         return x, y
+    values = np.asarray(y, dtype=float)
     edges = np.linspace(0, n, points // 2 + 1).astype(int)
-    xs, ys = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
-        part = y[a:b]
-        finite = np.isfinite(part)
-        if not finite.any():
-            xs += [x[a], x[b - 1]]
-            ys += [math.nan, math.nan]
-            continue
-        masked = np.where(finite, part, np.nan)
-        lo, hi = int(np.nanargmin(masked)), int(np.nanargmax(masked))
-        for i in sorted({lo, hi}):
-            xs.append(x[a + i])
-            ys.append(part[i])
-    return np.asarray(xs), np.asarray(ys)
+    starts, ends = edges[:-1], edges[1:]
+    idx = np.minimum(starts[:, None] + np.arange(int((ends - starts).max())),
+                     (ends - 1)[:, None])
+    part = values[idx]
+    finite = np.isfinite(part)
+    rows = np.arange(len(idx))
+    lo = idx[rows, np.where(finite, part, np.inf).argmin(1)]
+    hi = idx[rows, np.where(finite, part, -np.inf).argmax(1)]
+    gap = ~finite.any(1)
+    first = np.where(gap, starts, np.minimum(lo, hi))
+    second = np.where(gap, ends - 1, np.maximum(lo, hi))
+    keep = np.stack([np.ones(len(idx), bool), gap | (lo != hi)], 1).reshape(-1)
+    at = np.stack([first, second], 1).reshape(-1)[keep]
+    return np.asarray(x)[at], np.where(np.repeat(gap, 2)[keep], math.nan, values[at])
 
 
 def _evals(tl: dict[str, Any], key: str) -> list[tuple[str, list[int], np.ndarray]]:
@@ -271,7 +274,8 @@ def render_png(timelines: dict[str, Any], findings: Iterable[Any] = (),
                             top=1 - 0.3 / (ROW_HEIGHT * rows), wspace=0.42,
                             hspace=0.62)
         FigureCanvasAgg(fig)
-        axes = list(fig.subplots(rows, 2, squeeze=False).flat)
+        grid = fig.add_gridspec(rows, 2)      # (an odd panel's empty neighbour: not made)
+        axes = [fig.add_subplot(grid[i // 2, i % 2]) for i in range(len(names))]
         last = _last_step(timelines)
         from .panels import plot_activations, plot_grad_heatmap, plot_update_ratio
         draw = {"loss": lambda ax: _plot_loss(ax, timelines, marks),
@@ -285,8 +289,6 @@ def render_png(timelines: dict[str, Any], findings: Iterable[Any] = (),
             if name != "activations" and last > 0 and ax.has_data():
                 ax.set_xlim(-0.5, last + 0.5)        # the whole run on every panel
             ax.locator_params(axis="x", nbins=6)
-        for ax in axes[len(names):]:
-            ax.set_visible(False)
         canvas: Any = fig.canvas
         canvas.draw()
         rgba = np.asarray(canvas.buffer_rgba())
@@ -317,7 +319,9 @@ def _png(rgba: np.ndarray, small: bool = True) -> bytes:
     from PIL import Image
     image = Image.fromarray(np.ascontiguousarray(rgba[:, :, :3]), "RGB")
     if small:
-        image = image.quantize(colors=PALETTE, method=Image.Quantize.MEDIANCUT,
+        # an octree: a tenth of median cut's time (5 ms against 45 on the six panels),
+        # the same size, colours off by about 1 of 255
+        image = image.quantize(colors=PALETTE, method=Image.Quantize.FASTOCTREE,
                                dither=Image.Dither.NONE)
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=False, compress_level=PNG_LEVEL if small else 1)
