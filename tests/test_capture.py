@@ -305,7 +305,7 @@ def test_an_explicit_every_is_kept_and_the_default_keeps_samples_over_the_run():
 
 def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     """Unit test of the rule: sampled steps' extra time <= 1% of a step, interval a
-    multiple of --every, at most steps/5 and 100."""
+    multiple of --every, at most steps/5 and 500."""
     from nbdebug.capture.sampling import Sampling
     policy = Sampling(every=10, adaptive=True)
 
@@ -316,7 +316,8 @@ def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
         return policy.interval
     assert interval(5000, lean=1e-3, sampled=1.05e-3) == 10     # 5% of a step: cheap
     assert interval(5000, lean=1e-3, sampled=1.25e-3) == 30     # 25%: every 30th step
-    assert interval(5000, lean=1e-3, sampled=3e-3) == 100       # capped at 100
+    assert interval(5000, lean=1e-3, sampled=3e-3) == 200       # 200%: every 200th
+    assert interval(5000, lean=1e-3, sampled=1e-2) == 500       # capped at 500
     assert interval(150, lean=1e-3, sampled=3e-3) == 30         # five samples so far
     assert interval(400, lean=1e-3, sampled=3e-3) == 80
 

@@ -87,6 +87,10 @@ def test_redraws_are_throttled_by_wall_clock():
     obs = session.capture.obs
     clock = Clock()
     dash = Dashboard(clock=clock)
+    dash.update(obs)                    # the cell has just begun: its step count, no plot
+    assert dash.redraws == 0 and dash.image.value == b""
+    assert "step <span class=\"nbd-step\">64" in dash.header.value
+    clock.now += dash_mod.FIRST_REDRAW_SECONDS
     for _ in range(9):                  # flushes every 1/8 s for one second
         dash.update(obs)
         clock.now += 0.125
@@ -99,6 +103,7 @@ def test_an_expensive_redraw_waits_longer(monkeypatch):
     obs = session.capture.obs
     clock = Clock()
     dash = Dashboard(clock=clock)
+    clock.now += dash_mod.FIRST_REDRAW_SECONDS
     real = dash_mod.plots.render_png
 
     def slow_render(*args, **kwargs):   # the clock says each render costs 1 s
@@ -115,7 +120,8 @@ def test_an_expensive_redraw_waits_longer(monkeypatch):
     assert dash.redraws == 2
 
 
-def test_a_real_session_feeds_the_live_view_and_keep_live_shows_the_end(capsys):
+def test_a_real_session_feeds_the_live_view_and_keep_live_shows_the_end(capsys, monkeypatch):
+    monkeypatch.setattr(dash_mod, "FIRST_REDRAW_SECONDS", 0.0)     # (a sub-second cell)
     dash = Dashboard(live_report=nb_display.live_checks(["sgd-momentum", "nan-origin"]),
                      keep_live=True)
     session = _trained_session(dash)
@@ -209,6 +215,7 @@ def test_no_broken_image_before_the_first_plot_and_a_current_step_between_plots(
     clock = Clock()
     dash = Dashboard(clock=clock)
     assert dash.image.layout.display == "none" and dash.image.value == b""
+    clock.now += dash_mod.FIRST_REDRAW_SECONDS
     real = dash_mod.plots.render_png
 
     def slow_render(*args, **kwargs):     # each plot costs 1 s: the next one waits 10 s

@@ -108,15 +108,6 @@ def _one_line_about_it(err: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def notebook_frontend(monkeypatch):
-    """%%diagnose opens the live Dashboard here as it does under a Jupyter kernel."""
-    from nbdebug.magics import display as nb_display
-    monkeypatch.setattr(nb_display, "in_notebook", lambda shell: True)
-    nb_display.LAST_DASHBOARD.clear()
-    return nb_display
-
-
 @pytest.mark.parametrize("fault", ["check", "stats.summary", "stats.label_histogram",
                                    "stats.flush", "report", "render.text"])
 def test_a_fault_is_listed_and_said_in_one_line_and_training_is_unchanged(

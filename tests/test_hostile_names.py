@@ -106,14 +106,6 @@ def _only_text(name: str, page: str, expect: list[str]) -> None:
         assert evil in text, f"{name}: {evil!r} is not shown as text"
 
 
-@pytest.fixture
-def notebook_frontend(monkeypatch):
-    from nbdebug.magics import display as nb_display
-    monkeypatch.setattr(nb_display, "in_notebook", lambda shell: True)
-    nb_display.LAST_DASHBOARD.clear()
-    return nb_display
-
-
 def test_hostile_names_are_text_in_the_html_report_widgets_and_sidebar(
         ip, bridge, notebook_frontend):  # noqa: F811
     from nbdebug.ui import html as ui_html

@@ -122,13 +122,6 @@ def _everything_shown(ip, tmp_path, bridge, flags: str = ""):  # noqa: F811
     return report, shown
 
 
-@pytest.fixture
-def notebook_frontend(monkeypatch):
-    from nbdebug.magics import display as nb_display
-    monkeypatch.setattr(nb_display, "in_notebook", lambda shell: True)
-    nb_display.LAST_DASHBOARD.clear()
-
-
 def test_reports_dashboards_and_sidebar_messages_hold_no_raw_samples(
         ip, tmp_path, bridge, notebook_frontend):  # noqa: F811
     run_cell(ip, SETUP.format(n=N, batch=BATCH))

@@ -15,8 +15,9 @@ FULL_STEPS = 2
 LABEL_STEPS = 10
 #: adaptive sampling: sampled steps' extra cost, share of a step's time
 SAMPLED_BUDGET = 0.01
-#: adaptive sampling never samples less often than this
-MAX_INTERVAL = 100
+#: adaptive sampling never samples less often than this (a long run of cheap steps, whose
+#: sampled step costs a few steps, reaches the budget near 300)
+MAX_INTERVAL = 500
 #: ... nor so rarely that the run so far holds fewer than this many sampled steps
 MIN_SAMPLES = 5
 #: steps of one shape (one forward, one backward, the same optimizer steps) before steps

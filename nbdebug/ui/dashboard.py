@@ -22,6 +22,9 @@ from ..report import Report
 from . import html, plots
 from .text import nothing_trained
 
+FIRST_REDRAW_SECONDS = 1.0  # the first plot after this much of the cell: a shorter cell
+                            # shows its final report only (a frame costs ~0.1 s, a share
+                            # a short cell would feel), the header counts steps meanwhile
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
 REDRAW_SHARE = 0.04        # a redraw waits until its usual cost is 4% of the time since the last
 MAX_REDRAW_SECONDS = 30.0  # ...but a view older than this is not live: redraw anyway (only
@@ -55,7 +58,7 @@ class Dashboard:
         self.redraw_seconds = 0.0      # rendering + sending, summed
         self.last_redraw_cost = 0.0
         self._costs: list[float] = []
-        self._next_redraw = 0.0
+        self._next_redraw = started + FIRST_REDRAW_SECONDS
         self._next_checks = 0.0
         self._next_header = 0.0
         self._facts = ""
