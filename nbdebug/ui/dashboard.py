@@ -26,7 +26,8 @@ FIRST_REDRAW_SECONDS = 1.0  # the first plot after this much of the cell: a shor
                             # shows its final report only (a frame costs ~0.1 s, a share
                             # a short cell would feel), the header counts steps meanwhile
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
-REDRAW_SHARE = 0.04        # a redraw waits until its usual cost is 4% of the time since the last
+REDRAW_SHARE = 0.04        # a redraw waits until the view's redraws, it included, are at most
+                           # 4% of the cell so far (the first one too, past its first second)
 MAX_REDRAW_SECONDS = 30.0  # ...but a view older than this is not live: redraw anyway (only
                            # reached when one redraw costs over 3 s: an overloaded machine)
 CHECKS_SECONDS = 2.0       # the live checklist is re-evaluated at most this often
@@ -40,7 +41,7 @@ class Dashboard:
                  keep_live: bool = False, clock: Callable[[], float] = time.perf_counter):
         import ipywidgets as w
 
-        started = clock()
+        started = self._started = clock()
         self._live_report = live_report
         self.keep_live = keep_live
         self._clock = clock
@@ -88,12 +89,13 @@ class Dashboard:
             return
         with quiet():
             self.redraw(obs, "running")
-        # the wait follows the usual cost of a redraw (the median of the last ones: one
-        # slowed by a pause does not stall the view for seconds)
+        # the next redraw is due when the view's time, that redraw's usual cost included
+        # (the median of the last ones: one slowed by a pause does not stall the view for
+        # seconds), is REDRAW_SHARE of the cell's
         self._costs = (self._costs + [self._clock() - now])[-5:]
         cost = sorted(self._costs)[len(self._costs) // 2]
-        wait = min(MAX_REDRAW_SECONDS, max(MIN_REDRAW_SECONDS, cost / REDRAW_SHARE))
-        self._next_redraw = now + wait
+        due = self._started + (self.redraw_seconds + cost) / REDRAW_SHARE
+        self._next_redraw = min(now + MAX_REDRAW_SECONDS, max(now + MIN_REDRAW_SECONDS, due))
 
     def redraw(self, obs: Any, state: str) -> None:
         start = self._clock()
