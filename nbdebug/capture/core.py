@@ -101,7 +101,6 @@ class Capture(Forwards, Updates):
         self.span.emit = self._emit_bulk
         self.span.general = self._steady_general
         self.span.account = self.sampler.account
-        self.sampler.own = lambda: self.guard.own_seconds
         self._fast_path()
         self.hooks = StepHooks(self.patches, self.models, {})
         self.depth = 0
@@ -278,6 +277,7 @@ class Capture(Forwards, Updates):
     def wake(self) -> None:
         """Leave steady steps (a held-out loader starts, a held-out forward, a step of a
         new shape): the step under way ends if its backward ran, and the next are lean."""
+        self.span.clock.spoil()
         if self.hooks.mode != "steady":
             return
         self.span.close()
@@ -314,6 +314,7 @@ class Capture(Forwards, Updates):
             self.flush()
             took = time.perf_counter() - t0
             self.sampler.exclude(took)          # not a step's cost
+            self.span.clock.exclude(took)
             self.cost.flushes += took
         self._next_step()
         if self._stop_requested:
@@ -323,7 +324,7 @@ class Capture(Forwards, Updates):
     def _steady_general(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         """A steady root forward the span does not take: the span closes, the forward goes
         the general way, and a span opens on the step it starts when that step is steady."""
-        self.span.close()
+        self.span.close(at_forward=True)
         self._steady_forward(module, args, output)
         entry = self.models.root(module)
         if self.hooks.mode == "steady" and entry is not None:
@@ -374,7 +375,7 @@ class Capture(Forwards, Updates):
         cost = self.cost
         cost.steady_own = self.span.own
         if self._on_cpu:
-            cost.scale = self.sampler.clock_scale()
+            cost.scale = self.span.clock.scale()
         return cost.share(self.guard, time.perf_counter() - self._t0)
 
     @property

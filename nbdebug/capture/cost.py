@@ -68,6 +68,75 @@ def _measure(guard_type: Any, hook_type: Any) -> tuple[float, float]:
     return max(0.0, hooked - bare - body), max(0.0, wrapped - plain - body)
 
 
+#: step periods timed on both sides before the hooked steps' time corrects nbdebug's clock
+#: (``SpanClock.scale``), and the most that correction multiplies the clock by
+MIN_TIMED = 5
+MAX_SCALE = 2.0
+
+
+class SpanClock:
+    """What the hooked steps cost beyond what nbdebug's clock saw of them, on a CPU.
+
+    Around a hooked step, Python runs more of nbdebug's code than its clock holds (the
+    calls into the hooks, torch's slower path for hooked modules, colder caches), and a
+    steady step is the only bare-like step inside the run to compare with. So the run is
+    cut where steady spans (``steady.Span``) open and close, at the forwards that begin
+    steps: a span's time over its step periods is a steady step's; the time between a
+    span's close and the next one's opening, less that many steady steps, is what the
+    hooked steps between them cost, of which the clock saw ``own``. A stretch where
+    anything but training steps ran (a held-out pass: ``spoil``) is not compared, nor are
+    the first steps before any span: their time is not all nbdebug's."""
+
+    def __init__(self) -> None:
+        self.steady = [0.0, 0]               # seconds, step periods on spans
+        self.hooked = [0.0, 0, 0.0]          # seconds, step periods, own seconds between
+        self._opened: tuple[float, int] | None = None          # time, step
+        self._closed: tuple[float, float, int] | None = None   # time, own seconds, step
+
+    def opened(self, now: float, own: float, step: int) -> None:
+        """A span opened on ``step`` (its forward has run); nbdebug's clock read ``own``."""
+        if self._closed is not None:
+            t, o, s = self._closed
+            if step > s:
+                h = self.hooked
+                h[0] += now - t
+                h[1] += step - s
+                h[2] += own - o
+        self._closed = None
+        self._opened = (now, step)
+
+    def closed(self, now: float, own: float, step: int, at_forward: bool) -> None:
+        """The open span closed; ``at_forward``: at the forward that begins ``step``
+        (elsewhere the periods are not whole: nothing of it is compared)."""
+        if self._opened is not None and at_forward:
+            t, s = self._opened
+            if step > s:
+                self.steady[0] += now - t
+                self.steady[1] += step - s
+        self._opened = None
+        self._closed = (now, own, step) if at_forward else None
+
+    def spoil(self) -> None:
+        """Something else than training steps runs before the next span (a held-out pass)."""
+        self._closed = None
+
+    def exclude(self, seconds: float) -> None:
+        """``seconds`` of nbdebug's between steps that are not a step's cost (a flush)."""
+        if self._closed is not None:
+            t, o, s = self._closed
+            self._closed = (t + seconds, o + seconds, s)
+
+    def scale(self) -> float:
+        """The hooked steps' time beyond steady steps', over the clock's share of it (1 to
+        ``MAX_SCALE``; 1 until both were timed over enough steps)."""
+        seconds, periods, own = self.hooked
+        steady_seconds, steady_periods = self.steady
+        if periods < MIN_TIMED or steady_periods < 4 * MIN_TIMED or own <= 0:
+            return 1.0
+        extra = seconds - periods * steady_seconds / steady_periods
+        return min(MAX_SCALE, max(1.0, extra / own))
+
+
 class Cost:
     """nbdebug's share of the run so far: its time against the rest of the run's."""
 
@@ -77,8 +146,8 @@ class Cost:
         #: seconds spent starting (calibration included) and ending the diagnosis
         self.fixed = 0.0
         #: what the hooked steps cost per second of the clock inside their hooks (measured
-        #: against the steady steps on a CPU, ``Sampling.clock_scale``), and the seconds of
-        #: that clock spent on steady steps' hot path (not scaled)
+        #: against the steady steps on a CPU, ``SpanClock.scale``), and the seconds of that
+        #: clock spent on steady steps' hot path (not scaled)
         self.scale = 1.0
         self.steady_own = 0.0
         #: seconds of that clock spent flushing (and in the live views it feeds): plain

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .context import Context
     from .hooks import StepHooks
     from .models import Models
+    from .steady import Span
 
 #: backward calls without an optimizer step before each counts as one
 MAX_ACCUMULATION = 64
@@ -28,6 +29,7 @@ class Forwards:
     ctx: Context
     models: Models
     hooks: StepHooks
+    span: Span
     opts: Any
     depth: int
     active: ModelEntry | None
@@ -89,6 +91,7 @@ class Forwards:
     def _eval_forward(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...],
                       output: Any) -> None:
         self.ctx.cur.evals += 1
+        self.span.clock.spoil()             # (not a training step: its time is not compared)
         self.ctx.held_out(structure.first_tensor(output))
         self._emit("eval_forward", entry, module, args, output)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from typing import Any
 
 #: first steps with every module hooked (discovery, execution order)
 FULL_STEPS = 2
@@ -23,10 +23,6 @@ MIN_SAMPLES = 5
 #: steps of one shape (one forward, one backward, the same optimizer steps) before steps
 #: run steady: a root hook and the backward only
 STEADY_AFTER = 3
-#: hooked steps timed before their time corrects nbdebug's clock (``clock_scale``), and
-#: the most that correction multiplies the clock by
-MIN_TIMED = 5
-MAX_SCALE = 2.0
 #: with BatchNorm, steps run steady only while this many batches of the epoch are left
 EPOCH_ROOM = 3
 
@@ -41,25 +37,15 @@ class Sampling:
         self._sampled_steps = 0
         self._lean_seconds = 0.0          # time of lean steps, and their count
         self._lean_steps = 0
-        #: nbdebug's own clock (seconds so far), read at step boundaries (set by the
-        #: dispatcher); the time of hooked steps and what that clock saw of them, and the
-        #: time of steady steps: what the clock misses shows as the difference
-        self.own: Callable[[], float] = lambda: 0.0
-        self._own0 = 0.0
-        self._hooked = [0.0, 0, 0.0]      # seconds, steps, own seconds
-        self._steady = [0.0, 0]           # seconds, steps
 
     def exclude(self, seconds: float) -> None:
         """Time spent between steps that is not a step's cost (a flush)."""
         self._t0 += seconds
-        self._own0 += seconds
 
-    def next(self, step: int, sampled: bool, adapt: bool = False, steady: bool = False) -> bool:
-        """Time the step that ended (``step`` steps so far; ``steady``: it ran steady);
-        whether the next is sampled. With ``adapt``, the interval is chosen again from the
-        cost measured so far."""
+    def next(self, step: int, sampled: bool, adapt: bool = False) -> bool:
+        """Time the step that ended (``step`` steps so far); whether the next is sampled.
+        With ``adapt``, the interval is chosen again from the cost measured so far."""
         now = time.perf_counter()
-        own = self.own()
         if step > LABEL_STEPS:
             took = now - self._t0
             if sampled:
@@ -68,38 +54,17 @@ class Sampling:
             else:
                 self._lean_seconds += took
                 self._lean_steps += 1
-            if steady:
-                self._steady[0] += took
-                self._steady[1] += 1
-            else:
-                h = self._hooked
-                h[0] += took
-                h[1] += 1
-                h[2] += own - self._own0
-        self._t0, self._own0 = now, own
+        self._t0 = now
         if self.adaptive and adapt:
             self._adapt(step)
         return step % self.interval == 0
-
-    def clock_scale(self) -> float:
-        """How much more the hooked steps cost than nbdebug's clock saw of them: their
-        time beyond a steady step's, over the clock's share (1 to ``MAX_SCALE``; 1 until
-        enough of both kinds of step were timed)."""
-        seconds, steps, own = self._hooked
-        steady_seconds, steady_steps = self._steady
-        if steps < MIN_TIMED or steady_steps < 4 * MIN_TIMED or own <= 0:
-            return 1.0
-        extra = seconds - steps * steady_seconds / steady_steps
-        return min(MAX_SCALE, max(1.0, extra / own))
 
     def account(self, steps: int) -> None:
         """Time ``steps`` steady steps that ended on the hot path (``steady.Span``)."""
         now = time.perf_counter()
         self._lean_seconds += now - self._t0
         self._lean_steps += steps
-        self._steady[0] += now - self._t0
-        self._steady[1] += steps
-        self._t0, self._own0 = now, self.own()
+        self._t0 = now
 
     def steady_until(self, ctx: Any) -> int:
         """The first step after ``ctx.step``, a steady one, that ``kind`` would not keep
@@ -137,7 +102,7 @@ class Sampling:
         a sampled one nor two batches before an epoch ends; lean otherwise. On a steady
         step (started already) the answer is for the rest of it."""
         s = ctx.step
-        sampled = self.next(s, ctx.sampled, adapt, steady=mode == "steady")
+        sampled = self.next(s, ctx.sampled, adapt)
         sampled_next = (s + 1) % self.interval == 0
         if mode == "steady":
             ctx.sampled = False

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 
 from .context import Context, Guard
+from .cost import SpanClock
 from .structure import all_tensors
 from .steps import StepRecord
 
@@ -55,8 +56,11 @@ class Span:
         self.bw = 0                 # backward calls of the step in progress
         self.inputs: list[tuple[Any, ...]] = []     # each later step's forward inputs
         self.losses: list[torch.Tensor] = []
-        #: seconds of nbdebug's clock spent in this hook (the hot path and the general one)
+        #: seconds of nbdebug's clock spent on the hot path (the general one is a hooked
+        #: step's), and where spans open and close, to time both kinds of step
         self.own = 0.0
+        self.clock = SpanClock()
+        self._call = 0.0            # when the forward hook running now began (0: none runs)
 
     # -- the hot path ----------------------------------------------------------------
     def forward(self, module: Any, args: tuple[Any, ...], output: Any) -> None:
@@ -73,15 +77,22 @@ class Span:
             self.ctx.step = self.step
             self.bw = 0
             self.inputs.append(args)
+            took = time.perf_counter() - t0
+            self.own += took
         else:
+            self._call = t0
             try:
                 self.general(module, args, output)
             except Exception:
                 guard.errors.record("steady forward")
-        took = time.perf_counter() - t0
+            self._call = 0.0
+            took = time.perf_counter() - t0
         guard.own_seconds += took
-        self.own += took
         return None
+
+    def _own_now(self, now: float) -> float:
+        """nbdebug's clock now, the forward hook running now included."""
+        return self.guard.own_seconds + (now - self._call if self._call else 0.0)
 
     def backward(self, args: tuple[Any, ...]) -> bool:
         """``Tensor.backward`` on a span: keep the loss; False when the general path must
@@ -113,6 +124,8 @@ class Span:
         self.deadline = deadline
         self.bw = 0
         self.open = True
+        now = time.perf_counter()
+        self.clock.opened(now, self._own_now(now), self.first)
 
     def interrupt(self) -> None:
         """The next forward goes the general way (a stop was asked for), until ``stopping``
@@ -120,11 +133,14 @@ class Span:
         self.stopping = True
         self.stop_at = 0
 
-    def close(self) -> None:
-        """Hand the span over: afterwards the context is as the general path leaves it."""
+    def close(self, at_forward: bool = False) -> None:
+        """Hand the span over: afterwards the context is as the general path leaves it.
+        ``at_forward``: at the forward that begins the next step (the general path's)."""
         if not self.open:
             return
         self.open = False
+        now = time.perf_counter()
+        self.clock.closed(now, self._own_now(now), self.step + 1, at_forward)
         ctx = self.ctx
         inputs, losses = self.inputs, self.losses
         self.inputs, self.losses = [], []
