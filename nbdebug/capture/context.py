@@ -66,7 +66,7 @@ class Guard:
         ``torch.autograd.backward``)."""
         guard = self
         # calls made inside an observed call of the same name are not observed again
-        inside = self._inside.setdefault(scope or where, [False])
+        inside = self.inside(scope or where)
 
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -86,6 +86,11 @@ class Guard:
             return result
 
         return wrapper
+
+    def inside(self, scope: str) -> list[bool]:
+        """The flag that is set while an observed call of ``scope`` runs (a one-item
+        list, shared by the wrappers of that scope)."""
+        return self._inside.setdefault(scope, [False])
 
     def _observe(self, fn: Callable[..., Any], where: str, *args: Any) -> None:
         t0 = time.perf_counter()

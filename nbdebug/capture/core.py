@@ -211,16 +211,19 @@ class Capture(Forwards, Updates):
         pre_step, post_step = g.hook(self._pre_step), g.hook(self._post_step)
         self.hooks.on.update(
             pre=g.hook(self._pre_forward), post=g.hook(self._post_forward),
-            lean=g.hook(self._lean_forward), steady=self.span.forward,
+            lean=g.hook(self._lean_forward), steady=self.span,
             bn=g.hook(self._bn_forward),
             opt_pre=lambda opt, args, kwargs: pre_step(opt),
             opt_post=lambda opt, args, kwargs: post_step(opt))
         self.hooks.set("full")
         p = self.patches
-        # Tensor.backward stays on steady steps; torch.autograd.backward (which it calls)
-        # is taken off, so a steady step's backward is one interception
-        p.wrap(torch.Tensor, "backward", g, reentrant=False, steady=True, scope="backward",
-               before=self._tensor_backward)
+        # Tensor.backward stays on steady steps, as the span's own wrapper (one frame);
+        # torch.autograd.backward (which it calls) is taken off, so a steady step's
+        # backward is one interception
+        original = torch.Tensor.backward
+        p.wrap(torch.Tensor, "backward", g, reentrant=False, scope="backward",
+               before=self._tensor_backward,
+               on_steady=lambda general: self.span.backward_wrapper(original, general))
         p.wrap(torch.autograd, "backward", g, reentrant=False, scope="backward",
                before=lambda a, k: self._on_backward(a, k, "autograd"))
         for handler in self._on["attach"]:

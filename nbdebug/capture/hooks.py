@@ -45,7 +45,8 @@ class StepHooks:
             hs += [mod.register_module_forward_pre_hook(on["pre"]),
                    mod.register_module_forward_hook(on["post"], always_call=True)]
         else:
-            root = ModuleHook(on["lean" if mode == "lean" else "steady"])
+            # (the steady hook, ``steady.Span``, copies and pickles as a ModuleHook does)
+            root = on["steady"] if mode == "steady" else ModuleHook(on["lean"])
             bn = ModuleHook(on["bn"])
             for entry in self.models:
                 m = entry.module()

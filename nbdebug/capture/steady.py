@@ -16,6 +16,7 @@ one run, the inputs and the count of steps to the probes' bulk events
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any, Callable
@@ -24,6 +25,7 @@ import torch
 
 from .context import Context, Guard
 from .cost import SpanClock
+from .patches import _inert, _inert_hook
 from .structure import all_tensors
 from .steps import StepRecord
 
@@ -63,9 +65,9 @@ class Span:
         self._call = 0.0            # when the forward hook running now began (0: none runs)
 
     # -- the hot path ----------------------------------------------------------------
-    def forward(self, module: Any, args: tuple[Any, ...], output: Any) -> None:
-        """The steady root hook: a forward that starts the next step of the span, or the
-        general path."""
+    def __call__(self, module: Any, args: tuple[Any, ...], output: Any) -> None:
+        """The steady root hook (the span itself is the hook: no frame between torch and
+        it): a forward that starts the next step of the span, or the general path."""
         guard = self.guard
         guard.hook_calls += 1
         if guard.paused:
@@ -102,6 +104,46 @@ class Span:
         self.losses.append(self.loss_of(args[0]))
         self.bw = 1
         return True
+
+    def backward_wrapper(self, original: Callable[..., Any],
+                         general: Callable[..., Any]) -> Callable[..., Any]:
+        """``Tensor.backward`` on steady steps: the span's backward in the wrapper's own
+        frame, then ``original``; ``general`` (the wrapper of the other steps, whose
+        ``backward`` scope it shares: a call made inside one, through a TorchFunctionMode
+        say, is not observed again) when the span does not take it."""
+        span, guard = self, self.guard
+        inside = guard.inside("backward")
+
+        @functools.wraps(original)
+        def backward(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+            if inside[0] or guard.paused:
+                guard.wrap_calls += 1
+                return original(tensor, *args, **kwargs)
+            if span.open and not span.bw:
+                t0 = time.perf_counter()
+                guard.wrap_calls += 1
+                try:
+                    span.losses.append(span.loss_of(tensor))   # type: ignore[misc]
+                    span.bw = 1
+                except Exception:
+                    guard.errors.record("steady backward")
+                took = time.perf_counter() - t0
+                guard.own_seconds += took
+                span.own += took
+                if span.bw:
+                    inside[0] = True
+                    try:
+                        return original(tensor, *args, **kwargs)
+                    finally:
+                        inside[0] = False
+            return general(tensor, *args, **kwargs)
+        return backward
+
+    def __deepcopy__(self, memo: dict) -> Callable[..., None]:
+        return _inert_hook           # a copy of the model made while it trains: no hook
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_inert, ())
 
     # -- opening and closing ---------------------------------------------------------
     def start(self, entry: Any, module: Any, args: tuple[Any, ...], assumed: tuple[int, ...],
