@@ -94,3 +94,23 @@ def test_a_real_run_with_held_out_passes_compares_training_steps_only():
     assert clock.steady[1] > 100 and clock.hooked[1] > 0     # both kinds were timed
     assert clock.hooked[0] < 0.03, clock.hooked               # no held-out pass in it
     assert ctx.report.run["overhead"] < 1.0
+
+
+@pytest.mark.parametrize("context", ["plain", "no_grad", "inference_mode"])
+def test_the_calibration_draws_no_random_number_and_works_under_any_grad_mode(
+        monkeypatch, context):
+    from nbdebug.capture import cost
+    from nbdebug.capture.context import Guard
+    from nbdebug.capture.patches import ModuleHook
+    monkeypatch.setattr(cost, "_CALIBRATED", [])
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    backward = torch.Tensor.backward
+    mode = {"plain": torch.enable_grad, "no_grad": torch.no_grad,
+            "inference_mode": torch.inference_mode}[context]
+    with mode():
+        per_hook, per_wrap = cost.calibrate(Guard, ModuleHook)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.Tensor.backward is backward
+    # a hook between a forward and a backward costs microseconds, not nothing
+    assert 0 < per_hook < 1e-3 and 0 <= per_wrap < 1e-3

@@ -2,9 +2,10 @@
 
 The clock inside each hook and wrapper body (``Guard.own_seconds``) misses what happens
 around it: the call into the hook, torch taking the slower path of a module that has
-hooks, the wrapper's own frame. ``calibrate`` measures that per call once, on a module
-and a function of nbdebug's own (no user tensor touched, no random number drawn), and
-``Cost`` adds it per call counted, plus the time nbdebug spends starting and ending.
+hooks, the wrapper's own frame. ``calibrate`` measures that per call once, on a small
+training step of nbdebug's own (no user tensor touched, no random number drawn), and
+``Cost`` adds it per call counted, plus the time nbdebug spends starting and ending. On a
+CPU, ``SpanClock`` measures what the hooked steps cost beyond that clock.
 """
 
 from __future__ import annotations
@@ -17,15 +18,23 @@ from torch import nn
 
 #: calls per measurement, and measurements (the least is kept: what stays put on a busy
 #: machine)
-CALLS = 100
+CALLS = 30
 ROUNDS = 3
-#: one calibration per process: the first diagnosis pays its few milliseconds
+#: one calibration per process: the first diagnosis pays its ~15 milliseconds
 _CALIBRATED: list[tuple[float, float]] = []
 
 
-class _Echo(nn.Module):
+class _Tiny(nn.Module):
+    """A training step of nbdebug's own to time the interception points on: a hook or a
+    wrapper costs several times more between a forward and a backward than in a loop of
+    bare calls, which keeps all of it in the caches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.full((4, 4), 0.1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+        return torch.relu(x @ self.w)
 
 
 def _least(fn: Any) -> float:
@@ -39,33 +48,38 @@ def _least(fn: Any) -> float:
 
 
 def calibrate(guard_type: Any, hook_type: Any) -> tuple[float, float]:
-    """Seconds one hooked module call and one wrapped function call add, beyond the body
-    (measured once per process)."""
+    """Seconds one hooked module call and one wrapped ``Tensor.backward`` call add to a
+    training step, beyond their bodies (measured once per process)."""
     if not _CALIBRATED:
-        _CALIBRATED.append(_measure(guard_type, hook_type))
+        with torch.inference_mode(False), torch.enable_grad():
+            _CALIBRATED.append(_measure(guard_type, hook_type))
     return _CALIBRATED[0]
 
 
 def _measure(guard_type: Any, hook_type: Any) -> tuple[float, float]:
     from ..errors import ErrorLog
     guard = guard_type(ErrorLog())
-    module, x = _Echo(), torch.zeros(1)
+    module, x = _Tiny(), torch.ones(2, 4)
+    backward = torch.Tensor.backward
+    wrapped = guard.wrap(backward, "calibration", before=lambda a, k: None, reentrant=False)
 
     def noop(*args: Any) -> None:
         return None
 
-    with torch.no_grad():
-        bare = _least(lambda: module(x))
-        handle = module.register_forward_hook(hook_type(guard.hook(noop)))
-        try:
-            hooked = _least(lambda: module(x))
-        finally:
-            handle.remove()
-    plain = _least(noop)
-    wrapped_fn = guard.wrap(noop, "calibration", before=lambda a, k: None)
-    wrapped = _least(wrapped_fn)
-    body = guard.own_seconds / (2 * ROUNDS * CALLS)       # what the bodies' clocks saw
-    return max(0.0, hooked - bare - body), max(0.0, wrapped - plain - body)
+    def step(backward: Any) -> None:
+        backward(module(x).sum())
+        module.w.grad = None
+
+    bare = _least(lambda: step(backward))
+    handle = module.register_forward_hook(hook_type(guard.hook(noop)))
+    try:
+        hooked = _least(lambda: step(backward))
+    finally:
+        handle.remove()
+    hook_body = guard.own_seconds / (ROUNDS * CALLS)      # what the bodies' clocks saw
+    wrapped_step = _least(lambda: step(wrapped))
+    wrap_body = guard.own_seconds / (ROUNDS * CALLS) - hook_body
+    return max(0.0, hooked - bare - hook_body), max(0.0, wrapped_step - bare - wrap_body)
 
 
 #: step periods timed on both sides before the hooked steps' time corrects nbdebug's clock
