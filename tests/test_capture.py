@@ -320,6 +320,9 @@ def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     assert interval(5000, lean=1e-3, sampled=1e-2) == 500       # capped at 500
     assert interval(150, lean=1e-3, sampled=3e-3) == 30         # five samples so far
     assert interval(400, lean=1e-3, sampled=3e-3) == 80
+    # the step before each sampled one is hooked for it: its extra counts as the sample's
+    policy._pre_seconds, policy._pre_steps = 2e-3 * 10, 10
+    assert interval(5000, lean=1e-3, sampled=3e-3) == 300       # 200% + 100%
 
 
 class _FixedBatches(torch.utils.data.Sampler):

@@ -37,6 +37,11 @@ class Sampling:
         self._sampled_steps = 0
         self._lean_seconds = 0.0          # time of lean steps, and their count
         self._lean_steps = 0
+        #: time of the steps before sampled ones (hooked for the sample: part of its
+        #: cost), and their count; whether the step running now is one
+        self._pre_seconds = 0.0
+        self._pre_steps = 0
+        self._before_sample = False
 
     def exclude(self, seconds: float) -> None:
         """Time spent between steps that is not a step's cost (a flush)."""
@@ -51,10 +56,14 @@ class Sampling:
             if sampled:
                 self._sampled_seconds += took
                 self._sampled_steps += 1
+            elif self._before_sample:
+                self._pre_seconds += took
+                self._pre_steps += 1
             else:
                 self._lean_seconds += took
                 self._lean_steps += 1
         self._t0 = now
+        self._before_sample = False
         if self.adaptive and adapt:
             self._adapt(step)
         return step % self.interval == 0
@@ -83,6 +92,8 @@ class Sampling:
             return
         lean = self._lean_seconds / self._lean_steps
         extra = self._sampled_seconds / self._sampled_steps - lean
+        if self._pre_steps:         # the step before each, hooked for it, is its cost too
+            extra += max(0.0, self._pre_seconds / self._pre_steps - lean)
         base = self.every
         need = extra / (SAMPLED_BUDGET * lean) if lean > 0 else MAX_INTERVAL
         # never fewer than about MIN_SAMPLES samples over the run so far: short runs keep
@@ -103,7 +114,7 @@ class Sampling:
         step (started already) the answer is for the rest of it."""
         s = ctx.step
         sampled = self.next(s, ctx.sampled, adapt)
-        sampled_next = (s + 1) % self.interval == 0
+        sampled_next = self._before_sample = (s + 1) % self.interval == 0
         if mode == "steady":
             ctx.sampled = False
             if sampled_next or not _room(ctx):
