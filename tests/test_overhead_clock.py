@@ -67,7 +67,7 @@ def test_a_held_out_pass_or_a_flush_between_spans_is_not_a_steps_cost():
 
 
 def test_a_real_run_with_held_out_passes_compares_training_steps_only():
-    """Each epoch ends with a held-out pass of 30 ms: none of it may be taken for the cost
+    """Each epoch ends with a held-out pass of 0.1 s: none of it may be taken for the cost
     of the hooked steps around it (it would double the clock)."""
     import nbdebug
     torch.manual_seed(0)
@@ -89,10 +89,10 @@ def test_a_real_run_with_held_out_passes_compares_training_steps_only():
             with torch.no_grad():
                 for xb, yb in val:
                     net(xb)
-                    time.sleep(0.015)
+                    time.sleep(0.05)
     clock = ctx.capture.span.clock
     assert clock.steady[1] > 100 and clock.hooked[1] > 0     # both kinds were timed
-    assert clock.hooked[0] < 0.03, clock.hooked               # no held-out pass in it
+    assert clock.hooked[0] < 0.1, clock.hooked                # no held-out pass in it
     assert ctx.report.run["overhead"] < 1.0
 
 

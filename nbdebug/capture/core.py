@@ -217,13 +217,15 @@ class Capture(Forwards, Updates):
             opt_post=lambda opt, args, kwargs: post_step(opt))
         self.hooks.set("full")
         p = self.patches
-        # Tensor.backward stays on steady steps, as the span's own wrapper (one frame);
-        # torch.autograd.backward (which it calls) is taken off, so a steady step's
+        # Tensor.backward is the span's wrapper: on a span, one frame that keeps the loss;
+        # else the general wrapper. It stays on steady steps (a class attribute of Tensor
+        # set again at every switch would empty Python's method caches of every tensor
+        # type); torch.autograd.backward (which it calls) is taken off, so a steady step's
         # backward is one interception
         original = torch.Tensor.backward
-        p.wrap(torch.Tensor, "backward", g, reentrant=False, scope="backward",
-               before=self._tensor_backward,
-               on_steady=lambda general: self.span.backward_wrapper(original, general))
+        general = g.wrap(original, "backward", before=self._tensor_backward,
+                         reentrant=False, scope="backward")
+        p.patch(torch.Tensor, "backward", self.span.backward_wrapper(original, general))
         p.wrap(torch.autograd, "backward", g, reentrant=False, scope="backward",
                before=lambda a, k: self._on_backward(a, k, "autograd"))
         for handler in self._on["attach"]:

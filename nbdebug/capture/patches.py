@@ -44,21 +44,17 @@ class Patches:
 
     def wrap(self, owner: Any, name: str, guard: Any, before: Any = None, after: Any = None,
              original: Any = None, reentrant: bool = True, steady: bool = False,
-             scope: str | None = None,
-             on_steady: Callable[[Any], Any] | None = None) -> Any:
+             scope: str | None = None) -> Any:
         """Replace ``owner.name`` by ``guard.wrap`` of it (or of ``original``) until
         ``remove_all``: ``before(args, kwargs)`` and ``after(args, kwargs, result)`` run
         around the unchanged call, fault-isolated. Returns the wrapper. Unless ``steady``,
-        the wrapper is taken off on steady steps (``set_steady``); with ``on_steady``,
-        ``on_steady(wrapper)`` stands in for it there."""
+        the wrapper is taken off on steady steps (``set_steady``)."""
         wrapper = guard.wrap(original if original is not None else getattr(owner, name),
                              name, before=before, after=after, reentrant=reentrant,
                              scope=scope)
         had = name in vars(owner)
         self.patch(owner, name, wrapper)
-        if on_steady is not None:
-            self._switchable.append((owner, name, on_steady(wrapper), True, wrapper))
-        elif not steady:
+        if not steady:
             self._switchable.append((owner, name, self._patches[-1][2], had, wrapper))
         return wrapper
 

@@ -107,19 +107,16 @@ class Span:
 
     def backward_wrapper(self, original: Callable[..., Any],
                          general: Callable[..., Any]) -> Callable[..., Any]:
-        """``Tensor.backward`` on steady steps: the span's backward in the wrapper's own
-        frame, then ``original``; ``general`` (the wrapper of the other steps, whose
-        ``backward`` scope it shares: a call made inside one, through a TorchFunctionMode
-        say, is not observed again) when the span does not take it."""
+        """``Tensor.backward`` for the whole diagnosis: on a span, the span's backward in
+        the wrapper's own frame, then ``original``; else ``general`` (the guarded wrapper,
+        whose ``backward`` scope it shares: a call made inside an observed one, through a
+        TorchFunctionMode say, is not observed again)."""
         span, guard = self, self.guard
         inside = guard.inside("backward")
 
         @functools.wraps(original)
         def backward(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-            if inside[0] or guard.paused:
-                guard.wrap_calls += 1
-                return original(tensor, *args, **kwargs)
-            if span.open and not span.bw:
+            if span.open and not span.bw and not inside[0] and not guard.paused:
                 t0 = time.perf_counter()
                 guard.wrap_calls += 1
                 try:
