@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
-#: calls per measurement, and measurements (the least is kept: what stays put on a busy
-#: machine)
-CALLS = 30
-ROUNDS = 3
+#: calls per measurement, and measurements of each kind, taken in turn (the least of each
+#: is kept: what stays put on a busy machine)
+CALLS = 10
+ROUNDS = 10
 #: one calibration per process: the first diagnosis pays its ~15 milliseconds
 _CALIBRATED: list[tuple[float, float]] = []
 
@@ -37,16 +37,6 @@ class _Tiny(nn.Module):
         return torch.relu(x @ self.w)
 
 
-def _least(fn: Any) -> float:
-    best = float("inf")
-    for _ in range(ROUNDS):
-        t0 = time.perf_counter()
-        for _ in range(CALLS):
-            fn()
-        best = min(best, time.perf_counter() - t0)
-    return best / CALLS
-
-
 def calibrate(guard_type: Any, hook_type: Any) -> tuple[float, float]:
     """Seconds one hooked module call and one wrapped ``Tensor.backward`` call add to a
     training step, beyond their bodies (measured once per process)."""
@@ -62,24 +52,40 @@ def _measure(guard_type: Any, hook_type: Any) -> tuple[float, float]:
     module, x = _Tiny(), torch.ones(2, 4)
     backward = torch.Tensor.backward
     wrapped = guard.wrap(backward, "calibration", before=lambda a, k: None, reentrant=False)
+    hook = hook_type(guard.hook(lambda *args: None))
 
-    def noop(*args: Any) -> None:
-        return None
-
-    def step(backward: Any) -> None:
+    def bare() -> None:
         backward(module(x).sum())
         module.w.grad = None
 
-    bare = _least(lambda: step(backward))
-    handle = module.register_forward_hook(hook_type(guard.hook(noop)))
-    try:
-        hooked = _least(lambda: step(backward))
-    finally:
-        handle.remove()
-    hook_body = guard.own_seconds / (ROUNDS * CALLS)      # what the bodies' clocks saw
-    wrapped_step = _least(lambda: step(wrapped))
-    wrap_body = guard.own_seconds / (ROUNDS * CALLS) - hook_body
-    return max(0.0, hooked - bare - hook_body), max(0.0, wrapped_step - bare - wrap_body)
+    def bare_calls() -> None:
+        for _ in range(CALLS):
+            bare()
+
+    def hooked() -> None:
+        handle = module.register_forward_hook(hook)
+        try:
+            bare_calls()
+        finally:
+            handle.remove()
+
+    def through_wrapper() -> None:
+        for _ in range(CALLS):
+            wrapped(module(x).sum())
+            module.w.grad = None
+
+    kinds = {"bare": bare_calls, "hooked": hooked, "wrapped": through_wrapper}
+    least = dict.fromkeys(kinds, float("inf"))
+    body = dict.fromkeys(kinds, 0.0)              # what the bodies' clocks saw
+    for _ in range(ROUNDS):                       # in turn: a slow spell hits all kinds
+        for kind, run in kinds.items():
+            own, t0 = guard.own_seconds, time.perf_counter()
+            run()
+            least[kind] = min(least[kind], time.perf_counter() - t0)
+            body[kind] += guard.own_seconds - own
+    calls = ROUNDS * CALLS
+    return (max(0.0, (least["hooked"] - least["bare"]) / CALLS - body["hooked"] / calls),
+            max(0.0, (least["wrapped"] - least["bare"]) / CALLS - body["wrapped"] / calls))
 
 
 #: step periods timed on both sides before the hooked steps' time corrects nbdebug's clock
