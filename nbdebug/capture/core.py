@@ -217,11 +217,9 @@ class Capture(Forwards, Updates):
             opt_post=lambda opt, args, kwargs: post_step(opt))
         self.hooks.set("full")
         p = self.patches
-        # Tensor.backward is the span's wrapper: on a span, one frame that keeps the loss;
-        # else the general wrapper. It stays on steady steps (a class attribute of Tensor
-        # set again at every switch would empty Python's method caches of every tensor
-        # type); torch.autograd.backward (which it calls) is taken off, so a steady step's
-        # backward is one interception
+        # Tensor.backward is the span's wrapper throughout (setting it at each switch would
+        # empty the method caches of every tensor type): one frame on a span, else the
+        # general one; torch.autograd.backward, which it calls, is off on steady steps
         original = torch.Tensor.backward
         general = g.wrap(original, "backward", before=self._tensor_backward,
                          reentrant=False, scope="backward")
