@@ -331,3 +331,26 @@ def test_log_axis_labels_are_plain_text_powers_of_ten():
     assert power_label(-1e4) == "\u221210\u2074"
     assert power_label(0.0) == "0" and power_label(0.5) == "0.5"
     assert "$" not in power_label(1e-12)          # no mathtext to parse
+
+
+@pytest.mark.parametrize("low", [1e-3, 1e-1, 0.5])
+def test_the_gradient_colour_bar_labels_are_distinct_and_never_minus_zero(low):
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from nbdebug.ui import panels
+    steps = list(range(0, 400, 10))
+    values = [[float(v), float(v) / 2] for v in np.geomspace(1.0, low, len(steps))]
+    fig = Figure(figsize=(5, 3))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    panels.plot_grad_heatmap(ax, fig, {"grad_norm": {"steps": steps, "values": values,
+                                                     "columns": ["a", "b"]}}, [])
+    fig.canvas.draw()
+    bar = fig.axes[-1]
+    lo, hi = bar.get_ylim()
+    labels = [t.get_text() for t, v in zip(bar.get_yticklabels(), bar.get_yticks())
+              if lo <= v <= hi]
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    assert not any(t.lstrip("\u2212-") in ("0", "0.0") and t[0] in "\u2212-" for t in labels)

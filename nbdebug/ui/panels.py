@@ -33,6 +33,7 @@ def plot_grad_heatmap(ax: Any, fig: Figure, tl: dict[str, Any],
     """log10 of each parameter's gradient norm; exact zeros black, NaN/Inf red (never the
     blank background of a masked cell)."""
     import matplotlib
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
     ax.set_title("log10 gradient norm (black: 0, red: NaN)", loc="left")
     s = tl.get("grad_norm")
     if not (s and s["steps"] and s.get("columns")):
@@ -54,8 +55,12 @@ def plot_grad_heatmap(ax: Any, fig: Figure, tl: dict[str, Any],
     ax.set_yticks(range(len(keep)))
     ax.set_yticklabels([_short(cols[i]) for i in keep], fontsize=7)
     ax.set_xlabel("step")
+    # whole powers when the range spans three or more (a tick at -0.5 printed whole read
+    # "-0", and -2.5 "-2" beside -2)
+    whole = vmax - vmin >= 3
     fig.colorbar(img, ax=ax, fraction=0.04, pad=0.02,
-                 format="%.0f" if vmax - vmin >= 3 else "%.1f")
+                 ticks=MaxNLocator(nbins=6, integer=whole),
+                 format=FuncFormatter(lambda v, pos: f"{v + 0.0:.{0 if whole else 1}f}"))
     _mark(ax, marks, text=False)
 
 
