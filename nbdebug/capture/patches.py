@@ -206,22 +206,27 @@ def _installed_prefixes() -> tuple[str, ...]:
     return _PREFIXES
 
 
-class ModuleHook:
-    """A hook on the user's own module (lean steps). A copy of the model made while it
-    trains (``copy.deepcopy`` of the best model, ``torch.save(model)``) gets a hook that
-    does nothing, so copying and pickling work as they do without nbdebug."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = fn
-
-    def __call__(self, *args: Any) -> None:
-        return self.fn(*args)
+class CopiedInert:
+    """A hook object on the user's own module: a copy of the model made while it trains
+    (``copy.deepcopy`` of the best model, ``torch.save(model)``) gets a hook that does
+    nothing, so copying and pickling work as they do without nbdebug."""
 
     def __deepcopy__(self, memo: dict) -> Callable[..., None]:
         return _inert_hook
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_inert, ())
+
+
+class ModuleHook(CopiedInert):
+    """A hook on the user's own module (full and lean steps; ``steady.Span`` is the
+    steady steps' own)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> None:
+        return self.fn(*args)
 
 
 def _inert_hook(*args: Any) -> None:

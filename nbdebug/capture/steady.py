@@ -25,7 +25,7 @@ import torch
 
 from .context import Context, Guard
 from .cost import SpanClock
-from .patches import _inert, _inert_hook
+from .patches import CopiedInert
 from .structure import all_tensors
 from .steps import StepRecord
 
@@ -35,7 +35,7 @@ SPAN_BYTES = 32 * 2**20
 BULK = {"train_input": "steady_inputs", "step_end": "steady_steps", "backward": "steady_loss"}
 
 
-class Span:
+class Span(CopiedInert):
     def __init__(self, ctx: Context, guard: Guard) -> None:
         self.ctx = ctx
         self.guard = guard
@@ -135,12 +135,6 @@ class Span:
                         inside[0] = False
             return general(tensor, *args, **kwargs)
         return backward
-
-    def __deepcopy__(self, memo: dict) -> Callable[..., None]:
-        return _inert_hook           # a copy of the model made while it trains: no hook
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_inert, ())
 
     # -- opening and closing ---------------------------------------------------------
     def start(self, entry: Any, module: Any, args: tuple[Any, ...], assumed: tuple[int, ...],
