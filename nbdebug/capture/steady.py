@@ -96,15 +96,6 @@ class Span(CopiedInert):
         """nbdebug's clock now, the forward hook running now included."""
         return self.guard.own_seconds + (now - self._call if self._call else 0.0)
 
-    def backward(self, args: tuple[Any, ...]) -> bool:
-        """``Tensor.backward`` on a span: keep the loss; False when the general path must
-        see this backward (no span, or a second backward in the step)."""
-        if not self.open or self.bw or not args or self.loss_of is None:
-            return False
-        self.losses.append(self.loss_of(args[0]))
-        self.bw = 1
-        return True
-
     def backward_wrapper(self, original: Callable[..., Any],
                          general: Callable[..., Any]) -> Callable[..., Any]:
         """``Tensor.backward`` for the whole diagnosis: on a span, the span's backward in
@@ -118,7 +109,6 @@ class Span(CopiedInert):
         def backward(tensor: Any, *args: Any, **kwargs: Any) -> Any:
             if span.open and not span.bw and not inside[0] and not guard.paused:
                 t0 = time.perf_counter()
-                guard.wrap_calls += 1
                 try:
                     span.losses.append(span.loss_of(tensor))   # type: ignore[misc]
                     span.bw = 1
@@ -127,7 +117,8 @@ class Span(CopiedInert):
                 took = time.perf_counter() - t0
                 guard.own_seconds += took
                 span.own += took
-                if span.bw:
+                if span.bw:                 # (else the general wrapper counts the call)
+                    guard.wrap_calls += 1
                     inside[0] = True
                     try:
                         return original(tensor, *args, **kwargs)

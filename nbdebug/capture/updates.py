@@ -35,11 +35,10 @@ class Updates:
     def wake(self) -> None: ...
 
     def _tensor_backward(self, args: tuple, kwargs: dict) -> None:
-        """``Tensor.backward``: on a steady span the span keeps the loss; else the span
-        closes and the backward goes the general way."""
-        if not self.span.backward(args):
-            self.span.close()
-            self._on_backward(args, kwargs, "tensor")
+        """``Tensor.backward`` that the span's wrapper did not take (no span, a second
+        backward in the step): the span closes and the backward goes the general way."""
+        self.span.close()
+        self._on_backward(args, kwargs, "tensor")
 
     def _watch_optimizer(self, opt: torch.optim.Optimizer) -> bool:
         if self.opts.optimizers and not any(opt is o for o in self.opts.optimizers):
