@@ -223,7 +223,7 @@ def test_no_broken_image_before_the_first_plot_and_a_current_step_between_plots(
     clock.now += dash_mod.FIRST_REDRAW_SECONDS
     real = dash_mod.plots.render_png
 
-    def slow_render(*args, **kwargs):     # each plot costs 1 s: the next one waits 10 s
+    def slow_render(*args, **kwargs):     # each plot costs 1 s: the next waits 30 s (at most)
         clock.now += 1.0
         return real(*args, **kwargs)
     monkeypatch.setattr(dash_mod.plots, "render_png", slow_render)

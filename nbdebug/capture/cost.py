@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-#: calls per measurement, and measurements of each kind, taken in turn (the least of each
-#: is kept: what stays put on a busy machine)
+#: calls per measurement, and measurements of each kind, taken in turn (the median of
+#: their differences is kept: what stays put on a busy machine)
 CALLS = 10
 ROUNDS = 10
 #: one calibration per process: the first diagnosis pays its ~15 milliseconds
@@ -75,17 +75,25 @@ def _measure(guard_type: Any, hook_type: Any) -> tuple[float, float]:
             module.w.grad = None
 
     kinds = {"bare": bare_calls, "hooked": hooked, "wrapped": through_wrapper}
-    least = dict.fromkeys(kinds, float("inf"))
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
     body = dict.fromkeys(kinds, 0.0)              # what the bodies' clocks saw
     for _ in range(ROUNDS):                       # in turn: a slow spell hits all kinds
         for kind, run in kinds.items():
             own, t0 = guard.own_seconds, time.perf_counter()
             run()
-            least[kind] = min(least[kind], time.perf_counter() - t0)
+            times[kind].append(time.perf_counter() - t0)
             body[kind] += guard.own_seconds - own
     calls = ROUNDS * CALLS
-    return (max(0.0, (least["hooked"] - least["bare"]) / CALLS - body["hooked"] / calls),
-            max(0.0, (least["wrapped"] - least["bare"]) / CALLS - body["wrapped"] / calls))
+
+    step = min(times["bare"]) / CALLS
+
+    def extra(kind: str) -> float:
+        # the median of each round's difference from its bare neighbour: a busy spell
+        # slows one round of both, where the least of each could come from different ones;
+        # at most a whole bare step (a machine busy through most rounds)
+        diffs = sorted(t - b for t, b in zip(times[kind], times["bare"]))
+        return min(step, max(0.0, diffs[len(diffs) // 2] / CALLS - body[kind] / calls))
+    return extra("hooked"), extra("wrapped")
 
 
 #: step periods timed on both sides before the hooked steps' time corrects nbdebug's clock
