@@ -7,7 +7,7 @@ For each model of the benchmark and for the default and ``--every 1``:
   listing any sync they make;
 - every later step under "error": any host sync made while the loop runs (by nbdebug or
   by torch on its behalf) raises. The flush that copies statistics to the host (one sync
-  per FLUSH_EVERY steps, allowed) is moved past the loop.
+  per flush window, allowed) is moved past the loop.
 
 Then a parity check: the same healthy run on the CPU and on CUDA must give the same
 warnings and problems. Exits non-zero on a sync, an internal error or a mismatch.
@@ -25,12 +25,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nbdebug
-from nbdebug.capture import core
+from nbdebug.capture import sampling
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from overhead import make  # noqa: E402
 
-WARM = core.LABEL_STEPS + 5       # the audited first steps, checked under "warn"
+WARM = sampling.LABEL_STEPS + 5       # the audited first steps, checked under "warn"
 STEPS = 100
 
 
@@ -71,8 +71,8 @@ def check(name: str, every: int | None) -> tuple[bool, str]:
             "error" if s >= WARM else 0))
     except RuntimeError as exc:
         return True, f"{label}: bare loop syncs on its own ({exc}); not checked"
-    flush_every = core.FLUSH_EVERY
-    core.FLUSH_EVERY = 10**9                        # no flush inside the checked loop
+    due = sampling.Flushes.due
+    sampling.Flushes.due = lambda self, step: False   # no flush inside the checked loop
     kw = {} if every is None else {"every": every}
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -83,7 +83,7 @@ def check(name: str, every: int | None) -> tuple[bool, str]:
         except RuntimeError as exc:
             return False, f"{label}: a sync on an ordinary step: {exc}"
         finally:
-            core.FLUSH_EVERY = flush_every
+            sampling.Flushes.due = due
             torch.cuda.set_sync_debug_mode(0)
     early = sorted({f"{w.filename.rsplit('/', 1)[-1]}:{w.lineno}" for w in seen
                     if "synchroniz" in str(w.message)})

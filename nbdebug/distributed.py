@@ -25,9 +25,9 @@ from datetime import timedelta
 from typing import Any
 
 from . import keys
-from .capture.core import FLUSH_EVERY
 from .capture.patches import Patches
 from .capture.probes.replicas import ReplicaProbe, Window
+from .capture.sampling import FLUSH_EVERY
 from .checks.registry import CheckRun, run_checks
 from .checks.replicas import differing, encode_rows, first_divergence
 from .merge import MERGED_CHECKS, merge_findings, merge_observations, samplers
@@ -124,6 +124,7 @@ class Merger:
         self._run: CheckRun | None = None
         self.patches = Patches()
         self.capture.listeners.append(self.on_flush)
+        self.capture.flushes.fixed = True       # every rank publishes at the same steps
         #: the per-step checksum of the replicated parameters (this rank's)
         self.replicas = ReplicaProbe(self.capture.ctx)
         self.capture.add_probe(self.replicas)

@@ -325,6 +325,25 @@ def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     assert interval(5000, lean=1e-3, sampled=3e-3) == 300       # 200% + 100%
 
 
+def test_the_flush_window_follows_the_measured_cost_of_flushes():
+    """Unit test of the rule: a flush every 50 steps at first; the window doubles (up to
+    400) while a flush costs more than 0.5% of the steps between two; a multi-rank run
+    keeps 50; a buffer holding 500 values is flushed whatever the window."""
+    from nbdebug.capture.sampling import Flushes
+    flushes = Flushes()
+    assert flushes.due(50) and not flushes.due(60) and flushes.after(60) == 100
+    flushes.flushed(0.5e-3, 50, 50 * 1e-3)           # 0.5 ms against 1 ms steps: 1%
+    assert flushes.window == 100 and not flushes.due(150) and flushes.after(120) == 200
+    flushes.flushed(0.5e-3, 200, 200 * 1e-4)         # cheaper steps: the mean, 10x
+    assert flushes.window == 400
+    slow = Flushes()
+    slow.flushed(0.5e-3, 50, 50 * 0.1)               # 100 ms steps: a flush is nothing
+    assert slow.window == 50
+    assert flushes.due(130, held=500) and not flushes.due(130, held=499)
+    flushes.fixed = True
+    assert flushes.due(50) and flushes.after(60) == 100
+
+
 class _FixedBatches(torch.utils.data.Sampler):
     """The same batches in the same order every epoch: a custom sampler nbdebug cannot
     read the order from, so the order fingerprints must tell."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
+import pytest
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
@@ -141,3 +142,48 @@ def test_steady_steps_leave_for_a_held_out_pass_and_come_back():
     roles = {ld["name"]: (ld["role"], ld["batches"]) for ld in report.run["loaders"]}
     assert roles == {"train": ("train", 180), "val": ("eval", 6)}
     assert report.run["steps"] == 180 and report.run["epochs"] == 3
+
+
+@pytest.mark.parametrize("where", ["before backward", "after the update", "to zeros", "never"])
+def test_the_step_before_a_sampled_one_stays_on_the_span_and_zero_grad_is_still_judged(
+        monkeypatch, where):
+    """The step before each sampled step runs on the span until its optimizer step (its
+    update is hooked, and that hook turns the sampled step full): that update and the
+    sampled step's are still a consecutive pair, so a loop that never zeroes its gradients
+    is found, and one that zeroes them anywhere in the step is not."""
+    from nbdebug.capture.steady import Span
+    taken = []
+    take_last = Span.take_last
+
+    def counted(self, module, args):
+        took = take_last(self, module, args)
+        taken.append(took)
+        return took
+    monkeypatch.setattr(Span, "take_last", counted)
+    torch.manual_seed(0)
+    X, y = torch.randn(1280, 16), torch.randint(0, 4, (1280,))
+    loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)   # 80 a epoch
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    with nbdebug.diagnose(quiet=True):
+        for _ in range(3):
+            for xb, yb in loader:
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                if where == "before backward":
+                    opt.zero_grad()
+                elif where == "to zeros":
+                    opt.zero_grad(set_to_none=False)
+                loss.backward()
+                opt.step()
+                if where == "after the update":
+                    model.zero_grad()
+    report = nbdebug.last_report()
+    assert report.run["steps"] == 240 and report.run["optimizers"][0]["steps"] == 240
+    assert sum(taken) >= 8, taken              # the span took the step before each sample
+    stale = report.timelines["stale_grad"]["values"]
+    assert len(stale) >= 8
+    found = [f for f in report.findings if f.check == "zero-grad"]
+    if where == "never":
+        assert found and found[0].severity in ("warning", "problem")
+    else:
+        assert not found and not any(stale), stale

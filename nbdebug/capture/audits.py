@@ -59,10 +59,7 @@ class AuditRecorder:
         sizes = self.obs.train_batch_sizes
         sizes[n] = sizes.get(n, 0) + 1
         self._inputs += 1
-        limit = FINGERPRINT_BATCHES
-        if epoch_batches:
-            limit = 2 * epoch_batches + 2 if 2 * epoch_batches <= FINGERPRINT_BATCHES else 0
-        if self._inputs > limit or x.numel() == 0:
+        if self._inputs > _limit(epoch_batches) or x.numel() == 0:
             return
         v = x.detach()
         if v.dtype == torch.bool or v.is_complex() or v.layout != torch.strided:
@@ -75,6 +72,20 @@ class AuditRecorder:
         def sink(s: int, a: np.ndarray, n: int = n) -> None:
             out.append([float(n), float(a.sum()), float(np.abs(a).sum()), float(a[0])])
         self.pending.put(step, per_sample, sink)
+
+    def model_inputs(self, model: int, inputs: list[tuple[int, torch.Tensor]],
+                     epoch_batches: int | None = None) -> None:
+        """``model_input`` of each of a steady span's inputs, (step, x): past the
+        fingerprinted ones, only their batch sizes are counted."""
+        limit = _limit(epoch_batches)
+        sizes = self.obs.train_batch_sizes
+        for step, x in inputs:
+            if self._inputs < limit or model != self._model or not x.dim():
+                self.model_input(model, x, step, epoch_batches)
+            else:
+                n = x.shape[0]
+                sizes[n] = sizes.get(n, 0) + 1
+                self._inputs += 1
 
     def binary_labels(self, input: torch.Tensor, target: Any, step: int) -> None:
         """Per-batch 0/1 label counts of a single-output binary loss (points 6 and 7)."""
@@ -128,3 +139,12 @@ class AuditRecorder:
                 else:
                     extra[k] = min(extra.get(k, v), v)
         self.pending.put(step, torch.stack(parts), sink)
+
+
+def _limit(epoch_batches: int | None) -> int:
+    """Training inputs fingerprinted: two epochs and a little when two fit in
+    FINGERPRINT_BATCHES (an epoch longer than half of it could not show a repeated order
+    at all), else FINGERPRINT_BATCHES for a loader of unknown length."""
+    if not epoch_batches:
+        return FINGERPRINT_BATCHES
+    return 2 * epoch_batches + 2 if 2 * epoch_batches <= FINGERPRINT_BATCHES else 0

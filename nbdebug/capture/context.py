@@ -152,6 +152,8 @@ class Context:
         self.epoch_left: int | None = None
         #: leave steady steps now (a held-out loader starts iterating, say)
         self.wake: Callable[[], None] = lambda: None
+        #: a probe holds as much as it may until the next flush: flush when the step ends
+        self.flush_wanted = False
         #: hand the steady span over (before reading the step's state between steps)
         self.sync: Callable[[], None] = lambda: None
         #: tell every probe of an event (the dispatcher's own)

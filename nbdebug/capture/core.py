@@ -10,7 +10,6 @@ keeps an autograd graph alive.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,13 +30,10 @@ from .hooks import StepHooks
 from .models import ModelEntry, Models
 from .patches import ModuleHook, Patches
 from .probes import EVENTS, PROBES
-from .sampling import LABEL_STEPS, STEADY_AFTER, Sampling  # noqa: F401  (re-exported)
+from .sampling import FLUSH_SECONDS, STEADY_AFTER, Flushes, Sampling
 from .steady import BULK, Span
 from .steps import StepRecord
 from .updates import Updates
-
-FLUSH_EVERY = 50          # steps between host copies: one transfer per window
-FLUSH_SECONDS = 0.5       # with listeners (live views), flush at least this often
 
 
 class StopTraining(KeyboardInterrupt):
@@ -98,6 +94,7 @@ class Capture(Forwards, Updates):
         #: the handlers of the current kind of step
         self._events = self._on
         self.sampler = Sampling(options.every, options.adaptive)
+        self.flushes = Flushes()
         self.span.emit = self._emit_bulk
         self.span.general = self._steady_general
         self.span.account = self.sampler.account
@@ -311,38 +308,25 @@ class Capture(Forwards, Updates):
         self._emit("step_end", cur)
         if final:
             return
-        if ctx.step % FLUSH_EVERY == 0 or (
+        if self.flushes.due(ctx.step, len(self.pending)) or ctx.flush_wanted or (
                 self.live and time.perf_counter() - self._last_flush > FLUSH_SECONDS):
             t0 = time.perf_counter()
             self.flush()
             took = time.perf_counter() - t0
             self.sampler.exclude(took)          # not a step's cost
             self.span.clock.exclude(took)
+            self.flushes.flushed(took, ctx.step, t0 - self._t0 - self.cost.flushes)
             self.cost.flushes += took
         self._next_step()
         if self._stop_requested:
             self._stop_requested = self.span.stopping = False
             raise StopTraining("stopped by user")
 
-    def _steady_general(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        """A steady root forward the span does not take: the span closes, the forward goes
-        the general way, and a span opens on the step it starts when that step is steady."""
-        self.span.close(at_forward=True)
-        self._steady_forward(module, args, output)
-        entry = self.models.root(module)
-        if self.hooks.mode == "steady" and entry is not None:
-            s = self.ctx.step
-            stop = min(self.sampler.steady_until(self.ctx), (s // FLUSH_EVERY + 1) * FLUSH_EVERY)
-            due = self._last_flush + FLUSH_SECONDS if self.live else math.inf
-            self.span.start(entry, module, args, self._shapes[-1][4] if self._shapes else (),
-                            stop, due)
-
     def _next_step(self) -> None:
         """Choose the kind of the step that starts (``Sampling.kind``); a steady step that
         has started already turns full or lean now when the next must be seen whole."""
         ctx = self.ctx
-        mode = self.sampler.kind(ctx, self.hooks.mode, self._shapes,
-                                 adapt=ctx.step % FLUSH_EVERY == 0)
+        mode = self.sampler.kind(ctx, self.hooks.mode, self._shapes)
         if mode != self.hooks.mode and (self.depth == 0 or self.hooks.mode == "steady"):
             self._set_mode(mode)
 
@@ -369,6 +353,7 @@ class Capture(Forwards, Updates):
         self._last_flush = time.perf_counter()
 
     def _flush_pending(self) -> None:
+        self.ctx.flush_wanted = False
         self.ctx.rows.close_run()         # the steady steps' losses since the last row
         self.pending.flush()
 

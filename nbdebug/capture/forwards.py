@@ -7,6 +7,7 @@ step (``hooks.MODES``) sees forwards through its own hook.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -14,11 +15,13 @@ from torch import nn
 
 from . import structure
 from .models import ModelEntry
+from .sampling import FLUSH_SECONDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import Context
     from .hooks import StepHooks
     from .models import Models
+    from .sampling import Flushes, Sampling
     from .steady import Span
 
 #: backward calls without an optimizer step before each counts as one
@@ -35,6 +38,13 @@ class Forwards:
     active: ModelEntry | None
     active_training: bool
     backward_step_pending: bool
+    sampler: Sampling
+    _on: dict[str, list[Any]]
+    _events: dict[str, list[Any]]
+    flushes: Flushes
+    live: bool
+    _last_flush: float
+    _shapes: Any
 
     def _emit(self, event: str, *args: Any) -> None: ...
     def _end_step(self, final: bool = False, assumed: bool = False) -> None: ...
@@ -148,6 +158,26 @@ class Forwards:
             self._lean_forward(module, args, output)
             return
         self._train_forward(entry, module, args)
+
+    def _steady_general(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        """A steady root forward the span does not take: the step before a sampled one
+        (the span takes it, and its optimizer step is hooked: the update of that step ends
+        it and turns the next full), or the span closes, the forward goes the general way,
+        and a span opens on the step it starts when that step is steady."""
+        if self.span.take_last(module, args):
+            self.hooks.watch_updates()
+            self._events = self._on         # (its update goes to every probe)
+            return
+        self.span.close(at_forward=True)
+        self._steady_forward(module, args, output)
+        entry = self.models.root(module)
+        if self.hooks.mode == "steady" and entry is not None:
+            s = self.ctx.step
+            until, before_sample = self.sampler.steady_until(self.ctx)
+            stop = min(until, self.flushes.after(s))
+            due = self._last_flush + FLUSH_SECONDS if self.live else math.inf
+            self.span.start(entry, module, args, self._shapes[-1][4] if self._shapes else (),
+                            stop, due, last=before_sample and until == stop)
 
     def _hooked_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         """A forward that ran before the global hooks went in (a step turned full midway)."""

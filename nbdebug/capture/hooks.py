@@ -63,6 +63,13 @@ class StepHooks:
         self._handles = [self.patches.handle(h) for h in hs]
         self.patches.set_steady(mode == "steady")
 
+    def watch_updates(self) -> None:
+        """A steady step whose update must be seen (the one before a sampled step): the
+        optimizer step hooks too, until the next ``set``."""
+        on = self.on
+        self._handles += [self.patches.handle(register_optimizer_step_pre_hook(on["opt_pre"])),
+                          self.patches.handle(register_optimizer_step_post_hook(on["opt_post"]))]
+
     def drop(self) -> None:
         """Forget the handles (``Patches.remove_all`` removes them)."""
         self._handles = []

@@ -115,6 +115,8 @@ class Replay:
         self._inputs.append((self.ctx.step if step is None else step, args,
                              dict(kwargs) if kwargs else {}, size))
         self._bytes += size
+        if self._bytes >= REPLAY_BYTES // 2:   # half full: read the window before it drops
+            self.ctx.flush_wanted = True
         while self._bytes > REPLAY_BYTES and len(self._inputs) > 1:
             self._bytes -= self._inputs.pop(0)[3]
 

@@ -25,6 +25,19 @@ MIN_SAMPLES = 5
 STEADY_AFTER = 3
 #: with BatchNorm, steps run steady only while this many batches of the epoch are left
 EPOCH_ROOM = 3
+#: steps between host copies at first; every flush falls on a multiple of it
+FLUSH_EVERY = 50
+#: the flush window doubles while a flush costs more than this share of the steps between
+#: two (a long run of cheap steps: a flush of about 0.5 ms against steps of 0.5 ms) ...
+FLUSH_BUDGET = 0.005
+#: ... up to this many steps (a NaN on a steady step is still found at its own step: the
+#: window only delays when it is read)
+MAX_WINDOW = 400
+#: ... or sooner, at the end of the step where the buffer holds this many values (about
+#: 50 sampled steps of a small model: the memory held does not grow with the window)
+FLUSH_ITEMS = 500
+#: with listeners (live views), flush at least this often (seconds)
+FLUSH_SECONDS = 0.5
 
 
 class Sampling:
@@ -47,9 +60,10 @@ class Sampling:
         """Time spent between steps that is not a step's cost (a flush)."""
         self._t0 += seconds
 
-    def next(self, step: int, sampled: bool, adapt: bool = False) -> bool:
+    def next(self, step: int, sampled: bool) -> bool:
         """Time the step that ended (``step`` steps so far); whether the next is sampled.
-        With ``adapt``, the interval is chosen again from the cost measured so far."""
+        A sampled step that ended chooses the interval again from the cost measured so far
+        (so the step before the next sample is the one that interval names)."""
         now = time.perf_counter()
         if step > LABEL_STEPS:
             took = now - self._t0
@@ -64,7 +78,7 @@ class Sampling:
                 self._lean_steps += 1
         self._t0 = now
         self._before_sample = False
-        if self.adaptive and adapt:
+        if self.adaptive and sampled:
             self._adapt(step)
         return step % self.interval == 0
 
@@ -75,16 +89,17 @@ class Sampling:
         self._lean_steps += steps
         self._t0 = now
 
-    def steady_until(self, ctx: Any) -> int:
+    def steady_until(self, ctx: Any) -> tuple[int, bool]:
         """The first step after ``ctx.step``, a steady one, that ``kind`` would not keep
         steady: the step before a sampled one, or (BatchNorm) two batches before the
-        epoch ends. Until then, only a flush or something irregular changes a step."""
+        epoch ends; and whether it is the step before a sampled one. Until then, only a
+        flush or something irregular changes a step."""
         s, iv = ctx.step, self.interval
-        until = ((s + 1) // iv + 1) * iv - 1
+        until = before = ((s + 1) // iv + 1) * iv - 1
         left = ctx.epoch_left
         if left is not None and any(e.batchnorm for e in ctx.models):
             until = min(until, s + left - (EPOCH_ROOM - 1))   # (``_room`` fails there)
-        return until
+        return until, until == before
 
     def _adapt(self, step: int) -> None:
         """Sample less often while sampled steps cost more than SAMPLED_BUDGET of a step."""
@@ -106,16 +121,16 @@ class Sampling:
         """How statistics were sampled: the base interval, and the one nbdebug settled on."""
         return {"every": self.every, "adaptive": self.adaptive, "interval": self.interval}
 
-    def kind(self, ctx: Any, mode: str | None, shapes: Any, adapt: bool = False) -> str:
+    def kind(self, ctx: Any, mode: str | None, shapes: Any) -> str:
         """The kind of the step that starts (``ctx.step``), and whether it is sampled
         (``ctx.sampled``). Full: the first steps, sampled ones, any before an optimizer
         stepped; steady: once the hooked steps have one simple shape, never the step before
         a sampled one nor two batches before an epoch ends; lean otherwise. On a steady
         step (started already) the answer is for the rest of it."""
         s = ctx.step
-        sampled = self.next(s, ctx.sampled, adapt)
+        sampled = self.next(s, ctx.sampled)
         sampled_next = self._before_sample = (s + 1) % self.interval == 0
-        if mode == "steady":
+        if mode == "steady" and not sampled:   # (sampled: its step before ran steady)
             ctx.sampled = False
             if sampled_next or not _room(ctx):
                 return "full" if sampled_next else "lean"
@@ -146,3 +161,38 @@ def _room(ctx: Any) -> bool:
     wake the hooks themselves."""
     left = ctx.epoch_left
     return left is None or left >= EPOCH_ROOM or not any(e.batchnorm for e in ctx.models)
+
+
+class Flushes:
+    """When the pending values go to the host: every ``window`` steps, a multiple of
+    FLUSH_EVERY doubled while flushes cost more than FLUSH_BUDGET of the training's time.
+    ``fixed``: every FLUSH_EVERY steps (a multi-rank run publishes at those steps)."""
+
+    def __init__(self) -> None:
+        self.window = FLUSH_EVERY
+        self.fixed = False
+        self._seconds = 0.0         # time of the flushes so far, and their count
+        self._count = 0
+
+    def due(self, step: int, held: int = 0) -> bool:
+        """Is a flush due after ``step`` steps, with ``held`` values in the buffer?"""
+        return step % (FLUSH_EVERY if self.fixed else self.window) == 0 or held >= FLUSH_ITEMS
+
+    def after(self, step: int) -> int:
+        """The first step after ``step`` at which a flush is due."""
+        w = FLUSH_EVERY if self.fixed else self.window
+        return (step // w + 1) * w
+
+    def flushed(self, took: float, steps: int, training: float) -> None:
+        """A flush took ``took`` seconds after ``steps`` steps, which took ``training``
+        seconds (flushes not counted): choose the window again."""
+        self._seconds += took
+        self._count += 1
+        if steps <= 0 or training <= 0:
+            return
+        per_step = training / steps
+        flush = self._seconds / self._count
+        w = FLUSH_EVERY
+        while w < MAX_WINDOW and flush > FLUSH_BUDGET * w * per_step:
+            w *= 2
+        self.window = min(w, MAX_WINDOW)

@@ -54,6 +54,8 @@ class Span(CopiedInert):
         self.first = 0              # the step in progress when the span opened
         self.step = 0               # the step in progress now
         self.stop_at = 0            # a forward that would start this step goes the general way
+        self.last = False           # ... but the span takes that step (``take_last``)
+        self.took_last = False
         self.deadline = math.inf    # (live views) when the next flush is due
         self.bw = 0                 # backward calls of the step in progress
         self.inputs: list[tuple[Any, ...]] = []     # each later step's forward inputs
@@ -129,9 +131,9 @@ class Span(CopiedInert):
 
     # -- opening and closing ---------------------------------------------------------
     def start(self, entry: Any, module: Any, args: tuple[Any, ...], assumed: tuple[int, ...],
-              stop_at: int, deadline: float) -> None:
+              stop_at: int, deadline: float, last: bool = False) -> None:
         """Open a span on the step in progress, whose forward (``args``) the general path
-        has just seen."""
+        has just seen. ``last``: the step ``stop_at`` is one to take too (``take_last``)."""
         if self.loss_of is None:
             return
         cur = self.ctx.cur
@@ -143,6 +145,8 @@ class Span(CopiedInert):
         self.root, self.entry, self.assumed = module, entry, assumed
         self.first = self.step = self.ctx.step
         self.stop_at = min(stop_at, self.step + cap + 1)
+        self.last = last and self.stop_at == stop_at
+        self.took_last = False
         if self.stopping:
             self.stop_at = 0
         self.deadline = deadline
@@ -150,6 +154,22 @@ class Span(CopiedInert):
         self.open = True
         now = time.perf_counter()
         self.clock.opened(now, self._own_now(now), self.first)
+
+    def take_last(self, module: Any, args: tuple[Any, ...]) -> bool:
+        """The forward of the span's last step, the one before a sampled step: take it as
+        the hot path takes a step (the dispatcher then hooks its optimizer step, which
+        closes the span). False: the forward goes the general way."""
+        if not (self.open and self.last and self.step + 1 == self.stop_at and self.bw == 1
+                and module is self.root and module.training and torch.is_grad_enabled()):
+            return False
+        self.last, self.took_last = False, True
+        now = time.perf_counter()               # (the span's time ends here: whole steps)
+        self.clock.closed(now, self._own_now(now), self.step + 1, at_forward=True)
+        self.step += 1
+        self.ctx.step = self.step
+        self.bw = 0
+        self.inputs.append(args)
+        return True
 
     def interrupt(self) -> None:
         """The next forward goes the general way (a stop was asked for), until ``stopping``
@@ -164,7 +184,8 @@ class Span(CopiedInert):
             return
         self.open = False
         now = time.perf_counter()
-        self.clock.closed(now, self._own_now(now), self.step + 1, at_forward)
+        if not self.took_last:                  # (else ``take_last`` stopped the clock)
+            self.clock.closed(now, self._own_now(now), self.step + 1, at_forward)
         ctx = self.ctx
         inputs, losses = self.inputs, self.losses
         self.inputs, self.losses = [], []

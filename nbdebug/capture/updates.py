@@ -62,6 +62,7 @@ class Updates:
         self._stepping = max(0, self._stepping - 1)
         if self._stepping:
             return          # an optimizer stepped by the one stepping (Accelerate's wrapper)
+        self.span.close()   # (the step before a sampled one ran on the span until now)
         if id(opt) not in self.ctx.optimizers and not self._watch_optimizer(opt):
             return
         ctx = self.ctx

@@ -4,6 +4,7 @@ execution order, and the training accuracy of sampled batches."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,10 @@ class ForwardProbe(Probe):
         super().__init__(ctx)
         self._ordering: ModelEntry | None = None    # the model whose first pass is running
         self._fresh = False
+        #: the last tensor summarised (a weak reference), its version (an in-place
+        #: ReLU returns its input changed) and its summary's row: a Sequential's output
+        #: is its last layer's, summarised once
+        self._summarized: tuple[Any, int, list[torch.Tensor]] = (_nothing, -1, [])
 
     def first_forward(self, entry: ModelEntry, module: nn.Module) -> None:
         self._ordering, self._fresh = entry, True
@@ -58,20 +63,24 @@ class ForwardProbe(Probe):
     def _put_summary(self, key: str, t: torch.Tensor) -> list[torch.Tensor] | None:
         """Hold the summary of ``t`` for the ``key`` timeline; the parts, or None."""
         t = getattr(t, "_local_tensor", t)      # a DTensor output: this rank's part
-        try:
-            parts = summarize(t)
-        except Unsupported as exc:
-            self.ctx.note(f"{key}: statistics skipped ({exc})")
-            return None
+        seen, version, row = self._summarized
+        if seen() is not t or version != t._version:
+            try:
+                parts = summarize(t)
+            except Unsupported as exc:
+                self.ctx.note(f"{key}: statistics skipped ({exc})")
+                return None
+            # a row of 0-d values: the flush stacks a window's rows in one operation (a
+            # stack here would cost 8 us a layer on a CPU, the flush's share of it 2)
+            # (the pivot, a view of ``t``, is copied: the value must not follow ``t``'s
+            # storage, nor keep it)
+            row = [parts[0].clone(), *parts[1:]]
+            self._summarized = (weakref.ref(t), t._version, row)
         series = self.ctx.series(key)
         series.columns = list(SUMMARY)
         n = t.numel()
-        # a row of 0-d values: the flush stacks a window's rows in one operation (a stack
-        # here would cost 8 us a layer on a CPU, the flush's share of it 2)
-        # (the pivot, a view of ``t``, is copied: the value must not follow ``t``'s storage)
-        self.ctx.put([parts[0].clone(), *parts[1:]],
-                     lambda step, arr: series.add(step, summary_row(arr, n)))
-        return parts
+        self.ctx.put(row, lambda step, arr: series.add(step, summary_row(arr, n)))
+        return row
 
     def _record_init(self, entry: ModelEntry, module: nn.Module) -> None:
         by_name = {p.name: p for p in entry.info.params}
@@ -99,3 +108,7 @@ class ForwardProbe(Probe):
         correct = (out.detach().argmax(1) == y).sum() / y.shape[0]
         series = self.ctx.series(keys.TRAIN_ACC)
         self.ctx.put(correct, lambda s, a: series.add(s, float(a)))
+
+
+def _nothing() -> None:
+    return None

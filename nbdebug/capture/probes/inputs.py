@@ -52,11 +52,13 @@ class InputProbe(Probe):
                       items: list[tuple[int, tuple]]) -> None:
         loader = self.ctx.loader
         batches = None if loader is None else self.ctx.epoch_batches.get(id(loader))
-        for step, args in items:
-            x = structure.first_tensor(args)
-            if x is not None:
+        xs = [(step, x) for step, args in items
+              if (x := structure.first_tensor(args)) is not None]
+        acc = self._inputs.get(id(entry))
+        if acc is None or acc.batches < INPUT_BATCHES:     # (later ones: nothing to add)
+            for _, x in xs:
                 self._record(entry, x)
-                self.audit.model_input(id(entry), x, step, batches)
+        self.audit.model_inputs(id(entry), xs, batches)
 
     def layer_input(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...]) -> None:
         self.audit.module_input(entry.names, module, args)
