@@ -305,7 +305,8 @@ def test_an_explicit_every_is_kept_and_the_default_keeps_samples_over_the_run():
 
 def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     """Unit test of the rule: sampled steps' extra time <= 1% of a step, interval a
-    multiple of --every, at most steps/5 and 500."""
+    multiple of --every, at most steps/5 and 500; the step before each sampled one counts
+    in its cost."""
     from nbdebug.capture.sampling import Sampling
     policy = Sampling(every=10, adaptive=True)
 
@@ -323,6 +324,12 @@ def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     # the step before each sampled one is hooked for it: its extra counts as the sample's
     policy._pre_seconds, policy._pre_steps = 2e-3 * 10, 10
     assert interval(5000, lean=1e-3, sampled=3e-3) == 300       # 200% + 100%
+    # ... and when it ran on the span until its update, nbdebug's own time on it
+    policy._pre_seconds, policy._pre_steps = 0.0, 0
+    policy._pre_own_seconds, policy._pre_own_steps = 1e-3 * 10, 10
+    assert interval(5000, lean=1e-3, sampled=3e-3) == 300
+    policy._pre_seconds, policy._pre_steps = 2e-3 * 10, 10      # both kinds: their mean
+    assert interval(5000, lean=1e-3, sampled=3e-3) == 300
 
 
 def test_the_flush_window_follows_the_measured_cost_of_flushes():

@@ -165,7 +165,7 @@ def test_the_step_before_a_sampled_one_stays_on_the_span_and_zero_grad_is_still_
     loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)   # 80 a epoch
     model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    with nbdebug.diagnose(quiet=True):
+    with nbdebug.diagnose(quiet=True) as session:
         for _ in range(3):
             for xb, yb in loader:
                 loss = nn.functional.cross_entropy(model(xb), yb)
@@ -180,6 +180,10 @@ def test_the_step_before_a_sampled_one_stays_on_the_span_and_zero_grad_is_still_
     report = nbdebug.last_report()
     assert report.run["steps"] == 240 and report.run["optimizers"][0]["steps"] == 240
     assert sum(taken) >= 8, taken              # the span took the step before each sample
+    sampler = session.capture.sampler           # ... and its cost counts in the sample's
+    # (the last one taken may be the run's last step, which chooses no next step)
+    assert sum(taken) - 1 <= sampler._pre_own_steps <= sum(taken)
+    assert sampler._pre_own_seconds > 0
     stale = report.timelines["stale_grad"]["values"]
     assert len(stale) >= 8
     found = [f for f in report.findings if f.check == "zero-grad"]

@@ -36,6 +36,7 @@ class Guard:
         self.hook_calls = 0
         self.wrap_calls = 0
         self._inside: dict[str, list[bool]] = {}
+        self._running = 0.0         # when the hook running now began (0: none runs)
 
     def hook(self, fn: Callable[..., Any], where: str | None = None) -> Callable[..., None]:
         """A hook that runs ``fn`` and returns None whatever happens."""
@@ -45,15 +46,21 @@ class Guard:
             self.hook_calls += 1
             if self.paused:
                 return None
-            t0 = time.perf_counter()
+            t0 = self._running = time.perf_counter()
             try:
                 fn(*args, **kwargs)
             except Exception:
                 self.errors.record(label)
             finally:
                 self.own_seconds += time.perf_counter() - t0
+                self._running = 0.0
             return None
         return hook
+
+    def own_now(self) -> float:
+        """``own_seconds`` with the hook running now counted so far."""
+        running = self._running
+        return self.own_seconds + (time.perf_counter() - running if running else 0.0)
 
     def wrap(self, original: Callable[..., Any], where: str,
              before: Callable[[tuple, dict], Any] | None = None,

@@ -167,6 +167,7 @@ class Forwards:
         if self.span.take_last(module, args):
             self.hooks.watch_updates()
             self._events = self._on         # (its update goes to every probe)
+            self.sampler.pre_sample(self.ctx.guard.own_now())
             return
         self.span.close(at_forward=True)
         self._steady_forward(module, args, output)

@@ -1,7 +1,9 @@
-"""When steps take statistics, and which kind each step is (full, lean or steady).
+"""When steps take statistics, which kind each step is (full, lean or steady), and when
+the device values go to the host.
 
 Statistics every ``interval`` steps, the interval stretched while sampled steps would cost
-more than ``SAMPLED_BUDGET`` of the training's own time."""
+more than ``SAMPLED_BUDGET`` of the training's own time; flushes every ``window`` steps,
+stretched while a flush would cost more than ``FLUSH_BUDGET`` (``Flushes``)."""
 
 from __future__ import annotations
 
@@ -55,12 +57,23 @@ class Sampling:
         self._pre_seconds = 0.0
         self._pre_steps = 0
         self._before_sample = False
+        #: the same for such steps run on the span until their update (``pre_sample``):
+        #: nbdebug's own seconds on them, their count, and its clock when the one running
+        #: now was taken
+        self._pre_own_seconds = 0.0
+        self._pre_own_steps = 0
+        self._pre_own: float | None = None
 
     def exclude(self, seconds: float) -> None:
         """Time spent between steps that is not a step's cost (a flush)."""
         self._t0 += seconds
 
-    def next(self, step: int, sampled: bool) -> bool:
+    def pre_sample(self, own: float) -> None:
+        """The step before a sampled one runs on the span until its update
+        (``Span.take_last``): its cost is nbdebug's clock from here (``own``) to its end."""
+        self._pre_own = own
+
+    def next(self, step: int, sampled: bool, own: float = 0.0) -> bool:
         """Time the step that ended (``step`` steps so far); whether the next is sampled.
         A sampled step that ended chooses the interval again from the cost measured so far
         (so the step before the next sample is the one that interval names)."""
@@ -70,6 +83,9 @@ class Sampling:
             if sampled:
                 self._sampled_seconds += took
                 self._sampled_steps += 1
+            elif self._pre_own is not None:     # (its head ran on the span: own time)
+                self._pre_own_seconds += own - self._pre_own
+                self._pre_own_steps += 1
             elif self._before_sample:
                 self._pre_seconds += took
                 self._pre_steps += 1
@@ -78,12 +94,15 @@ class Sampling:
                 self._lean_steps += 1
         self._t0 = now
         self._before_sample = False
+        self._pre_own = None
         if self.adaptive and sampled:
             self._adapt(step)
         return step % self.interval == 0
 
     def account(self, steps: int) -> None:
         """Time ``steps`` steady steps that ended on the hot path (``steady.Span``)."""
+        if not steps:
+            return
         now = time.perf_counter()
         self._lean_seconds += now - self._t0
         self._lean_steps += steps
@@ -107,8 +126,10 @@ class Sampling:
             return
         lean = self._lean_seconds / self._lean_steps
         extra = self._sampled_seconds / self._sampled_steps - lean
-        if self._pre_steps:         # the step before each, hooked for it, is its cost too
-            extra += max(0.0, self._pre_seconds / self._pre_steps - lean)
+        pre = self._pre_steps + self._pre_own_steps
+        if pre:                     # the step before each, hooked for it, is its cost too
+            extra += (max(0.0, self._pre_seconds - self._pre_steps * lean)
+                      + self._pre_own_seconds) / pre
         base = self.every
         need = extra / (SAMPLED_BUDGET * lean) if lean > 0 else MAX_INTERVAL
         # never fewer than about MIN_SAMPLES samples over the run so far: short runs keep
@@ -128,7 +149,8 @@ class Sampling:
         a sampled one nor two batches before an epoch ends; lean otherwise. On a steady
         step (started already) the answer is for the rest of it."""
         s = ctx.step
-        sampled = self.next(s, ctx.sampled)
+        sampled = self.next(s, ctx.sampled,
+                            ctx.guard.own_now() if self._pre_own is not None else 0.0)
         sampled_next = self._before_sample = (s + 1) % self.interval == 0
         if mode == "steady" and not sampled:   # (sampled: its step before ran steady)
             ctx.sampled = False

@@ -56,6 +56,7 @@ class Span(CopiedInert):
         self.stop_at = 0            # a forward that would start this step goes the general way
         self.last = False           # ... but the span takes that step (``take_last``)
         self.took_last = False
+        self.accounted = 0
         self.deadline = math.inf    # (live views) when the next flush is due
         self.bw = 0                 # backward calls of the step in progress
         self.inputs: list[tuple[Any, ...]] = []     # each later step's forward inputs
@@ -147,6 +148,7 @@ class Span(CopiedInert):
         self.stop_at = min(stop_at, self.step + cap + 1)
         self.last = last and self.stop_at == stop_at
         self.took_last = False
+        self.accounted = 0          # of its ended steps, those timed already
         if self.stopping:
             self.stop_at = 0
         self.deadline = deadline
@@ -169,6 +171,8 @@ class Span(CopiedInert):
         self.ctx.step = self.step
         self.bw = 0
         self.inputs.append(args)
+        self.account(len(self.inputs))          # (the steps before it ended: timed now)
+        self.accounted = len(self.inputs)
         return True
 
     def interrupt(self) -> None:
@@ -208,6 +212,6 @@ class Span(CopiedInert):
             self.emit("steady_inputs", self.entry, self.root,
                       [(first + i, args) for i, args in enumerate(inputs)])
             self.emit("steady_steps", ended)
-            self.account(ended)
+            self.account(ended - self.accounted)
         self.root = self.entry = None       # (nothing of the user's kept between spans)
 
