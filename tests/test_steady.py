@@ -191,3 +191,36 @@ def test_the_step_before_a_sampled_one_stays_on_the_span_and_zero_grad_is_still_
         assert found and found[0].severity in ("warning", "problem")
     else:
         assert not found and not any(stale), stale
+
+
+def test_the_step_after_a_sampled_one_starts_on_the_span(monkeypatch):
+    """After a sampled step's update the span opens at once (``Span.resume``): the next
+    step's forward takes the hot path, not the general one, and every step, loss and
+    batch is still handed over once, in order."""
+    from nbdebug.capture.forwards import Forwards
+    general = []
+    steady_general = Forwards._steady_general
+
+    def counted(self, module, args, output):
+        general.append(self.ctx.step)
+        return steady_general(self, module, args, output)
+    monkeypatch.setattr(Forwards, "_steady_general", counted)
+    torch.manual_seed(0)
+    X, y = torch.randn(1280, 16), torch.randint(0, 4, (1280,))
+    loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)   # 80 a epoch
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with nbdebug.diagnose(quiet=True) as session:
+        for _ in range(3):
+            for xb, yb in loader:
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    report = nbdebug.last_report()
+    sampled = [s for s in report.timelines["update_ratio"]["steps"] if s > 20]
+    assert len(sampled) >= 8
+    assert not [s + 1 for s in sampled if s + 1 in general], (sampled, general)
+    assert report.run["steps"] == 240 and report.timelines["loss"]["steps"] == list(range(240))
+    assert session.capture.obs.train_batch_sizes == {16: 240}
+    assert report.run["optimizers"][0]["steps"] == 240 and not report.errors

@@ -173,12 +173,27 @@ class Forwards:
         self._steady_forward(module, args, output)
         entry = self.models.root(module)
         if self.hooks.mode == "steady" and entry is not None:
-            s = self.ctx.step
-            until, before_sample = self.sampler.steady_until(self.ctx)
-            stop = min(until, self.flushes.after(s))
-            due = self._last_flush + FLUSH_SECONDS if self.live else math.inf
-            self.span.start(entry, module, args, self._shapes[-1][4] if self._shapes else (),
-                            stop, due, last=before_sample and until == stop)
+            self.span.start(entry, module, args, *self._span_bounds())
+
+    def _resume_span(self) -> None:
+        """A hooked step ended and the next runs steady: with one model, open its span
+        now, so that the next step's forward takes the hot path."""
+        if (self.hooks.mode != "steady" or self.span.open or self.depth
+                or len(self.models) != 1):
+            return
+        entry = next(iter(self.models))
+        module = entry.module()
+        if module is not None:
+            self.span.resume(entry, module, *self._span_bounds())
+
+    def _span_bounds(self) -> tuple[tuple[int, ...], int, float, bool]:
+        """A span's assumed optimizers, the step whose forward it leaves to the general
+        path, the time its flush is due (live views), and whether it takes that step."""
+        until, before_sample = self.sampler.steady_until(self.ctx)
+        stop = min(until, self.flushes.after(self.ctx.step))
+        due = self._last_flush + FLUSH_SECONDS if self.live else math.inf
+        return (self._shapes[-1][4] if self._shapes else (), stop, due,
+                before_sample and until == stop)
 
     def _hooked_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         """A forward that ran before the global hooks went in (a step turned full midway)."""

@@ -27,7 +27,7 @@ MIN_SAMPLES = 5
 STEADY_AFTER = 3
 #: with BatchNorm, steps run steady only while this many batches of the epoch are left
 EPOCH_ROOM = 3
-#: steps between host copies at first; every flush falls on a multiple of it
+#: steps between host copies at first; the windows are multiples of it
 FLUSH_EVERY = 50
 #: the flush window doubles while a flush costs more than this share of the steps between
 #: two (a long run of cheap steps: a flush of about 0.5 ms against steps of 0.5 ms) ...

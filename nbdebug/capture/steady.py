@@ -57,6 +57,12 @@ class Span(CopiedInert):
         self.last = False           # ... but the span takes that step (``take_last``)
         self.took_last = False
         self.accounted = 0
+        #: a span resumed between steps (``resume``): its first step ended the general
+        #: way (1, else 0), and when (and at what own time) its first forward ran
+        self.skip = 0
+        self.first_t, self.first_own = 1.0, 0.0
+        #: the steps the last span's inputs allowed (SPAN_BYTES; 0: no span yet)
+        self._cap = 0
         self.deadline = math.inf    # (live views) when the next flush is due
         self.bw = 0                 # backward calls of the step in progress
         self.inputs: list[tuple[Any, ...]] = []     # each later step's forward inputs
@@ -82,6 +88,8 @@ class Span(CopiedInert):
             self.ctx.step = self.step
             self.bw = 0
             self.inputs.append(args)
+            if not self.first_t:            # a resumed span's first forward: its clock
+                self.first_t, self.first_own = t0, guard.own_seconds
             took = time.perf_counter() - t0
             self.own += took
         else:
@@ -142,20 +150,37 @@ class Span(CopiedInert):
                 or not cur.unseen):
             return
         size = sum(t.numel() * t.element_size() for t in all_tensors(args))
-        cap = max(1, SPAN_BYTES // max(size, 1))
+        self._cap = max(1, SPAN_BYTES // max(size, 1))
+        self._open(entry, module, assumed, self.ctx.step, stop_at, deadline, last)
+        self.skip, self.bw = 0, 0
+        now = time.perf_counter()
+        self.clock.opened(now, self._own_now(now), self.first)
+
+    def resume(self, entry: Any, module: Any, assumed: tuple[int, ...], stop_at: int,
+               deadline: float, last: bool = False) -> None:
+        """Open a span between steps, the one before having ended the general way (a
+        sampled step, at its update): the next forward of ``module`` starts the span's
+        first step on the hot path (no general forward), and its clock opens there. Not
+        before a span has started (its inputs' size bounds the span's length)."""
+        if self.loss_of is None or not self._cap:
+            return
+        self._open(entry, module, assumed, self.ctx.step - 1, stop_at, deadline, last)
+        self.skip, self.bw = 1, 1           # (as if that step's backward ran on the span)
+        self.first_t = 0.0
+
+    def _open(self, entry: Any, module: Any, assumed: tuple[int, ...], first: int,
+              stop_at: int, deadline: float, last: bool) -> None:
         self.root, self.entry, self.assumed = module, entry, assumed
-        self.first = self.step = self.ctx.step
-        self.stop_at = min(stop_at, self.step + cap + 1)
+        self.first = self.step = first
+        self.stop_at = min(stop_at, self.step + self._cap + 1)
         self.last = last and self.stop_at == stop_at
         self.took_last = False
         self.accounted = 0          # of its ended steps, those timed already
+        self.first_t = 1.0
         if self.stopping:
             self.stop_at = 0
         self.deadline = deadline
-        self.bw = 0
         self.open = True
-        now = time.perf_counter()
-        self.clock.opened(now, self._own_now(now), self.first)
 
     def take_last(self, module: Any, args: tuple[Any, ...]) -> bool:
         """The forward of the span's last step, the one before a sampled step: take it as
@@ -166,14 +191,21 @@ class Span(CopiedInert):
             return False
         self.last, self.took_last = False, True
         now = time.perf_counter()               # (the span's time ends here: whole steps)
+        self._late_open()
         self.clock.closed(now, self._own_now(now), self.step + 1, at_forward=True)
         self.step += 1
         self.ctx.step = self.step
         self.bw = 0
         self.inputs.append(args)
-        self.account(len(self.inputs))          # (the steps before it ended: timed now)
-        self.accounted = len(self.inputs)
+        self.accounted = len(self.inputs) - self.skip
+        self.account(self.accounted)            # (the steps before it ended: timed now)
         return True
+
+    def _late_open(self) -> None:
+        """A resumed span's clock opens at its first forward, once it has run."""
+        if self.skip and self.first_t > 0:
+            self.clock.opened(self.first_t, self.first_own, self.first + 1)
+            self.first_t = -1.0             # (opened: not again, and no forward to note)
 
     def interrupt(self) -> None:
         """The next forward goes the general way (a stop was asked for), until ``stopping``
@@ -188,15 +220,19 @@ class Span(CopiedInert):
             return
         self.open = False
         now = time.perf_counter()
+        self._late_open()
         if not self.took_last:                  # (else ``take_last`` stopped the clock)
             self.clock.closed(now, self._own_now(now), self.step + 1, at_forward)
         ctx = self.ctx
         inputs, losses = self.inputs, self.losses
         self.inputs, self.losses = [], []
-        ended = len(inputs)                 # the forwards after the first each ended a step
+        forwards = len(inputs)              # the forwards after the first each ended a step
+        ended = max(0, forwards - self.skip)    # (a resumed span's first had ended)
         if ended:
-            ctx.rows.extend_run(self.first, losses[:ended])
+            ctx.rows.extend_run(self.first + self.skip, losses[:ended])
+        if forwards:
             ctx.cur = StepRecord(forwards=1, unseen=True)
+            ctx.step = ctx.obs.steps = self.step
         rest = losses[ended:]
         if rest:
             cur = ctx.cur
@@ -204,13 +240,13 @@ class Span(CopiedInert):
             cur.backwards += len(rest)
             cur.backward, cur.via = True, "tensor"
         ctx.obs.backward_calls += len(losses)
-        ctx.step = ctx.obs.steps = self.step
-        if ended:
-            self.entry.info.training_forwards += ended
+        if forwards:
+            self.entry.info.training_forwards += forwards
             ctx.assumed = self.assumed
             first = self.first + 1
             self.emit("steady_inputs", self.entry, self.root,
                       [(first + i, args) for i, args in enumerate(inputs)])
+        if ended:
             self.emit("steady_steps", ended)
             self.account(ended - self.accounted)
         self.root = self.entry = None       # (nothing of the user's kept between spans)

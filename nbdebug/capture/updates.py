@@ -32,6 +32,7 @@ class Updates:
 
     def _emit(self, event: str, *args: Any) -> None: ...
     def _end_step(self, final: bool = False, assumed: bool = False) -> None: ...
+    def _resume_span(self) -> None: ...
     def wake(self) -> None: ...
 
     def _tensor_backward(self, args: tuple, kwargs: dict) -> None:
@@ -74,6 +75,7 @@ class Updates:
         self._emit("after_update", opt, opt_params(opt), primary)
         if primary:
             self._end_step()
+            self._resume_span()
 
     def _on_backward(self, args: tuple, kwargs: dict, via: str = "tensor") -> None:
         t = structure.first_tensor(args[0] if args else kwargs.get("tensors"))
