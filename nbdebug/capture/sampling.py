@@ -20,7 +20,8 @@ SAMPLED_BUDGET = 0.01
 #: adaptive sampling never samples less often than this (a long run of cheap steps, whose
 #: sampled step costs a few steps, reaches the budget near 300)
 MAX_INTERVAL = 500
-#: ... nor so rarely that the run so far holds fewer than this many sampled steps
+#: ... nor more than the run so far over this apart (this many samples each time the run
+#: doubles: fewer lose corpus verdicts)
 MIN_SAMPLES = 5
 #: steps of one shape (one forward, one backward, the same optimizer steps) before steps
 #: run steady: a root hook and the backward only
@@ -132,9 +133,9 @@ class Sampling:
                       + self._pre_own_seconds) / pre
         base = self.every
         need = extra / (SAMPLED_BUDGET * lean) if lean > 0 else MAX_INTERVAL
-        # never fewer than about MIN_SAMPLES samples over the run so far: short runs keep
-        # theirs (more would cost a short run more than the budget: a sampled step costs
-        # about two steps)
+        # never more than a MIN_SAMPLES-th of the run so far apart: short runs keep about
+        # MIN_SAMPLES samples each time they double, past the budget (a sampled step
+        # costs about two steps there)
         cap = max(base, min(MAX_INTERVAL, step // MIN_SAMPLES) // base * base)
         self.interval = int(min(cap, max(base, base * math.ceil(need / base))))
 

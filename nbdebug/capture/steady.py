@@ -5,10 +5,13 @@ Once the training's steps all have one simple shape (``sampling.Sampling.kind``)
 is one forward of the model's root and one ``Tensor.backward``. The root hook then counts
 the step and keeps a reference to its inputs; the backward keeps its loss, detached (no
 tensor operation unless the loss is not a scalar). Nothing reaches the probes while the
-span lasts. It closes at a step where something must happen (a flush, the step before a
-sampled one, an epoch's last batches with BatchNorm, the bound on the inputs it keeps),
-at anything irregular (a held-out forward, a second forward or backward in a step, a new
-epoch, a call into a patch that reads the step), and when the diagnosis ends. ``close``
+span lasts. It closes at a step where something must happen (a flush; the step before a
+sampled one, which it takes too and which its hooked update ends (``take_last``); an
+epoch's last batches with BatchNorm; the bound on the inputs it keeps), at anything
+irregular (a held-out forward, a second forward or backward in a step, a new epoch, a call
+into a patch that reads the step), and when the diagnosis ends. A span opens on a step
+whose forward the general path saw (``start``), or, after a hooked step's update, before
+the next step begins (``resume``). ``close``
 hands the span over as if each step had gone the general way: the losses to the buffer as
 one run, the inputs and the count of steps to the probes' bulk events
 (``steady_inputs``, ``steady_steps``), the step in progress back to ``ctx.cur``.
