@@ -78,12 +78,47 @@ def _train(model, loader, opt, epochs, counter, modes, spans=None):
     return session, step
 
 
-def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
+def _mlp(optimizer):
+    """A small MLP on 1280 random samples, 80 batches a epoch, and its optimizer."""
     torch.manual_seed(0)
     X, y = torch.randn(1280, 16), torch.randint(0, 4, (1280,))
-    loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)   # 80 a epoch
+    loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)
     model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return loader, model, optimizer(model.parameters(), lr=1e-3)
+
+
+def _fit(loader, model, opt, where="before backward"):
+    """Three epochs under nbdebug, gradients zeroed ``where`` in the step; the session
+    and the report."""
+    with nbdebug.diagnose(quiet=True) as session:
+        for _ in range(3):
+            for xb, yb in loader:
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                if where == "before backward":
+                    opt.zero_grad()
+                elif where == "to zeros":
+                    opt.zero_grad(set_to_none=False)
+                loss.backward()
+                opt.step()
+                if where == "after the update":
+                    model.zero_grad()
+    return session, nbdebug.last_report()
+
+
+def _spy(monkeypatch, owner, name, note):
+    """Wrap ``owner.name``: each call appends ``note(self, result)`` to the list returned."""
+    seen, method = [], getattr(owner, name)
+
+    def spied(self, *args):
+        result = method(self, *args)
+        seen.append(note(self, result))
+        return result
+    monkeypatch.setattr(owner, name, spied)
+    return seen
+
+
+def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
+    loader, model, opt = _mlp(torch.optim.Adam)                  # 80 batches a epoch
     counter, modes, spans = Counter(), {}, {}
     session, steps = _train(model, loader, opt, 4, counter, modes, spans)
     report = nbdebug.last_report()
@@ -152,32 +187,8 @@ def test_the_step_before_a_sampled_one_stays_on_the_span_and_zero_grad_is_still_
     sampled step's are still a consecutive pair, so a loop that never zeroes its gradients
     is found, and one that zeroes them anywhere in the step is not."""
     from nbdebug.capture.steady import Span
-    taken = []
-    take_last = Span.take_last
-
-    def counted(self, module, args):
-        took = take_last(self, module, args)
-        taken.append(took)
-        return took
-    monkeypatch.setattr(Span, "take_last", counted)
-    torch.manual_seed(0)
-    X, y = torch.randn(1280, 16), torch.randint(0, 4, (1280,))
-    loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)   # 80 a epoch
-    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    with nbdebug.diagnose(quiet=True) as session:
-        for _ in range(3):
-            for xb, yb in loader:
-                loss = nn.functional.cross_entropy(model(xb), yb)
-                if where == "before backward":
-                    opt.zero_grad()
-                elif where == "to zeros":
-                    opt.zero_grad(set_to_none=False)
-                loss.backward()
-                opt.step()
-                if where == "after the update":
-                    model.zero_grad()
-    report = nbdebug.last_report()
+    taken = _spy(monkeypatch, Span, "take_last", lambda span, took: took)
+    session, report = _fit(*_mlp(torch.optim.SGD), where)
     assert report.run["steps"] == 240 and report.run["optimizers"][0]["steps"] == 240
     assert sum(taken) >= 8, taken              # the span took the step before each sample
     sampler = session.capture.sampler           # ... and its cost counts in the sample's
@@ -198,26 +209,9 @@ def test_the_step_after_a_sampled_one_starts_on_the_span(monkeypatch):
     step's forward takes the hot path, not the general one, and every step, loss and
     batch is still handed over once, in order."""
     from nbdebug.capture.forwards import Forwards
-    general = []
-    steady_general = Forwards._steady_general
-
-    def counted(self, module, args, output):
-        general.append(self.ctx.step)
-        return steady_general(self, module, args, output)
-    monkeypatch.setattr(Forwards, "_steady_general", counted)
-    torch.manual_seed(0)
-    X, y = torch.randn(1280, 16), torch.randint(0, 4, (1280,))
-    loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)   # 80 a epoch
-    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    with nbdebug.diagnose(quiet=True) as session:
-        for _ in range(3):
-            for xb, yb in loader:
-                loss = nn.functional.cross_entropy(model(xb), yb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-    report = nbdebug.last_report()
+    general = _spy(monkeypatch, Forwards, "_steady_general",
+                   lambda capture, _: capture.ctx.step)
+    session, report = _fit(*_mlp(torch.optim.Adam))
     sampled = [s for s in report.timelines["update_ratio"]["steps"] if s > 20]
     assert len(sampled) >= 8
     assert not [s + 1 for s in sampled if s + 1 in general], (sampled, general)
