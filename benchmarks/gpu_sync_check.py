@@ -72,7 +72,7 @@ def check(name: str, every: int | None) -> tuple[bool, str]:
     except RuntimeError as exc:
         return True, f"{label}: bare loop syncs on its own ({exc}); not checked"
     due = sampling.Flushes.due
-    sampling.Flushes.due = lambda self, step: False   # no flush inside the checked loop
+    sampling.Flushes.due = lambda self, step, held=0: False   # no flush in the checked loop
     kw = {} if every is None else {"every": every}
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
