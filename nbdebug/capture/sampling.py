@@ -197,14 +197,18 @@ class Flushes:
         self._seconds = 0.0         # time of the flushes so far, and their count
         self._count = 0
 
+    @property
+    def steps(self) -> int:
+        """Steps between two flushes on the step count, now."""
+        return FLUSH_EVERY if self.fixed else self.window
+
     def due(self, step: int, held: int = 0) -> bool:
         """Is a flush due after ``step`` steps, with ``held`` values in the buffer?"""
-        return step % (FLUSH_EVERY if self.fixed else self.window) == 0 or held >= FLUSH_ITEMS
+        return step % self.steps == 0 or held >= FLUSH_ITEMS
 
     def after(self, step: int) -> int:
         """The first step after ``step`` at which a flush is due."""
-        w = FLUSH_EVERY if self.fixed else self.window
-        return (step // w + 1) * w
+        return (step // self.steps + 1) * self.steps
 
     def flushed(self, took: float, steps: int, training: float) -> None:
         """A flush took ``took`` seconds after ``steps`` steps, which took ``training``
