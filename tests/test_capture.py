@@ -294,19 +294,24 @@ def _sampling_run(steps: int, **kw):
 
 def test_an_explicit_every_is_kept_and_the_default_keeps_samples_over_the_run():
     fixed = _sampling_run(60, every=7)
-    assert fixed.report.run["sampling"] == {"every": 7, "adaptive": False, "interval": 7}
+    assert fixed.report.run["sampling"] == {"every": 7, "adaptive": False, "interval": 7,
+                                            "light_interval": 7, "light_samples": 0}
     assert fixed.report.timelines["update_ratio"]["steps"] == list(range(0, 60, 7))
     auto = _sampling_run(300)
     sampling = auto.report.run["sampling"]
     assert sampling["adaptive"] and sampling["every"] == 10
-    assert sampling["interval"] % 10 == 0 and sampling["interval"] <= 60   # <= steps / 5
-    assert len(auto.report.timelines["update_ratio"]["steps"]) >= 10
+    # full samples within the budget; light ones (the accuracy, the activations' shares)
+    # between them keep about five each time the run doubles
+    full = auto.report.timelines["update_ratio"]["steps"]
+    assert sampling["interval"] % 10 == 0 and len(full) >= 3
+    assert sampling["light_interval"] % 10 == 0 and sampling["light_interval"] <= 60
+    assert len(full) + sampling["light_samples"] >= 14
 
 
 def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
-    """Unit test of the rule: sampled steps' extra time <= 1% of a step, interval a
-    multiple of --every, at most steps/5 and 500; the step before each sampled one counts
-    in its cost."""
+    """Unit test of the rule: full samples' extra time <= 1% of a step, interval a
+    multiple of --every, at most steps/4 and 500; light samples at most steps/5 apart; the
+    step before each sampled one counts in its cost."""
     from nbdebug.capture.sampling import Sampling
     policy = Sampling(every=10, adaptive=True)
 
@@ -319,8 +324,10 @@ def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     assert interval(5000, lean=1e-3, sampled=1.25e-3) == 30     # 25%: every 30th step
     assert interval(5000, lean=1e-3, sampled=3e-3) == 200       # 200%: every 200th
     assert interval(5000, lean=1e-3, sampled=1e-2) == 500       # capped at 500
-    assert interval(150, lean=1e-3, sampled=3e-3) == 30         # five samples so far
-    assert interval(400, lean=1e-3, sampled=3e-3) == 80
+    # five samples each time the run doubles: light ones, between the budget's
+    assert interval(150, lean=1e-3, sampled=3e-3) == 30 and policy.light == 30
+    assert interval(400, lean=1e-3, sampled=3e-3) == 100 and policy.light == 80
+    assert interval(5000, lean=1e-3, sampled=1.05e-3) == 10 and policy.light == 10
     # the step before each sampled one is hooked for it: its extra counts as the sample's
     policy._pre_seconds, policy._pre_steps = 2e-3 * 10, 10
     assert interval(5000, lean=1e-3, sampled=3e-3) == 300       # 200% + 100%

@@ -87,10 +87,10 @@ def _mlp(optimizer):
     return loader, model, optimizer(model.parameters(), lr=1e-3)
 
 
-def _fit(loader, model, opt, where="before backward"):
+def _fit(loader, model, opt, where="before backward", every=None):
     """Three epochs under nbdebug, gradients zeroed ``where`` in the step; the session
     and the report."""
-    with nbdebug.diagnose(quiet=True) as session:
+    with nbdebug.diagnose(quiet=True, every=every) as session:
         for _ in range(3):
             for xb, yb in loader:
                 loss = nn.functional.cross_entropy(model(xb), yb)
@@ -130,12 +130,25 @@ def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
     # like the sampled steps: a flush (every 50 steps) and an epoch's end, where the span
     # hands its steps over (the early audits of the first two epochs, the batch order's
     # fingerprints of point 6, run then)
+    # light samples (the training accuracy, the activations' shares) are sampled steps
+    full = set(report.timelines["update_ratio"]["steps"])
+    light = sorted(set(report.timelines["train_acc"]["steps"]) - full)
     checked = [s for s in range(12, steps - 1) if modes[s] == modes[s + 1] == "steady"
-               and spans[s] and spans[s + 1] and s % 50 and s % 80 not in (0, 79)]
+               and spans[s] and spans[s + 1] and s % 50 and s % 80 not in (0, 79)
+               and s not in light and s + 1 not in light]
     assert len(checked) >= 200, (interval, sorted(set(modes.values())))
     for s in checked:
         assert len(counter.entries.get(s, [])) <= 2, (s, counter.entries[s])
         assert len(counter.ops.get(s, [])) <= 1, (s, counter.ops[s])
+    # ... that stay on the span: the step before one and its own take a third interception
+    # each (the batch's labels caught; the ReLU's hook), its own a few operations (the
+    # accuracy, the ReLU's alive units)
+    quiet = [s for s in light if s % 50 and s % 80 not in (0, 1, 79) and spans[s - 1]
+             and spans[s] and modes[s - 1] == modes[s] == "steady"]
+    assert len(quiet) >= 3, (light, report.run["sampling"])
+    for s in quiet:
+        assert len(counter.entries[s - 1]) <= 3 and len(counter.entries[s]) <= 3, s
+        assert len(counter.ops[s - 1]) <= 1 and len(counter.ops[s]) <= 12, s
     # what the steady steps still did: the loss curve has every step, the counts are whole
     assert report.timelines["loss"]["steps"] == list(range(steps))   # in order, each once
     assert report.run["epochs"] == 4 and report.run["loaders"][0]["batches"] == 320
@@ -185,10 +198,11 @@ def test_the_step_before_a_sampled_one_stays_on_the_span_and_zero_grad_is_still_
     """The step before each sampled step runs on the span until its optimizer step (its
     update is hooked, and that hook turns the sampled step full): that update and the
     sampled step's are still a consecutive pair, so a loop that never zeroes its gradients
-    is found, and one that zeroes them anywhere in the step is not."""
+    is found, and one that zeroes them anywhere in the step is not. (A full sample every
+    10 steps: by default, cheap steps take few.)"""
     from nbdebug.capture.steady import Span
     taken = _spy(monkeypatch, Span, "take_last", lambda span, took: took)
-    session, report = _fit(*_mlp(torch.optim.SGD), where)
+    session, report = _fit(*_mlp(torch.optim.SGD), where, every=10)
     assert report.run["steps"] == 240 and report.run["optimizers"][0]["steps"] == 240
     assert sum(taken) >= 8, taken              # the span took the step before each sample
     sampler = session.capture.sampler           # ... and its cost counts in the sample's
@@ -211,7 +225,7 @@ def test_the_step_after_a_sampled_one_starts_on_the_span(monkeypatch):
     from nbdebug.capture.forwards import Forwards
     general = _spy(monkeypatch, Forwards, "_steady_general",
                    lambda capture, _: capture.ctx.step)
-    session, report = _fit(*_mlp(torch.optim.Adam))
+    session, report = _fit(*_mlp(torch.optim.Adam), every=10)
     sampled = [s for s in report.timelines["update_ratio"]["steps"] if s > 20]
     assert len(sampled) >= 8
     assert not [s + 1 for s in sampled if s + 1 in general], (sampled, general)

@@ -127,6 +127,8 @@ class Context:
         self.step = 0
         #: this step takes statistics (activations, updates, labels ...)
         self.sampled = True
+        #: ... only light statistics (the training accuracy, the activations' shares)
+        self.light = False
         #: this step hooks every module (discovery, per-layer guards), not only the roots
         self.full = True
         #: the step being recorded (replaced when a step ends)

@@ -95,7 +95,9 @@ class Capture(Forwards, Updates):
         self._events = self._on
         self.sampler = Sampling(options.every, options.adaptive)
         self.flushes = Flushes()
-        self.span.emit = self._emit_bulk
+        self.span.emit = self._emit_all
+        self.span.arm = self._arm_light
+        self.span.measure = self._measure_light
         self.span.general = self._steady_general
         self.span.account = self.sampler.account
         self._fast_path()
@@ -177,9 +179,9 @@ class Capture(Forwards, Updates):
         self.span.loss_of = getattr(losses[0], BULK["backward"]) if (
             ok and len(losses) == 1) else None
 
-    def _emit_bulk(self, event: str, *args: Any) -> None:
-        """A steady span's bulk event (``steady_inputs``, ``steady_steps``), to every probe
-        that defines it."""
+    def _emit_all(self, event: str, *args: Any) -> None:
+        """An event to every probe that defines it, whatever the kind of step (a steady
+        span's bulk events, a light sample's)."""
         for handler in self._on[event]:
             handler(*args)
 
@@ -208,7 +210,8 @@ class Capture(Forwards, Updates):
         pre_step, post_step = g.hook(self._pre_step), g.hook(self._post_step)
         self.hooks.on.update(
             pre=g.hook(self._pre_forward), post=g.hook(self._post_forward),
-            lean=g.hook(self._lean_forward), steady=self.span,
+            lean=g.hook(self._lean_forward), light=g.hook(self._light_forward),
+            steady=self.span,
             bn=g.hook(self._bn_forward),
             opt_pre=lambda opt, args, kwargs: pre_step(opt),
             opt_post=lambda opt, args, kwargs: post_step(opt))

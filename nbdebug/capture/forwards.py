@@ -15,6 +15,8 @@ from torch import nn
 
 from . import structure
 from .models import ModelEntry
+from .patches import ModuleHook
+from .probes.activations import LIGHT_TYPES
 from .sampling import FLUSH_SECONDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,6 +49,7 @@ class Forwards:
     _shapes: Any
 
     def _emit(self, event: str, *args: Any) -> None: ...
+    def _emit_all(self, event: str, *args: Any) -> None: ...
     def _end_step(self, final: bool = False, assumed: bool = False) -> None: ...
     def note(self, text: str) -> None: ...
     def wake(self) -> None: ...
@@ -140,6 +143,55 @@ class Forwards:
         if t is not None and t.is_floating_point():
             self._emit("layer_output", entry, module, entry.names[id(module)], t, True)
 
+    def _light_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        """A light sample's view of an activation layer's forward (one hook, after it): a
+        light step's, or on a span the next step's, which is the light sample."""
+        if not (torch.is_grad_enabled() and module.training):
+            return
+        entry = self.models.owner(module)
+        name = None if entry is None else entry.names.get(id(module))
+        t = structure.first_tensor(output)
+        if name is None or t is None or not t.is_floating_point():
+            return
+        ctx = self.ctx
+        if not self.span.open:
+            self._emit_all("light_output", entry, module, name, t, False)
+            return
+        step = ctx.step
+        ctx.step, ctx.sampled, ctx.light = self.span.step + 1, True, True
+        try:
+            self._emit_all("light_output", entry, module, name, t, False)
+        finally:
+            ctx.step, ctx.sampled, ctx.light = step, False, False
+
+    def _arm_light(self) -> list[Any]:
+        """The step before a light sample on a span: hook the activation layers its
+        statistics read, and have the next batch's labels kept (the undo of each)."""
+        undo: list[Any] = []
+        self._emit_all("light_arm", undo)
+        module = self.span.root
+        if module is not None:
+            hook = ModuleHook(self.hooks.on["light"])
+            for sub in module.modules():
+                if isinstance(sub, LIGHT_TYPES):
+                    undo.append(sub.register_forward_hook(hook).remove)
+        return undo
+
+    def _measure_light(self, module: nn.Module, output: Any, step: int) -> int:
+        """A light sample's step on a span, at its root's forward: the output's statistics;
+        the next light step."""
+        ctx = self.ctx
+        entry = self.span.entry
+        t = structure.first_tensor(output)
+        if entry is not None and t is not None and t.is_floating_point():
+            now, ctx.step, ctx.sampled, ctx.light = ctx.step, step, True, True
+            try:
+                self._emit_all("light_output", entry, module, entry.names[id(module)], t, True)
+            finally:
+                ctx.step, ctx.sampled, ctx.light = now, False, False
+        ctx.forget_batch()              # (the span's later batches are drawn unseen)
+        return self.sampler.light_done(step)
+
     def _steady_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         """A steady step's view of a model's forward: the step before ends here (after
         its backward, its optimizer stepped unseen), and this forward starts the next."""
@@ -150,7 +202,7 @@ class Forwards:
             self._end_step(assumed=True)
         self.ctx.cur.unseen = True
         if self.hooks.mode != "steady":         # the step that ended chose another kind
-            (self._lean_forward if self.hooks.mode == "lean" else self._hooked_forward)(
+            (self._hooked_forward if self.hooks.mode == "full" else self._lean_forward)(
                 module, args, output)
             return
         if not (torch.is_grad_enabled() and module.training) or self.ctx.cur.forwards:
@@ -186,14 +238,15 @@ class Forwards:
         if module is not None:
             self.span.resume(entry, module, *self._span_bounds())
 
-    def _span_bounds(self) -> tuple[tuple[int, ...], int, float, bool]:
+    def _span_bounds(self) -> tuple[tuple[int, ...], int, float, bool, int]:
         """A span's assumed optimizers, the step whose forward it leaves to the general
-        path, the time its flush is due (live views), and whether it takes that step."""
+        path, the time its flush is due (live views), whether it takes that step, and the
+        step of its first light sample."""
         until, before_sample = self.sampler.steady_until(self.ctx)
         stop = min(until, self.flushes.after(self.ctx.step))
         due = self._last_flush + FLUSH_SECONDS if self.live else math.inf
         return (self._shapes[-1][4] if self._shapes else (), stop, due,
-                before_sample and until == stop)
+                before_sample and until == stop, self.sampler.light_after(self.ctx.step))
 
     def _hooked_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         """A forward that ran before the global hooks went in (a step turned full midway)."""

@@ -4,6 +4,8 @@
   statistics), the optimizer step hooks and every patch.
 - ``lean``: a forward hook on each model's root and pre-hooks on its BatchNorm layers,
   the optimizer step hooks and every patch.
+- ``light`` (a light sample): ``lean``'s hooks and a forward hook on each activation
+  layer whose outputs the light statistics read (``probes.activations.LIGHT_TYPES``).
 - ``steady``: a forward hook on each model's root and ``Tensor.backward``: nothing else.
   The patches that only the other steps need are taken off (``Patches.set_steady``).
 """
@@ -19,8 +21,9 @@ from torch.optim.optimizer import (register_optimizer_step_post_hook,
 
 from .models import Models
 from .patches import ModuleHook, Patches
+from .probes.activations import LIGHT_TYPES
 
-MODES = ("full", "lean", "steady")
+MODES = ("full", "lean", "light", "steady")
 
 
 class StepHooks:
@@ -28,7 +31,7 @@ class StepHooks:
                  callbacks: dict[str, Callable[..., Any]]) -> None:
         self.patches = patches
         self.models = models
-        self.on = callbacks           # pre, post, lean, steady, bn, opt_pre, opt_post
+        self.on = callbacks     # pre, post, lean, light, steady, bn, opt_pre, opt_post
         self.mode: str | None = None
         self._handles: list[Any] = []
 
@@ -48,15 +51,18 @@ class StepHooks:
             # (the steady hook, ``steady.Span``, copies and pickles as a ModuleHook does)
             root = on["steady"] if mode == "steady" else ModuleHook(on["lean"])
             bn = ModuleHook(on["bn"])
+            light = ModuleHook(on["light"]) if mode == "light" else None
             for entry in self.models:
                 m = entry.module()
                 if m is None:
                     continue
                 hs.append(m.register_forward_hook(root))
-                if mode == "lean":
+                if mode != "steady":
                     for sub in m.modules():  # point 12 sees every batch a BatchNorm gets
                         if isinstance(sub, nn.modules.batchnorm._BatchNorm):
                             hs.append(sub.register_forward_pre_hook(bn))
+                        elif light is not None and isinstance(sub, LIGHT_TYPES):
+                            hs.append(sub.register_forward_hook(light))
         if mode != "steady":
             hs += [register_optimizer_step_pre_hook(on["opt_pre"]),
                    register_optimizer_step_post_hook(on["opt_post"])]

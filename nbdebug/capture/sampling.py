@@ -1,9 +1,10 @@
-"""When steps take statistics, which kind each step is (full, lean or steady), and when
-the device values go to the host.
+"""When steps take statistics, which kind each step is (full, light, lean or steady), and
+when the device values go to the host.
 
 Statistics every ``interval`` steps, the interval stretched while sampled steps would cost
-more than ``SAMPLED_BUDGET`` of the training's own time; flushes every ``window`` steps,
-stretched while a flush would cost more than ``FLUSH_BUDGET`` (``Flushes``)."""
+more than ``SAMPLED_BUDGET`` of the training's own time; between them, light samples keep
+``MIN_SAMPLES`` samples each time the run doubles (``light``); flushes every ``window``
+steps, stretched while a flush would cost more than ``FLUSH_BUDGET`` (``Flushes``)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,14 @@ SAMPLED_BUDGET = 0.01
 #: sampled step costs a few steps, reaches the budget near 300)
 MAX_INTERVAL = 500
 #: ... nor more than the run so far over this apart (this many samples each time the run
-#: doubles: fewer lose corpus verdicts)
+#: doubles: fewer lose corpus verdicts); those the budget leaves out are light samples:
+#: the training accuracy and the activations' shares (saturated, alive) only ...
 MIN_SAMPLES = 5
+#: ... past this many full ones each time the run doubles (the checks that read the last
+#: third of a run, the stuck loss's causes, find one there)
+MIN_FULL = 4
+#: the kinds of a sampled step: every statistic, or a light one (``MIN_SAMPLES``)
+FULL, LIGHT = 1, 2
 #: steps of one shape (one forward, one backward, the same optimizer steps) before steps
 #: run steady: a root hook and the backward only
 STEADY_AFTER = 3
@@ -48,16 +55,26 @@ class Sampling:
         self.every = every
         self.adaptive = adaptive
         self.interval = every
+        #: the step of the next full sample (the last one's plus ``interval``), and from
+        #: which a light sample is due (the last sample's plus ``light``)
+        self._full_at = 0
+        self._light_at = every
+        self.light = every
+        #: the kind of sample of the step running now (0: none), and of the next step
+        self.running = 0
+        self._next = 0
         self.started = self._t0 = time.perf_counter()
         self._sampled_seconds = 0.0       # own time on sampled steps, and their count
         self._sampled_steps = 0
         self._lean_seconds = 0.0          # time of lean steps, and their count
         self._lean_steps = 0
         #: time of the steps before sampled ones (hooked for the sample: part of its
-        #: cost), and their count; whether the step running now is one
+        #: cost), and their count
         self._pre_seconds = 0.0
         self._pre_steps = 0
-        self._before_sample = False
+        #: the light samples (and the steps before them), kept out of the lean steps' time
+        self.light_steps = 0
+        self.light_seconds = 0.0
         #: the same for such steps run on the span until their update (``pre_sample``):
         #: nbdebug's own seconds on them, their count, and its clock when the one running
         #: now was taken
@@ -74,31 +91,65 @@ class Sampling:
         (``Span.take_last``): its cost is nbdebug's clock from here (``own``) to its end."""
         self._pre_own = own
 
-    def next(self, step: int, sampled: bool, own: float = 0.0) -> bool:
-        """Time the step that ended (``step`` steps so far); whether the next is sampled.
-        A sampled step that ended chooses the interval again from the cost measured so far
-        (so the step before the next sample is the one that interval names)."""
+    def next(self, step: int, own: float = 0.0) -> int:
+        """Time the step that ended (``step`` steps so far); the kind of sample of the next
+        (0: none). A sampled step that ended chooses the intervals again from the cost
+        measured so far (so the step before the next sample is the one they name)."""
         now = time.perf_counter()
+        ended, before = self.running, self._next
         if step > LABEL_STEPS:
             took = now - self._t0
-            if sampled:
+            if ended == FULL:
                 self._sampled_seconds += took
                 self._sampled_steps += 1
+            elif ended == LIGHT or before == LIGHT:
+                self.light_steps += ended == LIGHT
+                self.light_seconds += (own - self._pre_own if self._pre_own is not None
+                                       else took)
             elif self._pre_own is not None:     # (its head ran on the span: own time)
                 self._pre_own_seconds += own - self._pre_own
                 self._pre_own_steps += 1
-            elif self._before_sample:
+            elif before:
                 self._pre_seconds += took
                 self._pre_steps += 1
             else:
                 self._lean_seconds += took
                 self._lean_steps += 1
         self._t0 = now
-        self._before_sample = False
         self._pre_own = None
-        if self.adaptive and sampled:
+        if self.adaptive and ended:
             self._adapt(step)
-        return step % self.interval == 0
+        if ended:
+            self._sampled(step - 1, ended)
+        return self.sample_at(step)
+
+    def _sampled(self, step: int, kind: int) -> None:
+        """A sample was taken at step ``step``: plan the next ones."""
+        if kind == FULL:
+            self._full_at = step + self.interval
+        self._light_at = step + self.light
+
+    def sample_at(self, step: int) -> int:
+        """The kind of sample of step ``step`` (0: none). A light sample is due from
+        ``_light_at`` on: one that a span could not take is taken at its next chance."""
+        if step >= self._full_at and step % self.every == 0:
+            return FULL
+        return LIGHT if step >= self._light_at else 0
+
+    def light_after(self, step: int) -> int:
+        """The first step after ``step`` that is due for a light sample (0: a full sample
+        comes first, which takes the light statistics too)."""
+        k = max(self._light_at, step + 1)
+        return k if self.sample_at(k) == LIGHT else 0
+
+    def light_done(self, step: int) -> int:
+        """A light sample was taken on a steady span at step ``step`` (its cost is the
+        span's): the step from which the next is due."""
+        self.light_steps += 1
+        if self.adaptive:
+            self._adapt(step + 1)
+        self._sampled(step, LIGHT)
+        return self._light_at
 
     def account(self, steps: int) -> None:
         """Time ``steps`` steady steps that ended on the hot path (``steady.Span``)."""
@@ -114,15 +165,16 @@ class Sampling:
         steady: the step before a sampled one, or (BatchNorm) two batches before the
         epoch ends; and whether it is the step before a sampled one. Until then, only a
         flush or something irregular changes a step."""
-        s, iv = ctx.step, self.interval
-        until = before = ((s + 1) // iv + 1) * iv - 1
+        s, base = ctx.step, self.every
+        until = before = -(-max(self._full_at, s + 2) // base) * base - 1
         left = ctx.epoch_left
         if left is not None and any(e.batchnorm for e in ctx.models):
             until = min(until, s + left - (EPOCH_ROOM - 1))   # (``_room`` fails there)
         return until, until == before
 
     def _adapt(self, step: int) -> None:
-        """Sample less often while sampled steps cost more than SAMPLED_BUDGET of a step."""
+        """Sample less often while sampled steps cost more than SAMPLED_BUDGET of a step;
+        light samples keep MIN_SAMPLES each time the run doubles."""
         if self._sampled_steps < 2 or self._lean_steps < 5:
             return
         lean = self._lean_seconds / self._lean_steps
@@ -133,35 +185,45 @@ class Sampling:
                       + self._pre_own_seconds) / pre
         base = self.every
         need = extra / (SAMPLED_BUDGET * lean) if lean > 0 else MAX_INTERVAL
-        # never more than a MIN_SAMPLES-th of the run so far apart: short runs keep about
-        # MIN_SAMPLES samples each time they double, past the budget (a sampled step
-        # costs about two steps there)
-        cap = max(base, min(MAX_INTERVAL, step // MIN_SAMPLES) // base * base)
-        self.interval = int(min(cap, max(base, base * math.ceil(need / base))))
+
+        def cap(samples: int) -> int:
+            return max(base, min(MAX_INTERVAL, step // samples) // base * base)
+        # never more than a MIN_FULL-th of the run so far apart, past the budget (a full
+        # sample costs about two steps on short runs of cheap steps); light samples
+        # between them keep MIN_SAMPLES each time the run doubles
+        self.interval = int(min(cap(MIN_FULL), max(base, base * math.ceil(need / base))))
+        self.light = min(cap(MIN_SAMPLES), self.interval)
 
     def facts(self) -> dict[str, Any]:
         """How statistics were sampled: the base interval, and the one nbdebug settled on."""
-        return {"every": self.every, "adaptive": self.adaptive, "interval": self.interval}
+        return {"every": self.every, "adaptive": self.adaptive, "interval": self.interval,
+                "light_interval": self.light, "light_samples": self.light_steps}
 
     def kind(self, ctx: Any, mode: str | None, shapes: Any) -> str:
         """The kind of the step that starts (``ctx.step``), and whether it is sampled
-        (``ctx.sampled``). Full: the first steps, sampled ones, any before an optimizer
-        stepped; steady: once the hooked steps have one simple shape, never the step before
-        a sampled one nor two batches before an epoch ends; lean otherwise. On a steady
-        step (started already) the answer is for the rest of it."""
+        (``ctx.sampled``; ``ctx.light``: a light sample). Full: the first steps, sampled
+        ones, any before an optimizer stepped; light: light samples; steady: once the
+        hooked steps have one simple shape, never the step before a sampled one nor two
+        batches before an epoch ends; lean otherwise. On a steady step (started already)
+        the answer is for the rest of it."""
         s = ctx.step
-        sampled = self.next(s, ctx.sampled,
-                            ctx.guard.own_now() if self._pre_own is not None else 0.0)
-        sampled_next = self._before_sample = (s + 1) % self.interval == 0
+        sampled = self.next(s, ctx.guard.own_now() if self._pre_own is not None else 0.0)
+        if sampled == LIGHT and (s < FULL_STEPS or ctx.primary is None):
+            sampled = FULL
+        after = self._next = self.sample_at(s + 1)
+        if mode == "steady" and sampled == LIGHT:
+            sampled = 0         # (begun steady: a span takes light samples, or none does)
+        self.running = sampled
+        ctx.sampled, ctx.light = sampled != 0, sampled == LIGHT
         if mode == "steady" and not sampled:   # (sampled: its step before ran steady)
-            ctx.sampled = False
-            if sampled_next or not _room(ctx):
-                return "full" if sampled_next else "lean"
+            if after == FULL or not _room(ctx):
+                return "full" if after == FULL else "lean"
             return "steady"
-        ctx.sampled = sampled
-        if sampled or s < FULL_STEPS or ctx.primary is None:
+        if sampled == FULL or s < FULL_STEPS or ctx.primary is None:
             return "full"
-        if _steady_shape(ctx, shapes) and not sampled_next and _room(ctx):
+        if sampled == LIGHT:
+            return "light"
+        if _steady_shape(ctx, shapes) and not after and _room(ctx):
             return "steady"
         return "lean"
 

@@ -9,7 +9,9 @@ span lasts. It closes at a step where something must happen (a flush; the step b
 sampled one, which it takes too and which its hooked update ends (``take_last``); an
 epoch's last batches with BatchNorm; the bound on the inputs it keeps), at anything
 irregular (a held-out forward, a second forward or backward in a step, a new epoch, a call
-into a patch that reads the step), and when the diagnosis ends. A span opens on a step
+into a patch that reads the step), and when the diagnosis ends. A light sample
+(``sampling.LIGHT``) stays on the span: the forward of the step before it arms its hooks
+(the activation layers, the next batch's labels) and its own forward takes it (``_light``). A span opens on a step
 whose forward the general path saw (``start``), or, after a hooked step's update, before
 the next step begins (``resume``). ``close``
 hands the span over as if each step had gone the general way: the losses to the buffer as
@@ -46,6 +48,10 @@ class Span(CopiedInert):
         self.emit: Callable[..., None] = lambda *args: None
         self.general: Callable[..., None] = lambda *args: None
         self.account: Callable[[int], None] = lambda steps: None
+        #: a light sample's hooks in (their undo callables), and its statistics taken
+        #: (the root's output; the next light step returned)
+        self.arm: Callable[[], list[Callable[[], None]]] = lambda: []
+        self.measure: Callable[[Any, Any, int], int] = lambda module, output, step: 0
         #: the loss of a backward, as the loss probe keeps it; None: no hot path at all
         self.loss_of: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.open = False
@@ -57,6 +63,9 @@ class Span(CopiedInert):
         self.first = 0              # the step in progress when the span opened
         self.step = 0               # the step in progress now
         self.stop_at = 0            # a forward that would start this step goes the general way
+        self.light_at = 0           # a light sample's step on the span (0: none)
+        self.hot = 0                # the hot path takes the steps before this one
+        self.armed: list[Callable[[], None]] = []
         self.last = False           # ... but the span takes that step (``take_last``)
         self.took_last = False
         self.accounted = 0
@@ -85,7 +94,7 @@ class Span(CopiedInert):
         if guard.paused:
             return None
         t0 = time.perf_counter()
-        if (self.open and module is self.root and self.bw == 1 and self.step + 1 < self.stop_at
+        if (self.open and module is self.root and self.bw == 1 and self.step + 1 < self.hot
                 and t0 < self.deadline and module.training and torch.is_grad_enabled()):
             self.step += 1
             self.ctx.step = self.step
@@ -98,13 +107,61 @@ class Span(CopiedInert):
         else:
             self._call = t0
             try:
-                self.general(module, args, output)
+                if self._light(module, args, output, t0):
+                    took = time.perf_counter() - t0
+                    self.own += took
+                else:
+                    if self.armed:          # (a light sample at the span's last step)
+                        self._last_light(module, output)
+                    self.general(module, args, output)
             except Exception:
                 guard.errors.record("steady forward")
             self._call = 0.0
             took = time.perf_counter() - t0
         guard.own_seconds += took
         return None
+
+    def _light(self, module: Any, args: tuple[Any, ...], output: Any, t0: float) -> bool:
+        """The forward of the step before a light sample (its hooks go in) or of the light
+        sample's step (its statistics are taken, its hooks come out), taken as the hot
+        path takes a step. False: the forward goes the general way."""
+        if not (self.light_at and self.open and module is self.root and self.bw == 1
+                and self.step + 1 < self.stop_at and t0 < self.deadline and module.training
+                and torch.is_grad_enabled()):
+            return False
+        self.step += 1
+        self.ctx.step = self.step
+        self.bw = 0
+        self.inputs.append(args)
+        if not self.first_t:
+            self.first_t, self.first_own = t0, self.guard.own_seconds
+        if self.step < self.light_at:
+            self.armed = self.arm()
+        else:
+            self._disarm()
+            nxt = self.measure(module, output, self.step)
+            self._light_from(nxt)
+        return True
+
+    def _last_light(self, module: Any, output: Any) -> None:
+        """A forward the span leaves to the general way, armed for a light sample: that
+        step's (a flush's, say) is taken first, if this forward is its."""
+        self._disarm()
+        if (self.step + 1 == self.light_at and module is self.root and self.bw == 1
+                and module.training and torch.is_grad_enabled()):
+            self.measure(module, output, self.light_at)
+
+    def _light_from(self, light_at: int) -> None:
+        """The next light sample on the span (due from ``light_at``; 0: none): the first
+        due whose step before it the span takes."""
+        light_at = max(light_at, self.step + 2) if light_at else 0
+        self.light_at = light_at if light_at <= self.stop_at else 0
+        self.hot = min(self.stop_at, self.light_at - 1) if self.light_at else self.stop_at
+
+    def _disarm(self) -> None:
+        armed, self.armed = self.armed, []
+        for undo in armed:
+            undo()
 
     def _own_now(self, now: float) -> float:
         """nbdebug's clock now, the forward hook running now included."""
@@ -143,7 +200,7 @@ class Span(CopiedInert):
 
     # -- opening and closing ---------------------------------------------------------
     def start(self, entry: Any, module: Any, args: tuple[Any, ...], assumed: tuple[int, ...],
-              stop_at: int, deadline: float, last: bool = False) -> None:
+              stop_at: int, deadline: float, last: bool = False, light_at: int = 0) -> None:
         """Open a span on the step in progress, whose forward (``args``) the general path
         has just seen. ``last``: the step ``stop_at`` is one to take too (``take_last``)."""
         if self.loss_of is None:
@@ -154,25 +211,26 @@ class Span(CopiedInert):
             return
         size = sum(t.numel() * t.element_size() for t in all_tensors(args))
         self._cap = max(1, SPAN_BYTES // max(size, 1))
-        self._open(entry, module, assumed, self.ctx.step, stop_at, deadline, last)
+        self._open(entry, module, assumed, self.ctx.step, stop_at, deadline, last, light_at)
         self.skip, self.bw = 0, 0
         now = time.perf_counter()
         self.clock.opened(now, self._own_now(now), self.first)
 
     def resume(self, entry: Any, module: Any, assumed: tuple[int, ...], stop_at: int,
-               deadline: float, last: bool = False) -> None:
+               deadline: float, last: bool = False, light_at: int = 0) -> None:
         """Open a span between steps, the one before having ended the general way (a
         sampled step, at its update): the next forward of ``module`` starts the span's
         first step on the hot path (no general forward), and its clock opens there. Not
         before a span has started (its inputs' size bounds the span's length)."""
         if self.loss_of is None or not self._cap:
             return
-        self._open(entry, module, assumed, self.ctx.step - 1, stop_at, deadline, last)
+        self._open(entry, module, assumed, self.ctx.step - 1, stop_at, deadline, last,
+                   light_at)
         self.skip, self.bw = 1, 1           # (as if that step's backward ran on the span)
         self.first_t = 0.0
 
     def _open(self, entry: Any, module: Any, assumed: tuple[int, ...], first: int,
-              stop_at: int, deadline: float, last: bool) -> None:
+              stop_at: int, deadline: float, last: bool, light_at: int) -> None:
         self.root, self.entry, self.assumed = module, entry, assumed
         self.first = self.step = first
         self.stop_at = min(stop_at, self.step + self._cap + 1)
@@ -182,6 +240,7 @@ class Span(CopiedInert):
         self.first_t = 1.0
         if self.stopping:
             self.stop_at = 0
+        self._light_from(light_at)
         self.deadline = deadline
         self.open = True
 
@@ -214,7 +273,7 @@ class Span(CopiedInert):
         """The next forward goes the general way (a stop was asked for), until ``stopping``
         is cleared."""
         self.stopping = True
-        self.stop_at = 0
+        self.stop_at = self.hot = 0
 
     def close(self, at_forward: bool = False) -> None:
         """Hand the span over: afterwards the context is as the general path leaves it.
@@ -222,6 +281,7 @@ class Span(CopiedInert):
         if not self.open:
             return
         self.open = False
+        self._disarm()
         now = time.perf_counter()
         self._late_open()
         if not self.took_last:                  # (else ``take_last`` stopped the clock)

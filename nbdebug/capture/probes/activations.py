@@ -15,6 +15,8 @@ from .base import Probe
 
 #: ReLU-like modules whose units can die (output exactly 0 for every input)
 RELU_TYPES = (nn.ReLU, nn.ReLU6)
+#: the modules a light sample hooks (``sampling.LIGHT``): the ones this probe reads
+LIGHT_TYPES = (*RELU_TYPES, nn.Tanh, nn.Sigmoid)
 #: |tanh| above this counts as saturated (its gradient 1 - y^2 is below 0.02)
 TANH_SATURATED = 0.99
 #: sigmoid above this or below 1 - this counts as saturated (gradient below 0.01)
@@ -34,7 +36,12 @@ class ActivationProbe(Probe):
 
     def layer_output(self, entry: ModelEntry, module: nn.Module, name: str, t: torch.Tensor,
                      root: bool) -> None:
-        if root or not self.ctx.sampled:
+        if self.ctx.sampled:
+            self.light_output(entry, module, name, t, root)
+
+    def light_output(self, entry: ModelEntry, module: nn.Module, name: str, t: torch.Tensor,
+                     root: bool) -> None:
+        if root:
             return
         if isinstance(module, RELU_TYPES) and t.dim() >= 1:
             unit_dim = t.dim() - 1 if t.dim() == 3 else min(1, t.dim() - 1)

@@ -14,6 +14,11 @@ Events (all optional):
   steps; lean steps: BatchNorm layers only).
 - ``layer_output(entry, module, name, t, root)``: a leaf's (or the root's) floating output
   in a training forward (full steps).
+- ``light_arm(undo)``: the step before a light sample on a steady span (whose patches are
+  off): install what the sample reads, and append to ``undo`` a callable that takes it off.
+- ``light_output(entry, module, name, t, root)``: a light sample's activation layer's (or
+  root's) output (``sampling.LIGHT``: the statistics the run's checks read over time at
+  most cost; on a full sampled step ``layer_output`` carries them).
 - ``eval_forward(entry, module, args, output)``: a model's forward outside training.
 - ``eval_loss(fn, input, target)``: a watched loss function called outside training.
 - ``train_loss(fn, input, target, kwargs, out)``: a training loss call before the first
@@ -44,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..context import Context
 
 EVENTS = ("attach", "model_added", "first_forward", "train_input", "layer_input",
-          "layer_output", "eval_forward", "backward", "before_update", "after_update",
+          "layer_output", "light_arm", "light_output", "eval_forward", "backward", "before_update", "after_update",
           "eval_loss", "train_loss", "step_closing", "step_end", "steady_inputs",
           "steady_steps", "flush", "closing", "finish")
 

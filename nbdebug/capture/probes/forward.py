@@ -60,6 +60,11 @@ class ForwardProbe(Probe):
         elif self._ordering is entry and ctx.full:
             entry.info.exec_order.append(name)
 
+    def light_output(self, entry: ModelEntry, module: nn.Module, name: str, t: torch.Tensor,
+                     root: bool) -> None:
+        if root:
+            self._train_accuracy(t)
+
     def _put_summary(self, key: str, t: torch.Tensor) -> list[torch.Tensor] | None:
         """Hold the summary of ``t`` for the ``key`` timeline; the parts, or None."""
         t = getattr(t, "_local_tensor", t)      # a DTensor output: this rank's part
@@ -102,8 +107,8 @@ class ForwardProbe(Probe):
             self.ctx.put(value, sink)
 
     def _train_accuracy(self, out: torch.Tensor) -> None:
-        y = self.ctx.class_labels(out)
-        if y is None:
+        y = self.ctx.class_labels(out) if self.ctx.batch_fresh else None
+        if y is None:               # (no labels, or those of a batch before this step's)
             return
         correct = (out.detach().argmax(1) == y).sum() / y.shape[0]
         series = self.ctx.series(keys.TRAIN_ACC)

@@ -21,6 +21,8 @@ class LoaderProbe(Probe):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._name_of = ctx.name_of
+        self._patches: Any = None
+        self._guard: Any = None
         self._only = ctx.only_loaders
         #: id(loader) -> (weak reference, info)
         self.loaders: dict[int, tuple[weakref.ref, LoaderInfo]] = {}
@@ -37,8 +39,22 @@ class LoaderProbe(Probe):
         self._forwards: dict[int, int] = {}
 
     def attach(self, patches: Any, guard: Any) -> None:
+        self._patches, self._guard = patches, guard
         patches.wrap(DataLoader, "__iter__", guard, after=self._on_iter, steady=True)
         patches.wrap(_BaseDataLoaderIter, "__next__", guard, after=self._on_next)
+
+    def light_arm(self, undo: list[Callable[[], None]]) -> None:
+        """A light sample on a steady span (its batches drawn unseen): keep the labels of
+        the next batch the training loader gives, then take the catch off."""
+        patches, ctx = self._patches, self.ctx
+
+        def caught(args: tuple, kwargs: dict, batch: Any) -> None:
+            info = self._iter_loader.get(args[0]) if args else None
+            if info is not None and info is ctx.loader:
+                ctx.set_batch(batch, split_now=True)
+        wrapper = patches.wrap(_BaseDataLoaderIter, "__next__", self._guard, after=caught,
+                               steady=True)
+        undo.append(lambda: patches.undo(_BaseDataLoaderIter, "__next__", wrapper))
 
     def watch(self, loader: Any) -> LoaderInfo | None:
         if self._only and not any(loader is ld for ld in self._only):
