@@ -129,6 +129,9 @@ class Context:
         self.sampled = True
         #: ... only light statistics (the training accuracy, the activations' shares)
         self.light = False
+        #: a probe wants the next step sampled light too (a training accuracy over batches
+        #: too small to mean anything alone)
+        self.light_more = False
         #: this step hooks every module (discovery, per-layer guards), not only the roots
         self.full = True
         #: the step being recorded (replaced when a step ends)

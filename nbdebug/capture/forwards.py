@@ -164,18 +164,19 @@ class Forwards:
         finally:
             ctx.step, ctx.sampled, ctx.light = step, False, False
 
-    def _arm_light(self) -> list[Any]:
-        """The step before a light sample on a span: hook the activation layers its
-        statistics read, and have the next batch's labels kept (the undo of each)."""
-        undo: list[Any] = []
-        self._emit_all("light_arm", undo)
+    def _arm_light(self) -> tuple[list[Any], list[Any]]:
+        """The step before a light sample on a span: have the next batches' labels kept,
+        and hook the activation layers its statistics read (the undo of each)."""
+        labels: list[Any] = []
+        self._emit_all("light_arm", labels)
+        hooks = []
         module = self.span.root
         if module is not None:
             hook = ModuleHook(self.hooks.on["light"])
             for sub in module.modules():
                 if isinstance(sub, LIGHT_TYPES):
-                    undo.append(sub.register_forward_hook(hook).remove)
-        return undo
+                    hooks.append(sub.register_forward_hook(hook).remove)
+        return labels, hooks
 
     def _measure_light(self, module: nn.Module, output: Any, step: int) -> int:
         """A light sample's step on a span, at its root's forward: the output's statistics;
@@ -190,7 +191,8 @@ class Forwards:
             finally:
                 ctx.step, ctx.sampled, ctx.light = now, False, False
         ctx.forget_batch()              # (the span's later batches are drawn unseen)
-        return self.sampler.light_done(step)
+        more, ctx.light_more = ctx.light_more, False
+        return self.sampler.light_done(step, more)
 
     def _steady_forward(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         """A steady step's view of a model's forward: the step before ends here (after

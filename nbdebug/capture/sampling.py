@@ -27,7 +27,7 @@ MAX_INTERVAL = 500
 MIN_SAMPLES = 5
 #: ... past this many full ones each time the run doubles (the checks that read the last
 #: third of a run, the stuck loss's causes, find one there)
-MIN_FULL = 4
+MIN_FULL = 3
 #: the kinds of a sampled step: every statistic, or a light one (``MIN_SAMPLES``)
 FULL, LIGHT = 1, 2
 #: steps of one shape (one forward, one backward, the same optimizer steps) before steps
@@ -91,10 +91,11 @@ class Sampling:
         (``Span.take_last``): its cost is nbdebug's clock from here (``own``) to its end."""
         self._pre_own = own
 
-    def next(self, step: int, own: float = 0.0) -> int:
+    def next(self, step: int, own: float = 0.0, more: bool = False) -> int:
         """Time the step that ended (``step`` steps so far); the kind of sample of the next
         (0: none). A sampled step that ended chooses the intervals again from the cost
-        measured so far (so the step before the next sample is the one they name)."""
+        measured so far (so the step before the next sample is the one they name);
+        ``more``: its statistics want the next step's too (a light sample is due)."""
         now = time.perf_counter()
         ended, before = self.running, self._next
         if step > LABEL_STEPS:
@@ -121,6 +122,8 @@ class Sampling:
             self._adapt(step)
         if ended:
             self._sampled(step - 1, ended)
+        if more:
+            self._light_at = min(self._light_at, step)
         return self.sample_at(step)
 
     def _sampled(self, step: int, kind: int) -> None:
@@ -142,13 +145,15 @@ class Sampling:
         k = max(self._light_at, step + 1)
         return k if self.sample_at(k) == LIGHT else 0
 
-    def light_done(self, step: int) -> int:
+    def light_done(self, step: int, more: bool = False) -> int:
         """A light sample was taken on a steady span at step ``step`` (its cost is the
-        span's): the step from which the next is due."""
+        span's): the step from which the next is due (``more``: the next step)."""
         self.light_steps += 1
         if self.adaptive:
             self._adapt(step + 1)
         self._sampled(step, LIGHT)
+        if more:
+            self._light_at = step + 1
         return self._light_at
 
     def account(self, steps: int) -> None:
@@ -207,19 +212,20 @@ class Sampling:
         batches before an epoch ends; lean otherwise. On a steady step (started already)
         the answer is for the rest of it."""
         s = ctx.step
-        sampled = self.next(s, ctx.guard.own_now() if self._pre_own is not None else 0.0)
-        if sampled == LIGHT and (s < FULL_STEPS or ctx.primary is None):
-            sampled = FULL
+        more, ctx.light_more = ctx.light_more, False
+        sampled = self.next(s, ctx.guard.own_now() if self._pre_own is not None else 0.0,
+                            more)
+        early = s < FULL_STEPS or ctx.primary is None     # (full, whatever its sample)
         after = self._next = self.sample_at(s + 1)
         if mode == "steady" and sampled == LIGHT:
             sampled = 0         # (begun steady: a span takes light samples, or none does)
         self.running = sampled
-        ctx.sampled, ctx.light = sampled != 0, sampled == LIGHT
+        ctx.sampled, ctx.light = sampled != 0, sampled == LIGHT and not early
         if mode == "steady" and not sampled:   # (sampled: its step before ran steady)
             if after == FULL or not _room(ctx):
                 return "full" if after == FULL else "lean"
             return "steady"
-        if sampled == FULL or s < FULL_STEPS or ctx.primary is None:
+        if sampled == FULL or early:
             return "full"
         if sampled == LIGHT:
             return "light"

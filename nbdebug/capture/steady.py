@@ -48,9 +48,11 @@ class Span(CopiedInert):
         self.emit: Callable[..., None] = lambda *args: None
         self.general: Callable[..., None] = lambda *args: None
         self.account: Callable[[int], None] = lambda steps: None
-        #: a light sample's hooks in (their undo callables), and its statistics taken
-        #: (the root's output; the next light step returned)
-        self.arm: Callable[[], list[Callable[[], None]]] = lambda: []
+        #: a light sample's hooks in (the undo callables of its labels' catch and of its
+        #: layers' hooks), and its statistics taken (the root's output; the next light
+        #: step returned)
+        self.arm: Callable[[], tuple[list[Callable[[], None]], list[Callable[[], None]]]] = (
+            lambda: ([], []))
         self.measure: Callable[[Any, Any, int], int] = lambda module, output, step: 0
         #: the loss of a backward, as the loss probe keeps it; None: no hot path at all
         self.loss_of: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -65,7 +67,8 @@ class Span(CopiedInert):
         self.stop_at = 0            # a forward that would start this step goes the general way
         self.light_at = 0           # a light sample's step on the span (0: none)
         self.hot = 0                # the hot path takes the steps before this one
-        self.armed: list[Callable[[], None]] = []
+        self.armed: list[Callable[[], None]] = []       # (the labels' catch)
+        self.hooked: list[Callable[[], None]] = []      # (the layers' hooks)
         self.last = False           # ... but the span takes that step (``take_last``)
         self.took_last = False
         self.accounted = 0
@@ -136,10 +139,12 @@ class Span(CopiedInert):
         if not self.first_t:
             self.first_t, self.first_own = t0, self.guard.own_seconds
         if self.step < self.light_at:
-            self.armed = self.arm()
+            self.armed, self.hooked = self.arm()
         else:
-            self._disarm()
             nxt = self.measure(module, output, self.step)
+            self._undo(self.hooked)
+            if nxt != self.step + 1:     # (else the next step completes its accuracy)
+                self._undo(self.armed)
             self._light_from(nxt)
         return True
 
@@ -153,14 +158,22 @@ class Span(CopiedInert):
 
     def _light_from(self, light_at: int) -> None:
         """The next light sample on the span (due from ``light_at``; 0: none): the first
-        due whose step before it the span takes."""
-        light_at = max(light_at, self.step + 2) if light_at else 0
+        due whose step before it the span takes, or the next step when still armed."""
+        light_at = max(light_at, self.step + (1 if self.armed else 2)) if light_at else 0
         self.light_at = light_at if light_at <= self.stop_at else 0
+        if not self.light_at:
+            self._disarm()
         self.hot = min(self.stop_at, self.light_at - 1) if self.light_at else self.stop_at
 
     def _disarm(self) -> None:
-        armed, self.armed = self.armed, []
-        for undo in armed:
+        self._undo(self.hooked)
+        self._undo(self.armed)
+
+    @staticmethod
+    def _undo(armed: list[Callable[[], None]]) -> None:
+        todo = list(armed)
+        armed.clear()
+        for undo in todo:
             undo()
 
     def _own_now(self, now: float) -> float:

@@ -17,6 +17,11 @@ from .. import structure
 from ..models import ModelEntry
 from .base import Probe
 
+#: samples behind one point of the training accuracy: on smaller batches a sample's
+#: accuracy is completed by the next steps' (light samples), else batches of two would
+#: give points of 0, 0.5 or 1
+ACC_SAMPLES = 32
+
 
 class ForwardProbe(Probe):
     def __init__(self, ctx: Any) -> None:
@@ -27,6 +32,8 @@ class ForwardProbe(Probe):
         #: ReLU returns its input changed) and its summary's row: a Sequential's output
         #: is its last layer's, summarised once
         self._summarized: tuple[Any, int, list[torch.Tensor]] = (_nothing, -1, [])
+        #: the training accuracy's open point: correct answers (on the device), samples
+        self._acc: tuple[torch.Tensor, int] | None = None
 
     def first_forward(self, entry: ModelEntry, module: nn.Module) -> None:
         self._ordering, self._fresh = entry, True
@@ -107,12 +114,29 @@ class ForwardProbe(Probe):
             self.ctx.put(value, sink)
 
     def _train_accuracy(self, out: torch.Tensor) -> None:
-        y = self.ctx.class_labels(out) if self.ctx.batch_fresh else None
+        ctx = self.ctx
+        y = ctx.class_labels(out) if ctx.batch_fresh else None
         if y is None:               # (no labels, or those of a batch before this step's)
             return
-        correct = (out.detach().argmax(1) == y).sum() / y.shape[0]
+        correct = (out.detach().argmax(1) == y).sum()
+        n = int(y.shape[0])
+        if self._acc is not None:
+            correct, n = correct + self._acc[0], n + self._acc[1]
+        if n < ACC_SAMPLES:         # a small batch: the next steps complete the point
+            self._acc = (correct, n)
+            ctx.light_more = True
+            return
+        self._acc = None
+        self._put_accuracy(correct, n)
+
+    def _put_accuracy(self, correct: torch.Tensor, n: int) -> None:
         series = self.ctx.series(keys.TRAIN_ACC)
-        self.ctx.put(correct, lambda s, a: series.add(s, float(a)))
+        self.ctx.put(correct / n, lambda s, a: series.add(s, float(a)))
+
+    def closing(self) -> None:
+        if self._acc is not None:   # (the run ended before the point was complete)
+            self._put_accuracy(*self._acc)
+            self._acc = None
 
 
 def _nothing() -> None:
