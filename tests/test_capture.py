@@ -426,5 +426,7 @@ def test_labels_popped_from_a_dict_batch_still_give_the_training_accuracy():
                 opt.zero_grad(); loss.backward(); opt.step()
     report = nbdebug.last_report()
     assert not report.errors
-    # (a point of the accuracy covers 32 samples: the sampled batch of 16 and the next)
-    assert report.timelines["train_acc"]["steps"] == list(range(1, 30, 5))
+    # (a point of the accuracy covers 32 samples: the sampled batch of 16 and a next one,
+    # the next step's, or where a steady span can take it, two or three steps on)
+    steps = report.timelines["train_acc"]["steps"]
+    assert len(steps) == 6 and all(1 <= s - 5 * i <= 3 for i, s in enumerate(steps)), steps

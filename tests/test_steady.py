@@ -134,8 +134,9 @@ def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
     # point of the accuracy covers 32 samples, two steps of batches of 16, the second kept
     # armed by the first
     full = set(report.timelines["update_ratio"]["steps"])
-    ends = sorted(set(report.timelines["train_acc"]["steps"]) - full - {s + 1 for s in full})
-    light = sorted({s for p in ends for s in (p - 1, p)})
+    points = set(report.timelines["train_acc"]["steps"])
+    ends = sorted(points - full - {s + 1 for s in full})
+    light = sorted({s for p in ends for s in (p - 1, p)} | {s + 1 for s in full} & points)
     checked = [s for s in range(12, steps - 1) if modes[s] == modes[s + 1] == "steady"
                and spans[s] and spans[s + 1] and s % 50 and s % 80 not in (0, 79)
                and s not in light and s + 1 not in light]

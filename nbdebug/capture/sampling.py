@@ -103,13 +103,12 @@ class Sampling:
             if ended == FULL:
                 self._sampled_seconds += took
                 self._sampled_steps += 1
-            elif ended == LIGHT or before == LIGHT:
-                self.light_steps += ended == LIGHT
-                self.light_seconds += (own - self._pre_own if self._pre_own is not None
-                                       else took)
             elif self._pre_own is not None:     # (its head ran on the span: own time)
                 self._pre_own_seconds += own - self._pre_own
                 self._pre_own_steps += 1
+            elif ended == LIGHT or before == LIGHT:
+                self.light_steps += ended == LIGHT
+                self.light_seconds += took
             elif before:
                 self._pre_seconds += took
                 self._pre_steps += 1
@@ -118,6 +117,7 @@ class Sampling:
                 self._lean_steps += 1
         self._t0 = now
         self._pre_own = None
+        self._next = 0
         if self.adaptive and ended:
             self._adapt(step)
         if ended:
@@ -140,9 +140,9 @@ class Sampling:
         return LIGHT if step >= self._light_at else 0
 
     def light_after(self, step: int) -> int:
-        """The first step after ``step`` that is due for a light sample (0: a full sample
+        """The first step from ``step`` on that is due for a light sample (0: a full sample
         comes first, which takes the light statistics too)."""
-        k = max(self._light_at, step + 1)
+        k = max(self._light_at, step)
         return k if self.sample_at(k) == LIGHT else 0
 
     def light_done(self, step: int, more: bool = False) -> int:
@@ -227,11 +227,12 @@ class Sampling:
             return "steady"
         if sampled == FULL or early:
             return "full"
-        if sampled == LIGHT:
-            return "light"
-        if _steady_shape(ctx, shapes) and not after and _room(ctx):
+        if _steady_shape(ctx, shapes) and after != FULL and _room(ctx):
+            if sampled:         # (a light one: the span takes it, resumed armed)
+                self.running = 0
+                ctx.sampled = ctx.light = False
             return "steady"
-        return "lean"
+        return "light" if sampled else "lean"
 
 
 def _steady_shape(ctx: Any, shapes: Any) -> bool:

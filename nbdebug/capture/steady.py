@@ -241,6 +241,10 @@ class Span(CopiedInert):
                    light_at)
         self.skip, self.bw = 1, 1           # (as if that step's backward ran on the span)
         self.first_t = 0.0
+        if light_at and light_at <= self.ctx.step < self.stop_at:
+            # a light sample due at its first step, whose batch is not drawn yet: armed now
+            self.armed, self.hooked = self.arm()
+            self._light_from(light_at)
 
     def _open(self, entry: Any, module: Any, assumed: tuple[int, ...], first: int,
               stop_at: int, deadline: float, last: bool, light_at: int) -> None:
