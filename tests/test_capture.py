@@ -399,6 +399,29 @@ def test_order_fingerprints_stop_after_two_epochs_of_a_loader_of_known_length():
     assert fps == [] and not report.errors
 
 
+def test_a_point_of_the_training_accuracy_covers_32_samples_on_small_batches():
+    """Batches of 4: a sample's accuracy alone is 0, 0.25, 0.5, 0.75 or 1; each point takes
+    the next steps' batches until it covers 32 samples (eight batches), on a steady span
+    and off it."""
+    torch.manual_seed(0)
+    X, y = _data(n=160)
+    loader = DataLoader(TensorDataset(X, y), batch_size=4, shuffle=True)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with nbdebug.diagnose(quiet=True):
+        for _ in range(8):
+            for xb, yb in loader:
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                opt.zero_grad(); loss.backward(); opt.step()
+    report = nbdebug.last_report()
+    acc = report.timelines["train_acc"]
+    assert not report.errors and len(acc["steps"]) >= 8
+    # the values are counts of 32 (or more, up to the last point's), not of 4
+    assert all(abs(v * 32 - round(v * 32)) < 1e-6 for v in acc["values"][:-1]), acc
+    assert any(abs(v * 4 - round(v * 4)) > 1e-6 for v in acc["values"]), acc
+    assert report.run["sampling"]["light_samples"] >= 7 * len(acc["steps"]) // 2
+
+
 class _DictData(Dataset):
     def __init__(self, X, y):
         self.X, self.y = X, y
