@@ -11,10 +11,10 @@ epoch's last batches with BatchNorm; the bound on the inputs it keeps), at anyth
 irregular (a held-out forward, a second forward or backward in a step, a new epoch, a call
 into a patch that reads the step), and when the diagnosis ends. A light sample
 (``sampling.LIGHT``) stays on the span: the forward of the step before it arms its hooks
-(the activation layers, the next batch's labels) and its own forward takes it (``_light``). A span opens on a step
-whose forward the general path saw (``start``), or, after a hooked step's update, before
-the next step begins (``resume``). ``close``
-hands the span over as if each step had gone the general way: the losses to the buffer as
+(the activation layers, the next batch's labels) and its own forward takes it
+(``_light``). A span opens on a step whose forward the general path saw (``start``), or,
+after a hooked step's update, before the next step begins (``resume``). ``close`` hands
+the span over as if each step had gone the general way: the losses to the buffer as
 one run, the inputs and the count of steps to the probes' bulk events
 (``steady_inputs``, ``steady_steps``), the step in progress back to ``ctx.cur``.
 """
@@ -149,8 +149,9 @@ class Span(CopiedInert):
         return True
 
     def _last_light(self, module: Any, output: Any) -> None:
-        """A forward the span leaves to the general way, armed for a light sample: that
-        step's (a flush's, say) is taken first, if this forward is its."""
+        """A forward the span leaves to the general way while armed for a light sample: if
+        it is the light sample's (a flush's step, say), its statistics are taken first; the
+        hooks come off either way."""
         self._disarm()
         if (self.step + 1 == self.light_at and module is self.root and self.bw == 1
                 and module.training and torch.is_grad_enabled()):

@@ -49,9 +49,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..context import Context
 
 EVENTS = ("attach", "model_added", "first_forward", "train_input", "layer_input",
-          "layer_output", "light_arm", "light_output", "eval_forward", "backward", "before_update", "after_update",
-          "eval_loss", "train_loss", "step_closing", "step_end", "steady_inputs",
-          "steady_steps", "flush", "closing", "finish")
+          "layer_output", "light_arm", "light_output", "eval_forward", "backward",
+          "before_update", "after_update", "eval_loss", "train_loss", "step_closing",
+          "step_end", "steady_inputs", "steady_steps", "flush", "closing", "finish")
 
 
 class Probe:
