@@ -127,8 +127,6 @@ class Context:
         self.step = 0
         #: this step takes statistics (activations, updates, labels ...)
         self.sampled = True
-        #: ... only light statistics (the training accuracy, the activations' shares)
-        self.light = False
         #: a probe wants the next step sampled light too (a training accuracy over batches
         #: too small to mean anything alone)
         self.light_more = False

@@ -151,18 +151,20 @@ class Forwards:
         entry = self.models.owner(module)
         name = None if entry is None else entry.names.get(id(module))
         t = structure.first_tensor(output)
-        if name is None or t is None or not t.is_floating_point():
-            return
+        if entry is not None and name is not None and t is not None and t.is_floating_point():
+            step = self.span.step + 1 if self.span.open else self.ctx.step
+            self._emit_light(step, entry, module, name, t, False)
+
+    def _emit_light(self, step: int, entry: ModelEntry, module: nn.Module, name: str,
+                    t: torch.Tensor, root: bool) -> None:
+        """``light_output`` to the probes, their values recorded at ``step`` (on a span
+        the context's step is still the one before the light sample's)."""
         ctx = self.ctx
-        if not self.span.open:
-            self._emit_all("light_output", entry, module, name, t, False)
-            return
-        step = ctx.step
-        ctx.step, ctx.sampled, ctx.light = self.span.step + 1, True, True
+        now, ctx.step = ctx.step, step
         try:
-            self._emit_all("light_output", entry, module, name, t, False)
+            self._emit_all("light_output", entry, module, name, t, root)
         finally:
-            ctx.step, ctx.sampled, ctx.light = step, False, False
+            ctx.step = now
 
     def _arm_light(self) -> tuple[list[Any], list[Any]]:
         """The step before a light sample on a span: have the next batches' labels kept,
@@ -185,11 +187,7 @@ class Forwards:
         entry = self.span.entry
         t = structure.first_tensor(output)
         if entry is not None and t is not None and t.is_floating_point():
-            now, ctx.step, ctx.sampled, ctx.light = ctx.step, step, True, True
-            try:
-                self._emit_all("light_output", entry, module, entry.names[id(module)], t, True)
-            finally:
-                ctx.step, ctx.sampled, ctx.light = now, False, False
+            self._emit_light(step, entry, module, entry.names[id(module)], t, True)
         ctx.forget_batch()              # (the span's later batches are drawn unseen)
         more, ctx.light_more = ctx.light_more, False
         return self.sampler.light_done(step, more)

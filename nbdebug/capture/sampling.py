@@ -206,7 +206,7 @@ class Sampling:
 
     def kind(self, ctx: Any, mode: str | None, shapes: Any) -> str:
         """The kind of the step that starts (``ctx.step``), and whether it is sampled
-        (``ctx.sampled``; ``ctx.light``: a light sample). Full: the first steps, sampled
+        (``ctx.sampled``). Full: the first steps, sampled
         ones, any before an optimizer stepped; light: light samples; steady: once the
         hooked steps have one simple shape, never the step before a sampled one nor two
         batches before an epoch ends; lean otherwise. On a steady step (started already)
@@ -220,7 +220,7 @@ class Sampling:
         if mode == "steady" and sampled == LIGHT:
             sampled = 0         # (begun steady: a span takes light samples, or none does)
         self.running = sampled
-        ctx.sampled, ctx.light = sampled != 0, sampled == LIGHT and not early
+        ctx.sampled = sampled != 0
         if mode == "steady" and not sampled:   # (sampled: its step before ran steady)
             if after == FULL or not _room(ctx):
                 return "full" if after == FULL else "lean"
@@ -230,7 +230,7 @@ class Sampling:
         if _steady_shape(ctx, shapes) and after != FULL and _room(ctx):
             if sampled:         # (a light one: the span takes it, resumed armed)
                 self.running = 0
-                ctx.sampled = ctx.light = False
+                ctx.sampled = False
             return "steady"
         return "light" if sampled else "lean"
 

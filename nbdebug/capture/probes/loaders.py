@@ -45,7 +45,7 @@ class LoaderProbe(Probe):
 
     def light_arm(self, undo: list[Callable[[], None]]) -> None:
         """A light sample on a steady span (its batches drawn unseen): keep the labels of
-        the next batch the training loader gives, then take the catch off."""
+        each batch the training loader gives, until the span calls the undo."""
         patches, ctx = self._patches, self.ctx
 
         def caught(args: tuple, kwargs: dict, batch: Any) -> None:
