@@ -62,6 +62,22 @@ def test_held_counts_stay_exact_beside_half_precision_values():
     assert got == [[1.5, 1001.0]]
 
 
+def test_values_of_several_dtypes_keep_their_order_and_their_values():
+    """The flush stacks the 0-d values one dtype at a time: each sink must still get its
+    own values, in place, integers exact (2**40 + 1 is not a float32)."""
+    from nbdebug.stats import Pending
+    got: dict[int, list[float]] = {}
+    pending = Pending()
+    rows = [[torch.tensor(0.25), torch.tensor(2**40 + 1)],
+            [torch.tensor(7), torch.tensor(True), torch.tensor(-1.5)],
+            [torch.tensor(3.0, dtype=torch.float16)]]
+    for s, row in enumerate(rows):
+        pending.put(s, row, lambda s, a: got.__setitem__(s, a.tolist()))
+    pending.put(3, torch.tensor([1.0, 2.0]), lambda s, a: got.__setitem__(s, a.tolist()))
+    pending.flush()
+    assert got == {0: [0.25, 2.0**40 + 1], 1: [7.0, 1.0, -1.5], 2: [3.0], 3: [1.0, 2.0]}
+
+
 def test_sinks_get_their_values_in_the_order_they_were_put():
     """Row sinks with a ``batch`` method take runs of rows at once; plain sinks get their
     values one by one; between them the order of ``put`` is kept (a loss timeline fed by

@@ -125,10 +125,7 @@ def _to_host(device: torch.device, vectors: list[torch.Tensor],
     the 0-d values; one concatenation and one copy to the host."""
     flat = [v if v.dim() == 1 else v.reshape(-1) for v in vectors]
     if scalars:
-        joined = torch.stack(scalars)       # promoted to the widest dtype held
-        if joined.dtype in (torch.float16, torch.bfloat16):   # counts need float32 at least
-            joined = torch.stack([v.float() for v in scalars])
-        flat.append(joined)
+        flat.append(_stacked(scalars))
     joined = (flat[0] if len(flat) == 1 else torch.cat(flat)).detach()
     if device.type == "cuda":
         joined = joined.to(torch.float64)
@@ -139,6 +136,24 @@ def _to_host(device: torch.device, vectors: list[torch.Tensor],
     if joined.device.type != "cpu" or not _numpy_ok(joined.dtype):
         joined = joined.to("cpu", torch.float64)
     return joined.numpy().astype(np.float64)
+
+
+def _stacked(scalars: list[torch.Tensor]) -> torch.Tensor:
+    """The 0-d values as one vector, in order: one stack per dtype. (A stack of mixed
+    dtypes, float losses and integer counts, converts each value on its own: about five
+    times slower.) Several dtypes, or half precision, give float64 (exact counts)."""
+    groups: dict[torch.dtype, list[int]] = {}
+    for i, v in enumerate(scalars):
+        groups.setdefault(v.dtype, []).append(i)
+    if len(groups) == 1 and scalars[0].dtype not in (torch.float16, torch.bfloat16):
+        return torch.stack(scalars)
+    if len(groups) == 1:
+        return torch.stack(scalars).to(torch.float64)
+    out = torch.empty(len(scalars), dtype=torch.float64, device=scalars[0].device)
+    for idx in groups.values():
+        part = torch.stack([scalars[i] for i in idx]).to(torch.float64)
+        out.index_copy_(0, torch.tensor(idx, device=out.device), part)
+    return out
 
 
 def _numpy_ok(dtype: torch.dtype) -> bool:
