@@ -20,6 +20,8 @@ from ..stats import Pending
 
 #: training batches fingerprinted: enough to see two epochs of a small data set repeat
 FINGERPRINT_BATCHES = 512
+#: a steady span's inputs are fingerprinted a stack at a time, of at most this many bytes
+STACK_BYTES = 2**20
 #: kl_div calls whose inputs and targets are checked as distributions
 KL_CALLS = 20
 
@@ -51,41 +53,72 @@ class AuditRecorder:
         the fingerprints: two epochs show a repeated order, and an epoch longer than half
         of FINGERPRINT_BATCHES could not show one at all.
         """
+        v = self._counted(model, x, epoch_batches)
+        if v is not None:
+            self._fingerprint(step, [v])
+
+    def model_inputs(self, model: int, inputs: list[tuple[int, torch.Tensor]],
+                     epoch_batches: int | None = None) -> None:
+        """``model_input`` of each of a steady span's inputs, (step, x): each run of
+        inputs of one shape fingerprinted at once (one stack of at most STACK_BYTES, one
+        reduction); past the
+        fingerprinted ones, only their batch sizes are counted."""
+        limit = _limit(epoch_batches)
+        sizes = self.obs.train_batch_sizes
+        run: list[torch.Tensor] = []
+        first = 0
+        for step, x in inputs:
+            if self._inputs >= limit and model == self._model and x.dim():
+                n = x.shape[0]
+                sizes[n] = sizes.get(n, 0) + 1
+                self._inputs += 1
+                continue
+            v = self._counted(model, x, epoch_batches)
+            if v is None:
+                continue
+            if run and (v.shape != run[0].shape or v.dtype != run[0].dtype
+                        or v.device != run[0].device
+                        or (len(run) + 1) * v.numel() * v.element_size() > STACK_BYTES):
+                self._fingerprint(first, run)
+                run = []
+            if not run:
+                first = step
+            run.append(v)
+        if run:
+            self._fingerprint(first, run)
+
+    def _counted(self, model: int, x: torch.Tensor,
+                 epoch_batches: int | None) -> torch.Tensor | None:
+        """Count a training input's batch size; the input to fingerprint, or None."""
         if self._model is None:
             self._model = model
         if model != self._model or x.dim() == 0:
-            return
+            return None
         n = int(x.shape[0])
         sizes = self.obs.train_batch_sizes
         sizes[n] = sizes.get(n, 0) + 1
         self._inputs += 1
         if self._inputs > _limit(epoch_batches) or x.numel() == 0:
-            return
+            return None
         v = x.detach()
         if v.dtype == torch.bool or v.is_complex() or v.layout != torch.strided:
-            return
-        # one reduction on the device: each sample's sum; the host keeps four numbers
-        per_sample = (v.sum(dim=tuple(range(1, v.dim()))) if v.dim() > 1
+            return None
+        return v
+
+    def _fingerprint(self, step: int, xs: list[torch.Tensor]) -> None:
+        """The order fingerprints of inputs of one shape, in order: one reduction on the
+        device (each sample's sum); the host keeps four numbers an input."""
+        v = torch.stack(xs) if len(xs) > 1 else xs[0].unsqueeze(0)
+        per_sample = (v.sum(dim=tuple(range(2, v.dim()))) if v.dim() > 2
                       else v.to(torch.float64))
         out = self.obs.input_fingerprints
+        k, n = per_sample.shape
 
-        def sink(s: int, a: np.ndarray, n: int = n) -> None:
-            out.append([float(n), float(a.sum()), float(np.abs(a).sum()), float(a[0])])
-        self.pending.put(step, per_sample, sink)
-
-    def model_inputs(self, model: int, inputs: list[tuple[int, torch.Tensor]],
-                     epoch_batches: int | None = None) -> None:
-        """``model_input`` of each of a steady span's inputs, (step, x): past the
-        fingerprinted ones, only their batch sizes are counted."""
-        limit = _limit(epoch_batches)
-        sizes = self.obs.train_batch_sizes
-        for step, x in inputs:
-            if self._inputs < limit or model != self._model or not x.dim():
-                self.model_input(model, x, step, epoch_batches)
-            else:
-                n = x.shape[0]
-                sizes[n] = sizes.get(n, 0) + 1
-                self._inputs += 1
+        def sink(s: int, a: np.ndarray) -> None:
+            for row in a.reshape(k, n):
+                out.append([float(n), float(row.sum()), float(np.abs(row).sum()),
+                            float(row[0])])
+        self.pending.put(step, per_sample.reshape(-1), sink)
 
     def binary_labels(self, input: torch.Tensor, target: Any, step: int) -> None:
         """Per-batch 0/1 label counts of a single-output binary loss (points 6 and 7)."""
