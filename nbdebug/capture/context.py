@@ -166,6 +166,8 @@ class Context:
         self.flush_wanted = False
         #: hand the steady span over (before reading the step's state between steps)
         self.sync: Callable[[], None] = lambda: None
+        #: ... but keep it going (between steps, as the training loader's epoch begins)
+        self.split: Callable[[], None] = lambda: None
         #: tell every probe of an event (the dispatcher's own)
         self.emit: Callable[..., None] = lambda *args: None
         #: when the diagnosis started (perf_counter), and the pre-flight runner, if asked

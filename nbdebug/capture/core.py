@@ -79,6 +79,7 @@ class Capture(Forwards, Updates):
         #: the steady steps' hot path
         self.span = Span(self.ctx, self.guard)
         self.ctx.sync = self.span.close
+        self.ctx.split = self.span.split
         self.ctx.only_loaders = list(options.loaders)
         self.ctx.wake = self.wake
         self.ctx.emit = self._emit

@@ -321,8 +321,39 @@ class Span(CopiedInert):
             cur.backwards += len(rest)
             cur.backward, cur.via = True, "tensor"
         ctx.obs.backward_calls += len(losses)
-        if forwards:
-            self.entry.info.training_forwards += forwards
+        self._hand_over(inputs, ended)
+        self.root = self.entry = None       # (nothing of the user's kept between spans)
+
+    def split(self) -> None:
+        """Between two steps (a new epoch of the training loader begins): hand the steps
+        that ended over as ``close`` does, and go on. The step in progress (its update
+        done, unseen) stays the span's: its loss becomes the first of the span's next
+        run, and the next forward stays on the hot path. A span armed for a light sample,
+        or one whose step's backward has not run, closes instead."""
+        if not self.open:
+            return
+        if self.bw != 1 or self.armed or self.took_last:
+            self.close()
+            return
+        inputs, losses = self.inputs, self.losses
+        if not inputs:                      # (a resumed span before its first forward)
+            return
+        self._late_open()
+        ended = max(0, len(inputs) - self.skip)
+        if ended:
+            self.ctx.rows.extend_run(self.first + self.skip, losses[:ended])
+        self.ctx.obs.steps = self.step
+        self.ctx.obs.backward_calls += len(losses[:ended])
+        self.inputs, self.losses = [], losses[ended:]
+        self._hand_over(inputs, ended)
+        self.first, self.skip, self.accounted = self.step, 0, 0
+
+    def _hand_over(self, inputs: list[tuple[Any, ...]], ended: int) -> None:
+        """The span's inputs (one a forward after its first) and its ended steps to the
+        probes' bulk events."""
+        ctx = self.ctx
+        if inputs:
+            self.entry.info.training_forwards += len(inputs)
             ctx.assumed = self.assumed
             first = self.first + 1
             self.emit("steady_inputs", self.entry, self.root,
@@ -330,5 +361,3 @@ class Span(CopiedInert):
         if ended:
             self.emit("steady_steps", ended)
             self.account(ended - self.accounted)
-        self.root = self.entry = None       # (nothing of the user's kept between spans)
-
