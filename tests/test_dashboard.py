@@ -109,13 +109,13 @@ def test_an_expensive_redraw_waits_longer(monkeypatch):
     clock.now += dash_mod.FIRST_REDRAW_SECONDS
     real = dash_mod.plots.render_png
 
-    def slow_render(*args, **kwargs):   # the clock says each render costs 0.5 s
-        clock.now += 0.5
+    def slow_render(*args, **kwargs):   # the clock says each render costs 0.25 s
+        clock.now += 0.25
         return real(*args, **kwargs)
     monkeypatch.setattr(dash_mod.plots, "render_png", slow_render)
     dash.update(obs)
     assert dash.redraws == 1
-    due = started + 1.0 / dash_mod.REDRAW_SHARE     # two redraws: 1 s, 4% of 25 s
+    due = started + 0.5 / dash_mod.REDRAW_SHARE     # two redraws: 0.5 s, 2% of 25 s
     clock.now = due - 0.5               # not yet: the redraws' own cost must stay small
     dash.update(obs)
     assert dash.redraws == 1

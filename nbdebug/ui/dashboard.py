@@ -22,12 +22,12 @@ from ..report import Report
 from . import html, plots
 from .text import nothing_trained
 
-FIRST_REDRAW_SECONDS = 1.0  # the first plot after this much of the cell: a shorter cell
-                            # shows its final report only (a frame costs ~0.1 s, a share
-                            # a short cell would feel), the header counts steps meanwhile
+FIRST_REDRAW_SECONDS = 5.0  # the first plot after this much of the cell: a shorter cell
+                            # shows its final report only (a frame costs ~0.1 s: 2% of 5 s),
+                            # the header counts steps meanwhile
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
-REDRAW_SHARE = 0.04        # a redraw waits until the view's redraws, it included, are at most
-                           # 4% of the cell so far (the first one too, past its first second)
+REDRAW_SHARE = 0.02        # a redraw waits until the view's redraws, it included, are at most
+                           # 2% of the cell so far (the first one too, past its first 5 s)
 MAX_REDRAW_SECONDS = 30.0  # ...but a view older than this is not live: redraw anyway (only
                            # reached when one redraw costs over 3 s: an overloaded machine)
 CHECKS_SECONDS = 2.0       # the live checklist is re-evaluated at most this often

@@ -246,7 +246,7 @@ def panels(tl: dict[str, Any]) -> list[str]:
 
 
 #: the live view's panels: one row, a fraction of the whole figure's drawing time, so it
-#: can redraw every few seconds within its 4% share
+#: can redraw every few seconds within its 2% share
 LIVE_PANELS = ("loss", "grad_norm")
 
 

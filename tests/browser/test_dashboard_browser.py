@@ -14,7 +14,7 @@ from .lab import IRIS, open_notebook, run_all
 pytestmark = pytest.mark.slow
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"    # the README's pictures
-TRAIN_SECONDS = 40        # long enough for three redraws even where one costs ~1 s
+TRAIN_SECONDS = 40        # long enough for two redraws even where one costs ~1 s (5 s, 36 s)
 WATCH_SECONDS = 150       # the cell's whole run, kernel start and final render included
 
 SETUP = IRIS + """
