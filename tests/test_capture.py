@@ -358,6 +358,32 @@ def test_the_flush_window_follows_the_measured_cost_of_flushes():
     assert flushes.due(50) and flushes.after(60) == 100
 
 
+def test_without_a_live_view_the_first_flush_waits_the_longest_window():
+    """Nothing reads the values before the report: a quiet run's first flush comes at
+    400 steps (the report's loss curve still has every step), a live view's at 50."""
+    from nbdebug.options import Settings
+    from nbdebug.session import Session
+    torch.manual_seed(0)
+    X, y = torch.randn(256, 8), torch.randint(0, 2, (256,))
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2)
+    seen: dict[str, list[int]] = {}
+    for name in ("quiet", "live"):
+        session = Session(Settings(quiet=True), {"net": net, "opt": opt})
+        if name == "live":
+            session.listeners.append(lambda obs: seen[name].append(obs.steps))
+        seen[name] = []
+        with session:
+            for _ in range(120):
+                opt.zero_grad()
+                nn.functional.cross_entropy(net(X[:16]), y[:16]).backward()
+                opt.step()
+            seen[name].append(session.capture.flushes._count)
+        assert session.report.timelines["loss"]["steps"] == list(range(120))
+    assert seen["quiet"] == [0]                 # no flush before the end
+    assert seen["live"][:1] == [50] and seen["live"][-1] >= 1
+
+
 class _FixedBatches(torch.utils.data.Sampler):
     """The same batches in the same order every epoch: a custom sampler nbdebug cannot
     read the order from, so the order fingerprints must tell."""

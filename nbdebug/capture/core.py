@@ -207,6 +207,8 @@ class Capture(Forwards, Updates):
         except Exception:
             self.log.record("calibration")
         self.sampler.exclude(self._t0 - self.sampler.started)
+        if not self.live:
+            self.flushes.unwatched()
         g = self.guard
         pre_step, post_step = g.hook(self._pre_step), g.hook(self._post_step)
         self.hooks.on.update(

@@ -4,7 +4,8 @@ when the device values go to the host.
 Statistics every ``interval`` steps, the interval stretched while sampled steps would cost
 more than ``SAMPLED_BUDGET`` of the training's own time; between them, light samples keep
 ``MIN_SAMPLES`` samples each time the run doubles (``light``); flushes every ``window``
-steps, stretched while a flush would cost more than ``FLUSH_BUDGET`` (``Flushes``)."""
+steps, stretched while a flush would cost more than ``FLUSH_BUDGET``, and MAX_WINDOW from
+the start when no live view watches (``Flushes``)."""
 
 from __future__ import annotations
 
@@ -265,6 +266,12 @@ class Flushes:
         self.fixed = False
         self._seconds = 0.0         # time of the flushes so far, and their count
         self._count = 0
+
+    def unwatched(self) -> None:
+        """No live view reads the values as they come: the first flush waits MAX_WINDOW
+        steps too (the report reads them at the end; a NaN is still found at its own step,
+        and held values or a NaN replay's window half full still flush sooner)."""
+        self.window = MAX_WINDOW
 
     @property
     def steps(self) -> int:

@@ -8,8 +8,9 @@ tensor operation unless the loss is not a scalar). Nothing reaches the probes wh
 span lasts. It closes at a step where something must happen (a flush; the step before a
 sampled one, which it takes too and which its hooked update ends (``take_last``); an
 epoch's last batches with BatchNorm; the bound on the inputs it keeps), at anything
-irregular (a held-out forward, a second forward or backward in a step, a new epoch, a call
-into a patch that reads the step), and when the diagnosis ends. A light sample
+irregular (a held-out forward, a second forward or backward in a step, a held-out
+loader's pass, a call into a patch that reads the step), and when the diagnosis ends; the
+training loader's next epoch only hands the ended steps over (``split``). A light sample
 (``sampling.LIGHT``) stays on the span: the forward of the step before it arms its hooks
 (the activation layers, the next batch's labels) and its own forward takes it
 (``_light``). A span opens on a step whose forward the general path saw (``start``), or,
