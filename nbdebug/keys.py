@@ -13,6 +13,8 @@ UPDATE_RATIO = "update_ratio"    # per-parameter |update| / |weight| on sampled 
 OUTPUT = "output"                # the model output's summary on sampled steps
 ACT = "act/"                     # + layer: a leaf's output summary on sampled steps
 TRAIN_ACC = "train_acc"          # accuracy of sampled training batches
+#: samples a point of the training accuracy covers at least (its last may cover fewer)
+ACC_SAMPLES = 32
 LABELS = "labels"                # per-batch label histograms (columns: classes)
 LR = "lr/"                       # + optimizer index: each group's learning rate
 STALE_GRAD = "stale_grad"        # gradient norm left over when a backward starts

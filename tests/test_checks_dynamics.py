@@ -364,3 +364,38 @@ def test_stuck_never_calls_the_lr_far_too_small_when_point_3_finds_it_too_large(
     calm = make_obs([0.69 + 0.03 * math.sin(i) for i in range(120)], classes=2,
                     ratios=[[4e-7] * 4] * 120)
     assert "far too small" in _stuck(calm).message       # without point 3 it is named
+
+
+def test_stuck_reads_a_plateau_too_late_to_hold_samples_over_the_last_third():
+    """A loss that never really moved, whose noisy best window makes its "plateau" begin
+    in the last few steps: no sample lies there, so the causes are read over the last
+    third (a tanh saturated throughout names it) instead of finding none."""
+    loss = ([1.25] * 7 + [1.12 + 0.01 * math.sin(i) for i in range(53)] + [0.9]
+            + [1.12 + 0.01 * math.sin(i) for i in range(11)])
+    obs = make_obs(loss, classes=3)                # (samples every 10 steps, up to 70)
+    sat = obs.series("saturated/m.1")
+    for i in range(0, 60, 10):                     # (the tanh's share, up to step 50)
+        sat.add(i, 1.0)
+    f = _stuck(obs)
+    assert "saturated" in f.message
+    assert f.evidence["since_step"] == 61          # the plateau's own start is kept
+
+
+def test_train_mode_gap_within_one_standard_error_is_no_harm():
+    """BatchNorm on batches of 4: the training accuracy in train mode from three points
+    (96 samples) at 83% against 100% in eval mode on 300 samples is a gap at the 15%
+    threshold that its standard error covers: no warning. 60% against 100% is harm."""
+    bn = [ModuleInfo("m.0", "Conv2d"), ModuleInfo("m.1", "BatchNorm2d")]
+
+    def obs(acc):
+        o = make_obs(noisy_decay(30), modules=bn, train_acc=lambda i: acc,
+                     evals={"val": [(1.0, 0.05)]})
+        o.batchnorm_batches["m.1"] = {4: 30}
+        o.models[0].training_forwards = 30
+        return o
+    def tiny(acc):
+        return next(f for f in run("bn-batch", obs(acc)) if "tiny" in f.title)
+    f = tiny(0.83)
+    assert f.severity == "info", f.message
+    f = tiny(0.60)
+    assert f.severity == "warning" and f.evidence["direction"] == "train-worse"

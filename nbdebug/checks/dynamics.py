@@ -33,6 +33,9 @@ SATURATED_SHARE = 0.9
 VANISH = 1e-4
 #: the late part of the loss improves by less than this share: it stopped moving
 LATE_PROGRESS = 0.02
+#: sampled steps the causes of a stall are read from, at least (a plateau that begins
+#: later, in the run's last few steps, is read over the last third)
+MIN_CAUSE_SAMPLES = 2
 
 _FIXES = {
     "no-gradient-path": ("Compute the loss from the model's output with torch operations; "
@@ -148,6 +151,12 @@ def causes(obs: Observations, since: int) -> list[tuple[str, str, dict]]:
     return out
 
 
+def _samples_from(obs: Observations, step: int) -> int:
+    """Sampled steps (full and light: each records the update's ratios) from ``step`` on."""
+    s = obs.timelines.get("update_ratio")
+    return 0 if s is None else sum(1 for st in s.steps if st >= step)
+
+
 def _probabilities_into_loss(obs: Observations) -> tuple[str, str, dict] | None:
     """A Softmax/Sigmoid right before a loss that applies one itself (point 4's finding)."""
     for call in obs.losses:
@@ -197,7 +206,10 @@ def stuck(obs: Observations) -> list[Finding] | str:
     since = (_plateau_start(shape.steps, shape.values, shape.best, shape.last) if improved
              else shape.steps[0])
     last_third = shape.steps[2 * n // 3]
-    found = causes(obs, max(since, last_third) if improved else last_third)
+    start = max(since, last_third) if improved else last_third
+    if _samples_from(obs, start) < MIN_CAUSE_SAMPLES:
+        start = min(start, last_third)   # a plateau too late to hold samples: the last third
+    found = causes(obs, start)
     if not found and not (shape.no_progress and flat):
         return []
     if not shape.no_progress and (not found or found[0][0] == "zero-grad"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 
+from .. import keys
 from ..observations import Observations
 from .gradients import never_zeroed
 from .heldout import rounds
@@ -50,6 +51,14 @@ def train_accuracy(obs: Observations, points: int = 3) -> float | None:
         return None
     tail = finite(acc.values[-max(points, len(acc) // 10):])
     return statistics.fmean(tail) if tail else None
+
+
+def train_accuracy_samples(obs: Observations, points: int = 3) -> int:
+    """The training samples behind ``train_accuracy`` (its points, each of at least
+    ``keys.ACC_SAMPLES``)."""
+    acc = obs.timelines.get("train_acc")
+    n = 0 if acc is None else len(finite(acc.values[-max(points, len(acc) // 10):]))
+    return n * keys.ACC_SAMPLES
 
 
 def explained_elsewhere(obs: Observations) -> str | None:
@@ -177,14 +186,27 @@ def mode_gap(obs: Observations) -> dict | None:
     acc = train_accuracy(obs)
     if acc is None:
         return None
+    n = train_accuracy_samples(obs)
     for name, rs in rounds(obs).items():
         if not rs:
             continue
         held = rs[-1]["acc"]
         ev = {"heldout": name, "train_accuracy": round(acc, 4),
               "heldout_accuracy": round(held, 4)}
-        if acc - held >= EVAL_MODE_GAP:
+        # the gap, less one standard error of it: a gap at the threshold that a few more
+        # samples could close is noise (both accuracies are estimates)
+        se = math.sqrt(_variance(acc, n) + _variance(held, rs[-1].get("n", 0)))
+        if acc - held - se >= EVAL_MODE_GAP:
             return {**ev, "direction": "eval-worse"}
-        if held - acc >= TRAIN_MODE_GAP:
+        if held - acc - se >= TRAIN_MODE_GAP:
             return {**ev, "direction": "train-worse"}
     return None
+
+
+def _variance(p: float, n: float) -> float:
+    """The variance of an accuracy ``p`` measured on ``n`` samples (one success and one
+    failure added: a measured 100% is not certain)."""
+    if not n or n <= 0:
+        return 0.0
+    q = (p * n + 1) / (n + 2)
+    return q * (1 - q) / (n + 2)

@@ -17,10 +17,10 @@ from .. import structure
 from ..models import ModelEntry
 from .base import Probe
 
-#: samples behind one point of the training accuracy: on smaller batches a sample's
-#: accuracy is completed by the next steps' (light samples), else batches of two would
-#: give points of 0, 0.5 or 1
-ACC_SAMPLES = 32
+#: samples behind one point of the training accuracy (``keys.ACC_SAMPLES``): on smaller
+#: batches a sample's accuracy is completed by the next steps' (light samples), else
+#: batches of two would give points of 0, 0.5 or 1
+ACC_SAMPLES = keys.ACC_SAMPLES
 
 
 class ForwardProbe(Probe):
