@@ -133,7 +133,7 @@ def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
     # light samples (the training accuracy, the activations' shares) are sampled steps: a
     # point of the accuracy covers 32 samples, two steps of batches of 16, the second kept
     # armed by the first
-    full = set(report.timelines["update_ratio"]["steps"])
+    full = set(report.timelines["output"]["steps"])      # (the model output's summary)
     points = set(report.timelines["train_acc"]["steps"])
     ends = sorted(points - full - {s + 1 for s in full})
     light = sorted({s for p in ends for s in (p - 1, p)} | {s + 1 for s in full} & points)
@@ -145,21 +145,24 @@ def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
         assert len(counter.entries.get(s, [])) <= 2, (s, counter.entries[s])
         assert len(counter.ops.get(s, [])) <= 1, (s, counter.ops[s])
     # ... that stay on the span: the step before one takes a third interception (its next
-    # batch's labels caught), the first a fourth too (the ReLU's hook), and each a few
-    # operations (the accuracy, the ReLU's alive units)
+    # batch's labels caught), the first a fourth (the ReLU's hook) and a fifth (its
+    # optimizer's step, wrapped for that step only), and each a few operations (the
+    # accuracy, the ReLU's alive units; the gradients' norms, the update's ratios)
     quiet = [s for s in light if s % 50 and s % 80 not in (0, 1, 79) and spans[s - 1]
              and spans[s] and modes[s - 1] == modes[s] == "steady"]
     assert len(quiet) >= 3, (light, report.run["sampling"])
     for s in quiet:
-        assert len(counter.entries[s - 1]) <= 4 and len(counter.entries[s]) <= 4, s
-        assert len(counter.ops[s - 1]) <= 12 and len(counter.ops[s]) <= 12, s
+        assert len(counter.entries[s - 1]) <= 5 and len(counter.entries[s]) <= 5, (
+            s, counter.entries[s - 1], counter.entries[s])
+        assert len(counter.ops[s - 1]) <= 18 and len(counter.ops[s]) <= 18, (
+            s, counter.ops[s - 1], counter.ops[s])
     # an epoch's first step stays on the span too: the training loader's next epoch hands
     # the span's steps over between two steps (its ``__iter__``, counted at the step
     # before) and the span goes on
     starts = [s for s in (80, 160, 240) if s % 50 and spans[s] and spans[s + 1]
               and modes[s] == modes[s + 1] == "steady" and s not in light
               and s + 1 not in light and s - 1 not in full]
-    assert len(starts) >= 2, (starts, sorted(full), light)
+    assert starts, (starts, sorted(full), light)     # (80 and 160 may be full samples)
     for s in starts:
         assert len(counter.entries.get(s, [])) <= 2, (s, counter.entries[s])
         assert len(counter.ops.get(s, [])) <= 1, (s, counter.ops[s])
@@ -172,7 +175,7 @@ def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
     assert len(obs.input_fingerprints) == 2 * 80 + 2
     assert obs.dynamics["steps_seen"] == 320
     # the sampled steps still took their statistics
-    assert len(report.timelines["update_ratio"]["steps"]) >= steps // interval - 1
+    assert len(report.timelines["output"]["steps"]) >= steps // interval - 1
 
 
 def test_steady_steps_leave_for_a_held_out_pass_and_come_back():
@@ -240,7 +243,7 @@ def test_the_step_after_a_sampled_one_starts_on_the_span(monkeypatch):
     general = _spy(monkeypatch, Forwards, "_steady_general",
                    lambda capture, _: capture.ctx.step)
     session, report = _fit(*_mlp(torch.optim.Adam), every=10)
-    sampled = [s for s in report.timelines["update_ratio"]["steps"] if s > 20]
+    sampled = [s for s in report.timelines["output"]["steps"] if s > 20]
     assert len(sampled) >= 8
     assert not [s + 1 for s in sampled if s + 1 in general], (sampled, general)
     assert report.run["steps"] == 240 and report.timelines["loss"]["steps"] == list(range(240))

@@ -99,6 +99,7 @@ class Capture(Forwards, Updates):
         self.span.emit = self._emit_all
         self.span.arm = self._arm_light
         self.span.measure = self._measure_light
+        self.span.watch_update = self._watch_light_update
         self.span.general = self._steady_general
         self.span.account = self.sampler.account
         self._fast_path()

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from . import structure
-from .models import ModelEntry
+from .models import ModelEntry, opt_params
 from .patches import ModuleHook
 from .probes.activations import LIGHT_TYPES
 from .sampling import FLUSH_SECONDS
@@ -179,6 +179,43 @@ class Forwards:
                 if isinstance(sub, LIGHT_TYPES):
                     hooks.append(sub.register_forward_hook(hook).remove)
         return labels, hooks
+
+    def _watch_light_update(self) -> list[Any]:
+        """A light sample's step on a span, at its root's forward: wrap the step of each
+        optimizer the span assumes, for this step only, so that its update is seen (the
+        ``light_update`` event before and after it); the undo of each."""
+        undo = []
+        for key in self.ctx.assumed:
+            ref = self.ctx.optimizers.get(key)
+            opt = ref[0]() if ref is not None else None
+            if opt is not None:
+                undo.append(self._step_once(opt))
+        return undo
+
+    def _step_once(self, opt: Any) -> Any:
+        """Shadow ``opt.step`` by a wrapper that calls it unchanged, the update's statistics
+        taken around it, and takes itself off at its call (or at the undo returned)."""
+        had, before = "step" in vars(opt), vars(opt).get("step")
+        original = opt.step
+        guard = self.ctx.guard
+        update = guard.hook(lambda first: self._emit_all(
+            "light_update", opt, opt_params(opt), first, True), "light update")
+
+        def restore() -> None:
+            if vars(opt).get("step") is step:
+                if had:
+                    opt.step = before
+                else:
+                    del opt.step
+
+        def step(*args: Any, **kwargs: Any) -> Any:
+            restore()
+            update(True)
+            out = original(*args, **kwargs)
+            update(False)
+            return out
+        opt.step = step
+        return restore
 
     def _measure_light(self, module: nn.Module, output: Any, step: int) -> int:
         """A light sample's step on a span, at its root's forward: the output's statistics;

@@ -55,6 +55,9 @@ class Span(CopiedInert):
         self.arm: Callable[[], tuple[list[Callable[[], None]], list[Callable[[], None]]]] = (
             lambda: ([], []))
         self.measure: Callable[[Any, Any, int], int] = lambda module, output, step: 0
+        #: a light sample's update seen (its optimizers' steps wrapped once: the undo of
+        #: each, which the wrapper calls itself)
+        self.watch_update: Callable[[], list[Callable[[], None]]] = lambda: []
         #: the loss of a backward, as the loss probe keeps it; None: no hot path at all
         self.loss_of: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.open = False
@@ -70,6 +73,7 @@ class Span(CopiedInert):
         self.hot = 0                # the hot path takes the steps before this one
         self.armed: list[Callable[[], None]] = []       # (the labels' catch)
         self.hooked: list[Callable[[], None]] = []      # (the layers' hooks)
+        self.updating: list[Callable[[], None]] = []    # (its optimizers' steps)
         self.last = False           # ... but the span takes that step (``take_last``)
         self.took_last = False
         self.accounted = 0
@@ -143,6 +147,8 @@ class Span(CopiedInert):
             self.armed, self.hooked = self.arm()
         else:
             nxt = self.measure(module, output, self.step)
+            self._undo(self.updating)
+            self.updating = self.watch_update()
             self._undo(self.hooked)
             if nxt != self.step + 1:     # (else the next step completes its accuracy)
                 self._undo(self.armed)
@@ -170,6 +176,7 @@ class Span(CopiedInert):
     def _disarm(self) -> None:
         self._undo(self.hooked)
         self._undo(self.armed)
+        self._undo(self.updating)
 
     @staticmethod
     def _undo(armed: list[Callable[[], None]]) -> None:

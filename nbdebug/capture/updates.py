@@ -51,7 +51,13 @@ class Updates:
 
     def _pre_step(self, opt: torch.optim.Optimizer) -> None:
         self._stepping += 1
-        if self._stepping > 1 or not self.ctx.full or not self._watch_optimizer(opt):
+        if self._stepping > 1:
+            return
+        if not self.ctx.full:
+            if self.ctx.sampled and id(opt) in self.ctx.optimizers:   # a light sample
+                self._emit("light_update", opt, opt_params(opt), True, False)
+            return
+        if not self._watch_optimizer(opt):
             return
         ctx = self.ctx
         if ctx.primary is None:
@@ -72,7 +78,10 @@ class Updates:
             self.backward_step_pending = False
         ctx.cur.updates.append(id(opt))
         primary = id(opt) == ctx.primary
-        self._emit("after_update", opt, opt_params(opt), primary)
+        params = opt_params(opt)
+        self._emit("after_update", opt, params, primary)
+        if ctx.sampled and not ctx.full:
+            self._emit("light_update", opt, params, False, False)
         if primary:
             self._end_step()
             self._resume_span()

@@ -19,6 +19,10 @@ Events (all optional):
 - ``light_output(entry, module, name, t, root)``: a light sample's activation layer's (or
   root's) output (``sampling.LIGHT``: the statistics the run's checks read over time at
   most cost; on a full sampled step ``layer_output`` carries them).
+- ``light_update(opt, params, before, on_span)``: a light sample's optimizer step, before
+  and after its update (``on_span``: on a steady span, whose steps record no gradients
+  otherwise): the update's statistics the checks read over time (gradient norms, update
+  ratios).
 - ``eval_forward(entry, module, args, output)``: a model's forward outside training.
 - ``eval_loss(fn, input, target)``: a watched loss function called outside training.
 - ``train_loss(fn, input, target, kwargs, out)``: a training loss call before the first
@@ -49,7 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..context import Context
 
 EVENTS = ("attach", "model_added", "first_forward", "train_input", "layer_input",
-          "layer_output", "light_arm", "light_output", "eval_forward", "backward",
+          "layer_output", "light_arm", "light_output", "light_update", "eval_forward",
+          "backward",
           "before_update", "after_update", "eval_loss", "train_loss", "step_closing",
           "step_end", "steady_inputs", "steady_steps", "flush", "closing", "finish")
 

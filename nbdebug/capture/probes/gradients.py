@@ -98,11 +98,7 @@ class GradientProbe(Probe):
                       primary: bool) -> None:
         self.record_grads(params)
         if self.ctx.sampled:
-            self._clones[id(opt)] = [p.detach().clone() for p in params]
-            series = self.ctx.series(f"{keys.LR}{self.ctx.optimizers[id(opt)][1]}")
-            lrs = [g.get("lr") for g in opt.param_groups]
-            if all(isinstance(v, (int, float)) for v in lrs):
-                series.add(self.ctx.step, [float(v) for v in lrs if v is not None])
+            self._hold(opt, params)
 
     def after_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor],
                      primary: bool) -> None:
@@ -111,6 +107,36 @@ class GradientProbe(Probe):
             # a lean step: the gradients, unchanged by the update, are read here
             self.record_grads(params)
             return
+        self._put_update(opt, params)
+
+    def light_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor],
+                     before: bool, on_span: bool) -> None:
+        """A light sample's update: its ratios (a copy of the weights before it); on a
+        span its gradient norms too (a light step off the span records them in
+        ``after_update``, as a lean step does)."""
+        if not before:
+            self._put_update(opt, params)
+            return
+        if on_span:
+            norms, names = self._grad_norms(params)
+            if norms:
+                self.ctx.put(norms, self.ctx.rows.sink([("row", keys.GRAD_NORM, names)]))
+        self._hold(opt, params)
+
+    def _hold(self, opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
+        """A copy of the weights before an update (its ratios), and the learning rates."""
+        with torch.no_grad():
+            try:
+                self._clones[id(opt)] = list(torch._foreach_mul(params, 1.0))
+            except RuntimeError:               # (mixed devices, DTensors: one at a time)
+                self._clones[id(opt)] = [p.detach().clone() for p in params]
+        series = self.ctx.series(f"{keys.LR}{self.ctx.optimizers[id(opt)][1]}")
+        lrs = [g.get("lr") for g in opt.param_groups]
+        if all(isinstance(v, (int, float)) for v in lrs):
+            series.add(self.ctx.step, [float(v) for v in lrs if v is not None])
+
+    def _put_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
+        """The update's norm against the weights' of each parameter (``_hold`` before)."""
         clones = self._clones.pop(id(opt), None)
         if clones:
             with torch.no_grad():
@@ -166,6 +192,16 @@ class GradientProbe(Probe):
                     self.record_grads(list(m.parameters()))
 
     def record_grads(self, params: list[torch.Tensor]) -> None:
+        norms, names = self._grad_norms(params)
+        if not norms:
+            return
+        cur = self.ctx.cur
+        cur.rows.append((keys.GRAD_NORM, names, norms))   # copied with the step
+        cur.grads = True
+
+    def _grad_norms(self, params: list[torch.Tensor]
+                    ) -> tuple[list[torch.Tensor], tuple[str, ...]]:
+        """The norm of each parameter's gradient (one fused operation), and their names."""
         grads: list[torch.Tensor] = []
         ids: list[int] = []
         strided = torch.strided
@@ -179,9 +215,5 @@ class GradientProbe(Probe):
             grads.append(g)
             ids.append(id(p))
         if not grads:
-            return
-        norms = foreach_norm(grads)
-        names = self.ctx.models.names_of(params, tuple(ids))
-        cur = self.ctx.cur
-        cur.rows.append((keys.GRAD_NORM, names, list(norms)))   # copied with the step
-        cur.grads = True
+            return [], ()
+        return foreach_norm(grads), tuple(self.ctx.models.names_of(params, tuple(ids)))
