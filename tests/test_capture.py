@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
@@ -302,7 +304,7 @@ def test_an_explicit_every_is_kept_and_the_default_keeps_samples_over_the_run():
     assert sampling["adaptive"] and sampling["every"] == 10
     # full samples within the budget; light ones (the accuracy, the activations' shares)
     # between them keep about five each time the run doubles
-    full = auto.report.timelines["update_ratio"]["steps"]
+    full = auto.report.timelines["output"]["steps"]      # (the model output's summary)
     assert sampling["interval"] % 10 == 0 and len(full) >= 3
     assert sampling["light_interval"] % 10 == 0 and sampling["light_interval"] <= 60
     assert len(full) + sampling["light_samples"] >= 14
@@ -310,8 +312,8 @@ def test_an_explicit_every_is_kept_and_the_default_keeps_samples_over_the_run():
 
 def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     """Unit test of the rule: full samples' extra time <= 1% of a step, interval a
-    multiple of --every, at most steps/3 and 500; light samples at most steps/5 apart; the
-    step before each sampled one counts in its cost."""
+    multiple of --every, at most the run so far and 500; light samples at most steps/5
+    apart; the step before each sampled one counts in its cost."""
     from nbdebug.capture.sampling import Sampling
     policy = Sampling(every=10, adaptive=True)
 
@@ -324,9 +326,10 @@ def test_the_sampling_interval_follows_the_measured_cost_of_sampled_steps():
     assert interval(5000, lean=1e-3, sampled=1.25e-3) == 30     # 25%: every 30th step
     assert interval(5000, lean=1e-3, sampled=3e-3) == 200       # 200%: every 200th
     assert interval(5000, lean=1e-3, sampled=1e-2) == 500       # capped at 500
-    # five samples each time the run doubles: light ones, between the budget's
-    assert interval(150, lean=1e-3, sampled=3e-3) == 50 and policy.light == 30
-    assert interval(400, lean=1e-3, sampled=3e-3) == 130 and policy.light == 80
+    # a full sample each time the run doubles at least; light ones between the budget's
+    # keep five each time it doubles
+    assert interval(150, lean=1e-3, sampled=3e-3) == 150 and policy.light == 30
+    assert interval(400, lean=1e-3, sampled=3e-3) == 200 and policy.light == 80
     assert interval(5000, lean=1e-3, sampled=1.05e-3) == 10 and policy.light == 10
     # the step before each sampled one is hooked for it: its extra counts as the sample's
     policy._pre_seconds, policy._pre_steps = 2e-3 * 10, 10
@@ -446,6 +449,43 @@ def test_a_point_of_the_training_accuracy_covers_32_samples_on_small_batches():
     assert all(abs(v * 32 - round(v * 32)) < 1e-6 for v in acc["values"][:-1]), acc
     assert any(abs(v * 4 - round(v * 4)) > 1e-6 for v in acc["values"]), acc
     assert report.run["sampling"]["light_samples"] >= 7 * len(acc["steps"]) // 2
+
+
+def test_a_light_sample_takes_the_updates_statistics_and_leaves_the_optimizer_as_it_was():
+    """Light samples on a steady span record the gradient norms and update ratios of their
+    step (the stuck loss's causes are read from them in the last third of a run): the
+    optimizer's step is wrapped for that step only. The training is the bare one, and the
+    scheduler's own wrapper of ``opt.step`` is the same object afterwards."""
+    def run(diagnose):
+        torch.manual_seed(0)
+        X, y = _data(n=320)
+        loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+        model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)
+        wrapper = vars(opt).get("step")
+        ctx = nbdebug.diagnose(quiet=True) if diagnose else contextlib.nullcontext()
+        with ctx:
+            for _ in range(30):
+                for xb, yb in loader:
+                    loss = nn.functional.cross_entropy(model(xb), yb)
+                    opt.zero_grad(); loss.backward(); opt.step()
+                    sched.step()
+        assert vars(opt).get("step") is wrapper            # nothing left on the optimizer
+        return [p.detach().clone() for p in model.parameters()]
+    bare = run(False)
+    watched = run(True)
+    assert all(torch.equal(a, b) for a, b in zip(bare, watched))
+    report = nbdebug.last_report()
+    assert not report.errors and report.run["steps"] == 300
+    full = set(report.timelines["output"]["steps"])
+    light = set(report.timelines["train_acc"]["steps"]) - full
+    ratios = set(report.timelines["update_ratio"]["steps"])
+    grads = set(report.timelines["grad_norm"]["steps"])
+    late = {s for s in light if s >= 200}
+    assert late and late <= ratios and late <= grads, (sorted(light), sorted(ratios))
+    row = report.timelines["update_ratio"]["values"][-1]
+    assert all(0 < v < 1 for v in row), row
 
 
 class _DictData(Dataset):

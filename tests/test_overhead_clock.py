@@ -91,7 +91,7 @@ def test_a_real_run_with_held_out_passes_compares_training_steps_only():
                     net(xb)
                     time.sleep(0.05)
     clock = ctx.capture.span.clock
-    assert clock.steady[1] > 100 and clock.hooked[1] > 0     # both kinds were timed
+    assert clock.steady[1] > 50 and clock.hooked[1] > 0      # both kinds were timed
     assert clock.hooked[0] < 0.1, clock.hooked                # no held-out pass in it
     assert ctx.report.run["overhead"] < 1.0
 

@@ -24,11 +24,13 @@ SAMPLED_BUDGET = 0.01
 MAX_INTERVAL = 500
 #: ... nor more than the run so far over this apart (this many samples each time the run
 #: doubles: fewer lose corpus verdicts); those the budget leaves out are light samples:
-#: the training accuracy and the activations' shares (saturated, alive) only ...
+#: the training accuracy, the activations' shares (saturated, alive) and the update's
+#: gradient norms and ratios (the checks that read the last third of a run, the stuck
+#: loss's causes, find them there) ...
 MIN_SAMPLES = 5
-#: ... past this many full ones each time the run doubles (the checks that read the last
-#: third of a run, the stuck loss's causes, find one there)
-MIN_FULL = 3
+#: ... past this many full ones each time the run doubles (the layers' summaries, the
+#: loss's ranges and labels: read over the whole run)
+MIN_FULL = 1
 #: the kinds of a sampled step: every statistic, or a light one (``MIN_SAMPLES``)
 FULL, LIGHT = 1, 2
 #: steps of one shape (one forward, one backward, the same optimizer steps) before steps
