@@ -1,8 +1,8 @@
 """Freeze intent: which parameters are frozen (``requires_grad=False``) at the first step,
-at each flush while any is frozen, and at the end, and whether they changed in between: a
-parameter frozen yet stepped by an optimizer (a gradient left in ``.grad`` from before the
-freeze), or frozen only after the first steps had updated it. One fused norm per model at
-each of those points; nothing on ordinary steps."""
+at each full sample and each flush while any is frozen, and at the end, and whether they
+changed in between: a parameter frozen yet stepped by an optimizer (a gradient left in
+``.grad`` from before the freeze), or frozen only after the first steps had updated it.
+One fused norm per model at each of those points; nothing on ordinary steps."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ class FreezeProbe(Probe):
 
     def first_forward(self, entry: ModelEntry, module: nn.Module) -> None:
         self._look(entry, module)
+
+    def step_end(self, record: Any) -> None:
+        if self.ctx.full and self.ctx.sampled:      # a full sample (flushes can be far apart)
+            self.flush()
 
     def flush(self) -> None:
         for entry in self.ctx.models:
