@@ -399,3 +399,32 @@ def test_train_mode_gap_within_one_standard_error_is_no_harm():
     assert f.severity == "info", f.message
     f = tiny(0.60)
     assert f.severity == "warning" and f.evidence["direction"] == "train-worse"
+
+
+def test_spikes_screened_by_the_window_minimum_are_those_of_the_window_median():
+    """Loss spikes are judged against the median of the steps before; the medians are only
+    taken where a point passes against the window's minimum. Same spikes as taking every
+    median, on random timelines with spikes, dips, tiny and negative values."""
+    import numpy as np
+    from nbdebug.checks import timeline as tl
+
+    def every_median(shape):
+        v, w, out = shape.values, tl.window(len(shape.values)), []
+        for i in range(w, len(v)):
+            ref = float(np.median(v[i - w:i]))
+            if ref > 0 and v[i] >= tl.SPIKE * ref and v[i] - ref >= tl.SPIKE_FLOOR * abs(
+                    shape.first):
+                out.append((shape.steps[i], v[i], v[i] / ref))
+        return out
+    rnd = random.Random(1)
+    found = 0
+    for _ in range(300):
+        n = rnd.randint(3, 300)
+        base = rnd.choice([1.0, 1e-3, 100.0, -1.0])
+        v = [base * (1 + rnd.random()) * (rnd.choice([20, 0.01, -3]) if rnd.random() < 0.05
+                                          else 1) for _ in range(n)]
+        shape = tl.LossShape(list(range(n)), v, v[0], v[-1], min(v), 0.1, 0)
+        got = tl.spikes(shape)
+        assert got == every_median(shape)
+        found += len(got)
+    assert found > 20                                  # (the timelines do hold spikes)

@@ -57,8 +57,9 @@ def loss_shape(obs: Observations, min_points: int = 10) -> LossShape | None:
     means = [statistics.fmean(values[i:i + w]) for i in range(0, len(values) - w + 1, hop)]
     tail = values[-w:]
     last = statistics.fmean(tail)
+    # (numpy's std: statistics.pstdev sums exact fractions, ten times slower)
     return LossShape(steps, values, statistics.fmean(values[:w]), last, min(means),
-                     statistics.pstdev(tail) / (abs(last) + 1e-30), steps[-w])
+                     float(np.std(tail)) / (abs(last) + 1e-30), steps[-w])
 
 
 def classes(obs: Observations) -> int | None:
@@ -143,10 +144,20 @@ def spikes(shape: LossShape) -> list[tuple[int, float, float]]:
     w = window(len(v))
     if len(v) <= w:
         return out
-    # the median of the w values before each point, all at once
-    refs = np.median(np.lib.stride_tricks.sliding_window_view(
-        np.asarray(v[:-1], dtype=float), w), axis=1).tolist()
-    for i, ref in zip(range(w, len(v)), refs):
-        if ref > 0 and v[i] >= SPIKE * ref and v[i] - ref >= SPIKE_FLOOR * abs(shape.first):
+    # the w values before each point, all at once; a median is at least the window's
+    # minimum, so only the points that pass against the minimum can pass against the
+    # median: the medians (a partition of each window) are taken for those alone
+    arr = np.asarray(v, dtype=float)
+    wins = np.lib.stride_tricks.sliding_window_view(arr[:-1], w)
+    cur = arr[w:]
+    lo = wins.min(axis=1)
+    floor = SPIKE_FLOOR * abs(shape.first)
+    cand = np.flatnonzero((cur >= SPIKE * lo) & (cur - lo >= floor))
+    if not len(cand):
+        return out
+    refs = np.median(wins[cand], axis=1).tolist()
+    for j, ref in zip(cand.tolist(), refs):
+        i = j + w
+        if ref > 0 and v[i] >= SPIKE * ref and v[i] - ref >= floor:
             out.append((shape.steps[i], v[i], v[i] / ref))
     return out
