@@ -61,8 +61,7 @@ class AuditRecorder:
                      epoch_batches: int | None = None) -> None:
         """``model_input`` of each of a steady span's inputs, (step, x): each run of
         inputs of one shape fingerprinted at once (one stack of at most STACK_BYTES, one
-        reduction); past the
-        fingerprinted ones, only their batch sizes are counted."""
+        reduction); past the fingerprinted ones, only their batch sizes are counted."""
         limit = _limit(epoch_batches)
         sizes = self.obs.train_batch_sizes
         run: list[torch.Tensor] = []

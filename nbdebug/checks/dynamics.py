@@ -208,7 +208,7 @@ def stuck(obs: Observations) -> list[Finding] | str:
     last_third = shape.steps[2 * n // 3]
     start = max(since, last_third) if improved else last_third
     if _samples_from(obs, start) < MIN_CAUSE_SAMPLES:
-        start = min(start, last_third)   # a plateau too late to hold samples: the last third
+        start = last_third               # a plateau too late to hold samples: the last third
     found = causes(obs, start)
     if not found and not (shape.no_progress and flat):
         return []

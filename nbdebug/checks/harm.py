@@ -45,20 +45,23 @@ EVAL_MODE_GAP = 0.25
 TRAIN_MODE_GAP = 0.15
 
 
-def train_accuracy(obs: Observations, points: int = 3) -> float | None:
+def _accuracy_tail(obs: Observations, points: int = 3) -> list[float]:
+    """The training accuracy's last points (a tenth of them, ``points`` at least)."""
     acc = obs.timelines.get("train_acc")
     if acc is None or len(acc) < points:
-        return None
-    tail = finite(acc.values[-max(points, len(acc) // 10):])
+        return []
+    return finite(acc.values[-max(points, len(acc) // 10):])
+
+
+def train_accuracy(obs: Observations, points: int = 3) -> float | None:
+    tail = _accuracy_tail(obs, points)
     return statistics.fmean(tail) if tail else None
 
 
 def train_accuracy_samples(obs: Observations, points: int = 3) -> int:
     """The training samples behind ``train_accuracy`` (its points, each of at least
     ``keys.ACC_SAMPLES``)."""
-    acc = obs.timelines.get("train_acc")
-    n = 0 if acc is None else len(finite(acc.values[-max(points, len(acc) // 10):]))
-    return n * keys.ACC_SAMPLES
+    return len(_accuracy_tail(obs, points)) * keys.ACC_SAMPLES
 
 
 def explained_elsewhere(obs: Observations) -> str | None:

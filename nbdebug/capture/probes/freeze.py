@@ -33,9 +33,13 @@ class FreezeProbe(Probe):
 
     def step_end(self, record: Any) -> None:
         if self.ctx.full and self.ctx.sampled:      # a full sample (flushes can be far apart)
-            self.flush()
+            self._look_frozen()
 
     def flush(self) -> None:
+        self._look_frozen()
+
+    def _look_frozen(self) -> None:
+        """A look at each model that has (or had) a frozen parameter."""
         for entry in self.ctx.models:
             module = entry.module()
             if module is not None and id(entry) in self._names and (

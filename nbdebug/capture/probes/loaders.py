@@ -80,7 +80,10 @@ class LoaderProbe(Probe):
         info = self.watch(args[0])
         # a steady span's batches so far are the last epoch's; the training loader's next
         # epoch goes on on the span, any other loader's pass is watched whole
-        (self.ctx.split if info is not None and info.role == "train" else self.ctx.sync)()
+        if info is not None and info.role == "train":
+            self.ctx.split()
+        else:
+            self.ctx.sync()
         if info is not None:
             info.epochs += 1
             self._iter_loader[it] = info
