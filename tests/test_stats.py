@@ -63,7 +63,7 @@ def test_held_counts_stay_exact_beside_half_precision_values():
 
 
 def test_values_of_several_dtypes_keep_their_order_and_their_values():
-    """The flush stacks the 0-d values one dtype at a time: each sink must still get its
+    """The flush reads the 0-d values (a GPU's: one stack a dtype): each sink must still get its
     own values, in place, integers exact (2**40 + 1 is not a float32)."""
     from nbdebug.stats import Pending
     got: dict[int, list[float]] = {}
@@ -76,6 +76,10 @@ def test_values_of_several_dtypes_keep_their_order_and_their_values():
     pending.put(3, torch.tensor([1.0, 2.0]), lambda s, a: got.__setitem__(s, a.tolist()))
     pending.flush()
     assert got == {0: [0.25, 2.0**40 + 1], 1: [7.0, 1.0, -1.5], 2: [3.0], 3: [1.0, 2.0]}
+    # (on the CPU the values are read one by one; on a GPU one stack per dtype)
+    from nbdebug.stats.buffers import _stacked
+    flat = [t for row in rows for t in row]
+    assert _stacked(flat).tolist() == [0.25, 2.0**40 + 1, 7.0, 1.0, -1.5, 3.0]
 
 
 def test_sinks_get_their_values_in_the_order_they_were_put():

@@ -122,7 +122,12 @@ def _local(t: torch.Tensor) -> torch.Tensor:
 def _to_host(device: torch.device, vectors: list[torch.Tensor],
              scalars: list[torch.Tensor]) -> np.ndarray:
     """The values of one device as one float64 array: the vectors flattened in order, then
-    the 0-d values; one concatenation and one copy to the host."""
+    the 0-d values; one concatenation and one copy to the host. On the CPU the 0-d
+    values are read one by one: no copy to make, and a stack costs more a value (one
+    view each, and one conversion each when their dtypes differ)."""
+    if device.type == "cpu" and scalars and all(type(t) is torch.Tensor for t in scalars):
+        read = np.fromiter(map(torch.Tensor.item, scalars), np.float64, len(scalars))
+        return read if not vectors else np.concatenate([_to_host(device, vectors, []), read])
     flat = [v if v.dim() == 1 else v.reshape(-1) for v in vectors]
     if scalars:
         flat.append(_stacked(scalars))
