@@ -476,3 +476,18 @@ def test_input_range_quiet_on_standardised_sparse_pixels():
 def test_input_range_large_single_feature():
     price = _inputs([450000.0], [200000.0], [100000.0], [1e6])
     assert severities(run("input-range", trained(extra=price))) == ["warning"]
+
+
+def test_the_expected_label_entropy_of_random_batches_is_exact():
+    """Points 6 and 7 compare the batches' label entropy with that of random batches of
+    the same size: computed exactly, it must agree with a large simulation of them."""
+    import numpy as np
+    from nbdebug.checks.mixing import _entropies, expected_entropy
+    rng = np.random.default_rng(1)
+    for size, p in [(32, np.full(10, 0.1)), (4, np.array([0.5, 0.5])),
+                    (64, rng.dirichlet(np.ones(20))), (8, np.array([0.999, 0.001]))]:
+        h = _entropies(rng.multinomial(size, p, size=200_000))
+        # (within four standard errors of the simulated mean)
+        assert abs(expected_entropy(size, p) - h.mean()) < 4 * h.std() / len(h) ** 0.5
+    assert expected_entropy(1, np.array([0.3, 0.7])) == 0.0     # one sample: one label
+    assert expected_entropy(128, np.array([1.0])) == 0.0

@@ -2,8 +2,7 @@
 
 Plain host arithmetic on the per-batch label histograms and input fingerprints that
 capture recorded; the reference for "well mixed" is what random batches of the same size
-drawn from the same label distribution would give (simulated with numpy's own seeded
-generator, so no RNG of the training is touched).
+drawn from the same label distribution would give (computed exactly: no RNG is drawn).
 """
 
 from __future__ import annotations
@@ -11,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..observations import Observations
+from .shared import once
 
 #: label histograms needed before judging how the batches are mixed
 MIN_LABEL_BATCHES = 5
-#: random batches simulated to get the expected entropy of a well-mixed batch
-SIMULATED_BATCHES = 400
 #: relative tolerance for two input fingerprints to be the same batch
 SAME_BATCH_RTOL = 1e-9
 #: more label columns than this are tokens of a vocabulary, not classes to mix per batch
@@ -32,6 +30,27 @@ def _entropies(rows: np.ndarray) -> np.ndarray:
 
 
 def batch_mixing(obs: Observations) -> dict[str, float] | None:
+    """``_batch_mixing``, once for all the checks that read it."""
+    return once(("batch_mixing", id(obs)), lambda: _batch_mixing(obs))
+
+
+def expected_entropy(size: int, p: np.ndarray) -> float:
+    """The mean label entropy (nats) of random batches of ``size`` drawn with the label
+    shares ``p``, exactly: entropy is a sum over the labels, and each label's count in
+    such a batch is binomial (``size``, its share)."""
+    j = np.arange(size + 1, dtype=float)
+    log_fact = np.log(np.maximum(j, 1.0)).cumsum()           # log j!
+    log_choose = log_fact[-1] - log_fact - log_fact[::-1]      # log C(size, j)
+    q = j / size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(q > 0, -q * np.log(q), 0.0)
+        ps = p[p > 0][:, None]
+        rest = np.where(j < size, (size - j) * np.log1p(-np.minimum(ps, 1 - 1e-300)), 0.0)
+        log_pmf = log_choose + j * np.log(ps) + rest
+    return float((np.exp(log_pmf) * term).sum())
+
+
+def _batch_mixing(obs: Observations) -> dict[str, float] | None:
     """How mixed the training batches' labels are, from the label histograms.
 
     ``entropy_ratio``: mean batch label entropy over that of random batches of the same
@@ -55,9 +74,7 @@ def batch_mixing(obs: Observations) -> dict[str, float] | None:
         return None
     p = total / total.sum()
     size = max(1, round(float(rows.sum()) / len(rows)))
-    rng = np.random.default_rng(0)       # its own generator: the training's RNG is untouched
-    sims = rng.multinomial(size, p, size=SIMULATED_BATCHES)
-    expected_h = float(_entropies(sims).mean())
+    expected_h = expected_entropy(size, p)
     if expected_h <= 0:
         return None
     single = float(((rows > 0).sum(1) == 1).mean())

@@ -20,6 +20,7 @@ from ..observations import Observations
 from ..points import ARTICLE_KEYS
 from ..points import title as point_title
 from ..report import ChecklistItem, Finding
+from .shared import computed_once
 
 NOT_APPLICABLE = "not_applicable"
 NOT_CHECKED = "not_checked"
@@ -146,26 +147,29 @@ _RANK = {"problem": 3, "warning": 2, "info": 1}
 
 
 def run_checks(obs: Observations, ids: list[str]) -> CheckRun:
-    """Run the chosen checks; a failing check becomes an internal error, never a crash."""
+    """Run the chosen checks; a failing check becomes an internal error, never a crash.
+    What several checks derive alike (``shared.once``) is computed once for all."""
     findings: list[Finding] = []
     outcomes: dict[str, str] = {}
     errors: list[dict[str, str]] = []
-    for cid in ids:
-        c = REGISTRY[cid]
-        try:
-            out = c.run(obs)
-        except Exception as exc:  # invariant 3: a bug in a check never breaks the cell
-            errors.append({"where": f"check {cid}", "error": f"{type(exc).__name__}: {exc}",
-                           "traceback": traceback.format_exc()})
-            outcomes[cid] = NOT_CHECKED
-            continue
-        if isinstance(out, str):
-            outcomes[cid] = out
-            continue
-        out = list(out)
-        findings.extend(out)
-        worst = max((_RANK[f.severity] for f in out), default=0)
-        outcomes[cid] = {3: "problem", 2: "warning"}.get(worst, "ok")
+    with computed_once():
+        for cid in ids:
+            c = REGISTRY[cid]
+            try:
+                out = c.run(obs)
+            except Exception as exc:  # invariant 3: a bug in a check never breaks the cell
+                errors.append({"where": f"check {cid}",
+                               "error": f"{type(exc).__name__}: {exc}",
+                               "traceback": traceback.format_exc()})
+                outcomes[cid] = NOT_CHECKED
+                continue
+            if isinstance(out, str):
+                outcomes[cid] = out
+                continue
+            out = list(out)
+            findings.extend(out)
+            worst = max((_RANK[f.severity] for f in out), default=0)
+            outcomes[cid] = {3: "problem", 2: "warning"}.get(worst, "ok")
     findings.sort(key=lambda f: -_RANK[f.severity])
     return CheckRun(findings, outcomes, errors)
 

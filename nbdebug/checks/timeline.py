@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..observations import Observations, ParamInfo
+from .shared import once
 
 #: losses whose first value can be compared with ln(C)
 CLASSIFICATION_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
@@ -43,12 +44,18 @@ class LossShape:
 
 
 def loss_shape(obs: Observations, min_points: int = 10) -> LossShape | None:
+    """The loss timeline's shape when it holds ``min_points`` finite values at least."""
+    shape = once(("loss_shape", id(obs)), lambda: _loss_shape(obs))
+    return shape if shape is not None and len(shape.values) >= min_points else None
+
+
+def _loss_shape(obs: Observations) -> LossShape | None:
     s = obs.timelines.get("loss")
-    if s is None or len(s) < min_points:
+    if s is None:
         return None
     pairs = [(st, float(v)) for st, v in zip(s.steps, s.values)
              if isinstance(v, float) and math.isfinite(v)]
-    if len(pairs) < min_points:
+    if len(pairs) < window(0):          # (fewer than a window: no head, tail nor best)
         return None
     steps = [p[0] for p in pairs]
     values = [p[1] for p in pairs]
