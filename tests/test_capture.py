@@ -519,3 +519,41 @@ def test_labels_popped_from_a_dict_batch_still_give_the_training_accuracy():
     # the next step's, or where a steady span can take it, two or three steps on)
     steps = report.timelines["train_acc"]["steps"]
     assert len(steps) == 6 and all(1 <= s - 5 * i <= 3 for i, s in enumerate(steps)), steps
+
+
+def test_input_moments_are_those_of_the_first_batches_and_leave_out_one_changed_in_place():
+    """The per-feature input moments (point 5) are summed up in runs of batches after the
+    steps that drew them: they must be those of the first INPUT_BATCHES batches exactly,
+    and a batch the user changed in place afterwards is left out (not counted with its new
+    values)."""
+    from nbdebug import keys
+    from nbdebug.capture.probes.inputs import INPUT_BATCHES
+
+    def run(spoil: bool):
+        torch.manual_seed(0)
+        X = torch.randn(400, 6) * torch.arange(1, 7) + 10
+        y = torch.randint(0, 3, (400,))
+        model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        seen = []
+        with nbdebug.diagnose(quiet=True) as session:
+            for xb, yb in DataLoader(TensorDataset(X, y), batch_size=8):
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                opt.zero_grad(); loss.backward(); opt.step()
+                seen.append(xb.clone())
+                if spoil and len(seen) == 3:
+                    xb.mul_(0)                    # (after its step: the data it trained on)
+        return session.capture.obs.extra[keys.INPUTS], seen
+    inputs, seen = run(spoil=False)
+    (got,) = inputs.values()
+    first = torch.cat(seen[:INPUT_BATCHES]).double()
+    assert got["batches"] == INPUT_BATCHES
+    assert torch.allclose(torch.tensor(got["mean"], dtype=torch.float64), first.mean(0), atol=1e-9)
+    assert torch.allclose(torch.tensor(got["std"], dtype=torch.float64), first.std(0, unbiased=False),
+                          atol=1e-6)
+    assert got["min"] == first.min(0).values.tolist()
+    assert got["max"] == first.max(0).values.tolist()
+    inputs, seen = run(spoil=True)
+    (got,) = inputs.values()
+    kept = torch.cat(seen[:2] + seen[3:INPUT_BATCHES + 1])   # (the next batch stands in)
+    assert got["batches"] == INPUT_BATCHES and got["min"] == kept.min(0).values.tolist()

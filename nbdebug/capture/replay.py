@@ -108,13 +108,29 @@ class Replay:
                 self._entry = entry
             else:
                 self._snapshot = None
-        if len(args) == 1 and isinstance(args[0], torch.Tensor):
-            size = args[0].numel() * args[0].element_size()
-        else:
-            size = sum(t.numel() * t.element_size() for t in all_tensors(args))
+        size = _size(args)
         self._inputs.append((self.ctx.step if step is None else step, args,
                              dict(kwargs) if kwargs else {}, size))
         self._bytes += size
+        self._bound()
+
+    def remember_span(self, entry: ModelEntry, module: torch.nn.Module,
+                      items: list[tuple[int, tuple]]) -> None:
+        """``remember`` of a steady span's forwards, (step, args), at once."""
+        if self.done or not items:
+            return
+        if self._want_snapshot and self.ctx.full:
+            step, args = items[0]               # (its parameters' copy is taken with it)
+            self.remember(entry, module, args, step=step)
+            items = items[1:]
+        inputs = self._inputs
+        for step, args in items:
+            size = _size(args)
+            inputs.append((step, args, {}, size))
+            self._bytes += size
+        self._bound()
+
+    def _bound(self) -> None:
         if self._bytes >= REPLAY_BYTES // 2:   # half full: read the window before it drops
             self.ctx.flush_wanted = True
         while self._bytes > REPLAY_BYTES and len(self._inputs) > 1:
@@ -195,3 +211,10 @@ class Replay:
             for h in handles:
                 h.remove()
         return out
+
+
+def _size(args: tuple) -> int:
+    """The bytes of a forward's tensor inputs."""
+    if len(args) == 1 and isinstance(args[0], torch.Tensor):
+        return args[0].numel() * args[0].element_size()
+    return sum(t.numel() * t.element_size() for t in all_tensors(args))

@@ -11,6 +11,7 @@ from torch import nn
 
 from ... import keys
 from ...stats import Unsupported, feature_moments, guard
+from ...stats.summary import check_supported
 from .. import structure
 from ..audits import AuditRecorder
 from ..models import ModelEntry
@@ -20,14 +21,50 @@ from .base import Probe
 INPUT_BATCHES = 20
 
 
+#: the inputs held for their moments, in bytes at most, before they are summed up
+WAITING_BYTES = 2**20
+
+
 class _Inputs:
-    """The input moments of one model, added across its first training batches."""
+    """The input moments of one model, added across its first training batches: the
+    inputs wait (references, each with its version) and are summed up a run of one shape
+    at a time (one concatenation, one set of reductions)."""
 
     def __init__(self) -> None:
         self.moments: torch.Tensor | None = None
         self.batches = 0
         self.dtype: str | None = None
         self.ndim: int | None = None
+        self.waiting: list[tuple[torch.Tensor, int]] = []
+        self.bytes = 0
+
+    def wait(self, x: torch.Tensor) -> None:
+        v = x.detach()
+        self.waiting.append((v, v._version))
+        self.bytes += v.numel() * v.element_size()
+        if self.bytes >= WAITING_BYTES or self.batches + len(self.waiting) >= INPUT_BATCHES:
+            self.settle()
+
+    def settle(self) -> None:
+        """Add the waiting inputs' moments (one changed in place since is left out)."""
+        waiting, self.waiting, self.bytes = self.waiting, [], 0
+        run: list[torch.Tensor] = []
+        for v, version in waiting:
+            if v._version != version:
+                continue
+            if run and (v.shape[1:] != run[0].shape[1:] or v.dtype != run[0].dtype
+                        or v.device != run[0].device):
+                self._add(run)
+                run = []
+            run.append(v)
+        if run:
+            self._add(run)
+
+    def _add(self, run: list[torch.Tensor]) -> None:
+        m = add_moments(self.moments, run[0] if len(run) == 1 else torch.cat(run))
+        if m is not None:
+            self.moments = m
+            self.batches += len(run)
 
 
 class InputProbe(Probe):
@@ -58,6 +95,8 @@ class InputProbe(Probe):
         if acc is None or acc.batches < INPUT_BATCHES:     # (later ones: nothing to add)
             for _, x in xs:
                 self._record(entry, x)
+            if (acc := self._inputs.get(id(entry))) is not None:
+                acc.settle()
         self.audit.model_inputs(id(entry), xs, batches)
 
     def layer_input(self, entry: ModelEntry, module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -77,14 +116,21 @@ class InputProbe(Probe):
             # (on lean steps the model's output guards the step, and a replay of the
             # batch tells a NaN that came with the data)
             ctx.cur.guard("<input>", guard(x))
-        if acc.batches >= INPUT_BATCHES or not x.is_floating_point() or x.dim() < 2:
+        if (acc.batches + len(acc.waiting) >= INPUT_BATCHES or not x.is_floating_point()
+                or x.dim() < 2):
             return
-        m = add_moments(acc.moments, x)
-        if m is not None:
-            acc.moments = m
-            acc.batches += 1
+        try:
+            check_supported(x)
+        except Unsupported:
+            return
+        acc.wait(x)
+
+    def closing(self) -> None:
+        for acc in self._inputs.values():
+            acc.settle()
 
     def finish(self) -> None:
+        self.closing()
         inputs = self.ctx.obs.extra.setdefault(keys.INPUTS, {})
         for entry in self.ctx.models:
             acc = self._inputs.get(id(entry))

@@ -25,8 +25,7 @@ class NanProbe(Probe):
 
     def steady_inputs(self, entry: ModelEntry, module: nn.Module,
                       items: list[tuple[int, tuple]]) -> None:
-        for step, args in items:
-            self.replay.remember(entry, module, args, step=step)
+        self.replay.remember_span(entry, module, items)
 
     def flush(self) -> None:
         self._replay()
