@@ -169,8 +169,9 @@ class Span(CopiedInert):
         due whose step before it the span takes, or the next step when still armed."""
         light_at = max(light_at, self.step + (1 if self.armed else 2)) if light_at else 0
         self.light_at = light_at if light_at <= self.stop_at else 0
-        if not self.light_at:
-            self._disarm()
+        if not self.light_at:     # (a wrapped update stays: it takes itself off when called)
+            self._undo(self.hooked)
+            self._undo(self.armed)
         self.hot = min(self.stop_at, self.light_at - 1) if self.light_at else self.stop_at
 
     def _disarm(self) -> None:
