@@ -9,6 +9,7 @@ from ..report import Finding
 from .gradients import never_zeroed
 from .logits import saturated_softmax
 from .registry import NOT_CHECKED, check, finding
+from .shared import once
 from .timeline import BIG_SPIKE, column, columns, diverged, loss_shape, lrs, spikes, weight_columns
 from .timeline import median as _median
 
@@ -38,7 +39,11 @@ def _group_of(obs: Observations, param: str) -> str | None:
 
 
 def update_ratios(obs: Observations) -> dict[str, float]:
-    """Median update ratio of each weight tensor."""
+    """Median update ratio of each weight tensor (once for all the checks)."""
+    return once(("update_ratios", id(obs)), lambda: _update_ratios(obs))
+
+
+def _update_ratios(obs: Observations) -> dict[str, float]:
     _, cols, rows = columns(obs, "update_ratio")
     out = {}
     for j in weight_columns(obs, cols):
@@ -57,9 +62,6 @@ def lr_too_large(obs: Observations) -> list[Finding] | str:
         return NOT_CHECKED
     if never_zeroed(obs) or saturated_softmax(obs):
         return []                # one root cause, one finding: "zero-grad" / point 1 name it
-    ratios = update_ratios(obs)
-    worst = max(ratios.items(), key=lambda kv: kv[1], default=None)
-    high = worst is not None and worst[1] >= HIGH_UPDATE
     jumps = spikes(shape)
     big = [s for s in jumps if s[2] >= BIG_SPIKE]
     nan = obs.nan
@@ -78,11 +80,14 @@ def lr_too_large(obs: Observations) -> list[Finding] | str:
                 f"{s[2]:.0f}x the steps before ({len(jumps)} spike(s) in all)")
     elif len(jumps) >= MANY_SPIKES and shape.no_progress:
         what = f"the loss spikes {len(jumps)} times (10x or more) and makes no progress"
-    elif shape.no_progress and shape.spread >= OSCILLATION and high:
+    elif (shape.no_progress and shape.spread >= OSCILLATION
+            and _largest(update_ratios(obs))[1]):
         what = (f"the loss oscillates without progress (spread {shape.spread:.0%} of its mean, "
                 f"{shape.last:.4g} at the end against {shape.first:.4g} at the start)")
     else:
-        return []
+        return []                   # (the update ratios are read only when a loss shows harm)
+    ratios = update_ratios(obs)
+    worst, high = _largest(ratios)
     evidence: dict[str, Any] = {"first_loss": shape.first, "last_loss": shape.last, "best_loss": shape.best,
                 "spikes": [list(s) for s in jumps[:5]], "lr": lrs(obs)}
     where = None
@@ -116,3 +121,9 @@ def lr_too_large(obs: Observations) -> list[Finding] | str:
     return [finding(
         severity, "Learning rate too large", msg, fix=fix,
         where=where, evidence=evidence, step=(big[0][0] if big else shape.tail_start))]
+
+
+def _largest(ratios: dict[str, float]) -> tuple[tuple[str, float] | None, bool]:
+    """The parameter with the largest update ratio, and whether that ratio is high."""
+    worst = max(ratios.items(), key=lambda kv: kv[1], default=None)
+    return worst, worst is not None and worst[1] >= HIGH_UPDATE
