@@ -1,5 +1,6 @@
 """Summaries that several checks read from the same observations (the loss's shape, how
-the batches are mixed), computed once while ``run_checks`` runs them all."""
+the batches are mixed, the update ratios), computed once while ``run_checks`` runs them
+all."""
 
 from __future__ import annotations
 
