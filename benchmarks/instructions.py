@@ -24,6 +24,7 @@ import ctypes
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -183,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.inside:
         measure(args.model, args.steps, *args.inside)
         return 0
+    missing = [tool for tool in ("valgrind", "cc") if shutil.which(tool) is None]
+    if missing or not os.path.exists("/usr/include/valgrind/callgrind.h"):
+        print("instructions.py needs valgrind, its headers (valgrind/callgrind.h) and a C "
+              f"compiler; missing: {', '.join(missing) or 'valgrind/callgrind.h'}",
+              file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         helper = os.path.join(tmp, "marks.so")
         with open(os.path.join(tmp, "marks.c"), "w") as fh:
