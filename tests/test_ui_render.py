@@ -336,21 +336,66 @@ def test_log_axis_labels_are_plain_text_powers_of_ten():
 @pytest.mark.parametrize("low", [1e-3, 1e-1, 0.5])
 def test_the_gradient_colour_bar_labels_are_distinct_and_never_minus_zero(low):
     import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     from nbdebug.ui import panels
+    from nbdebug.ui.canvas import Canvas
+    from nbdebug.ui.frame import Axes
     steps = list(range(0, 400, 10))
     values = [[float(v), float(v) / 2] for v in np.geomspace(1.0, low, len(steps))]
-    fig = Figure(figsize=(5, 3))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    panels.plot_grad_heatmap(ax, fig, {"grad_norm": {"steps": steps, "values": values,
-                                                     "columns": ["a", "b"]}}, [])
-    fig.canvas.draw()
-    bar = fig.axes[-1]
-    lo, hi = bar.get_ylim()
-    labels = [t.get_text() for t, v in zip(bar.get_yticklabels(), bar.get_yticks())
-              if lo <= v <= hi]
+    ax = Axes((60, 30, 420, 250))
+    panels.plot_grad_heatmap(ax, {"grad_norm": {"steps": steps, "values": values,
+                                                "columns": ["a", "b"]}}, [])
+    ax.draw(Canvas(480, 290))
+    labels = ax.colorbar_ticks
     assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
     assert not any(t.lstrip("\u2212-") in ("0", "0.0") and t[0] in "\u2212-" for t in labels)
+
+
+def test_axis_ticks_are_round_values_inside_the_limits_with_distinct_labels():
+    import numpy as np
+
+    from nbdebug.ui.frame import log_ticks, nice_ticks, number
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        low = float(rng.normal() * 10.0 ** rng.integers(-4, 5))
+        high = low + float(10.0 ** rng.uniform(-5, 5))
+        bins = int(rng.integers(2, 9))
+        ticks, step = nice_ticks(low, high, bins)
+        assert 1 <= len(ticks) <= bins + 1, (low, high, bins, ticks)
+        assert ticks.min() >= low - step * 1e-6 and ticks.max() <= high + step * 1e-6
+        labels = [number(v, step) for v in ticks]
+        assert len(set(labels)) == len(labels), (low, high, labels)
+        assert not any(t.startswith("\u2212") and float(t[1:].replace("\u2212", "-")) == 0
+                       for t in labels)
+    assert [number(v, 0.2) for v in nice_ticks(-0.02, 1.02, 6)[0]] == [
+        "0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+    assert log_ticks(1e-6, 2.0) == [1e-6, 1e-4, 1e-2, 1.0]       # six decades: every other
+    assert log_ticks(0.3, 2.0) == [0.5, 1.0, 2.0]                 # one decade: 1-2-5
+
+
+def test_a_heatmap_column_is_drawn_at_its_own_step():
+    """Sampled steps are not evenly spaced (dense first, then one every few hundred): each
+    column sits at its step, so a gradient that vanished at step 320 shows there (evenly
+    spaced, the twelfth of fifteen columns would sit near step 770)."""
+    steps = [0, 1, 2, 3, 4, 5, 10, 20, 40, 80, 160, 320, 640, 900, 1000]
+    tl = {"grad_norm": {"steps": steps, "columns": ["w"],
+                        "values": [[0.0 if s == 320 else 1.0 / (s + 1)] for s in steps]}}
+    img = _pixels(plots.render_png(tl, only=["grad_norm"]))
+    left, right = 124.8, 124.8 + 333.2 * 0.94   # the panel's columns (the colour bar's right)
+    row = img[120, int(left) + 2:int(right) - 2]           # a row through the heatmap
+    black = (row.sum(axis=1) == 0).nonzero()[0] + int(left) + 2
+    assert black.size
+    at = (black.mean() - left) / (right - left) * 1001 - 0.5       # (x from -0.5 to 1000.5)
+    assert 240 < at < 480, at                 # half way to 160 .. half way to 640
+
+
+def test_a_legend_of_two_rows_above_the_first_panels_is_given_room():
+    steps = list(range(100))
+    tl = {"loss": {"steps": steps, "values": [1.0 / (s + 1) if s != 50 else 1e30
+                                              for s in steps[:90]] + ["nan"] * 10}}
+    for name in ("a", "b"):
+        tl[f"eval/{name}"] = {"steps": [20, 60], "values": [{"loss": 0.5}, {"loss": 0.3}]}
+    img = _pixels(plots.render_png(tl))
+    plain = _pixels(plots.render_png({"loss": {"steps": steps, "values": [1.0] * 100}}))
+    assert img.shape[0] > plain.shape[0]           # six entries: two rows, the image taller
+    assert (img[:2].min(axis=2) >= 250).all()      # and nothing drawn at its very top

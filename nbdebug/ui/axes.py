@@ -1,7 +1,7 @@
 """Axis helpers for the plots: the scale a series needs, robust limits, and marks for the
 values a limit leaves out (spikes, NaN/Inf, zeros), so one outlier never flattens a curve.
 
-Plain numpy and matplotlib, no state: each helper takes the axis it draws on.
+Plain numpy, no state: each helper takes the panel (``frame.Axes``) it draws on.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ MAX_LINES = 8            # update-ratio and activation series drawn; the rest ar
 MAX_LABEL = 20           # characters of a parameter or layer name on an axis
 UPDATE_RATIO_GUIDE = 1e-3   # the classic rule of thumb: updates ~1e-3 of the weights
 MARK_COLORS = {"problem": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
+DASHED, DOTTED = (3.7, 1.6), (1.0, 1.65)    # matplotlib's "--" and ":", in line widths
 
 
 def scale_for(values: np.ndarray) -> str:
@@ -67,10 +68,9 @@ _SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u207
                              "\u2076\u2077\u2078\u2079")
 
 
-def power_label(value: float, pos: Any = None) -> str:
-    """A log axis's tick label: a power of ten as 10 and a superscript in plain text
-    (matplotlib's own label is mathtext, whose parser costs more than drawing the panel's
-    lines), any other value as it prints."""
+def power_label(value: float) -> str:
+    """A log axis's tick label: a power of ten as 10 and a superscript in plain text,
+    any other value as it prints."""
     if value == 0 or not math.isfinite(value):
         return f"{value:g}"
     exponent = math.log10(abs(value))
@@ -81,17 +81,11 @@ def power_label(value: float, pos: Any = None) -> str:
 
 
 def apply_scale(ax: Any, scale: str, values: np.ndarray) -> None:
-    from matplotlib.ticker import FuncFormatter, NullLocator
     if scale == "log":
         ax.set_yscale("log")
     elif scale == "symlog":
         finite = np.abs(values[np.isfinite(values) & (values != 0)])
-        ax.set_yscale("symlog", linthresh=float(np.percentile(finite, 5)) if finite.size
-                      else 1.0)
-    else:
-        return
-    ax.yaxis.set_minor_locator(NullLocator())       # most of a log axis's drawing time
-    ax.yaxis.set_major_formatter(FuncFormatter(power_label))
+        ax.set_yscale("symlog", float(np.percentile(finite, 5)) if finite.size else 1.0)
 
 
 def mark_outside(ax: Any, steps: np.ndarray, values: np.ndarray,
@@ -104,29 +98,26 @@ def mark_outside(ax: Any, steps: np.ndarray, values: np.ndarray,
     above = np.isfinite(values) & (values > high)
     below = np.isfinite(values) & (values < low)
     if above.any():
-        ax.plot(steps[above], np.full(above.sum(), high), "^", color=SPIKE, ms=5,
-                clip_on=False, label=f"spike (max {np.nanmax(values[above]):.3g})")
+        ax.plot(steps[above], np.full(above.sum(), high), color=SPIKE, marker="^", ms=5,
+                line=False, clip=False, label=f"spike (max {np.nanmax(values[above]):.3g})")
         said.append("spike")
     if below.any():
         zero = bool((values[below] == 0).all())
-        ax.plot(steps[below], np.full(below.sum(), low), "v", color=SPIKE, ms=5,
-                clip_on=False, label="exactly 0" if zero else "below the axis")
+        ax.plot(steps[below], np.full(below.sum(), low), color=SPIKE, marker="v", ms=5,
+                line=False, clip=False, label="exactly 0" if zero else "below the axis")
     bad = ~np.isfinite(values)
     if bad.any():
         first = steps[np.argmax(bad)]
-        ax.axvspan(first, steps[-1] if steps[-1] > first else first + 0.5, color=SPIKE,
-                   alpha=0.12, lw=0, label=f"NaN/Inf from step {int(first)}")
+        ax.axvspan(first, steps[-1] if steps[-1] > first else first + 0.5, SPIKE, 0.12,
+                   label=f"NaN/Inf from step {int(first)}")
         said.append("nan")
     return said
 
 
 def _short(name: str) -> str:
-    """A name as plain text on a plot: shortened, "$" escaped (no mathtext), visible in
-    legends (matplotlib hides labels that start with "_")."""
+    """A name as a plot shows it: shortened from the left (the end says the most)."""
     name = str(name)
-    name = name if len(name) <= MAX_LABEL else "…" + name[-(MAX_LABEL - 1):]
-    name = name.replace("$", "\\$")
-    return " " + name if name.startswith("_") else name
+    return name if len(name) <= MAX_LABEL else "\u2026" + name[-(MAX_LABEL - 1):]
 
 
 def _thin(items: list[Any], limit: int) -> list[int]:
@@ -136,29 +127,22 @@ def _thin(items: list[Any], limit: int) -> list[int]:
 
 
 def _empty(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes,
-            color="#777", fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.text(0.5, 0.5, text, color="#777777", size=9)
+    ax.no_ticks()
 
 
 def _legend(ax: Any, ncol: int = 4, right: bool = False) -> None:
     """The legend above the data (where a time panel's name would be; the name is on the
     y axis), or right-aligned beside a short title: it covers nothing."""
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, labels, loc="lower right" if right else "lower left",
-                  bbox_to_anchor=(1.0, 1.0) if right else (0.0, 1.0),
-                  ncol=min(ncol, len(handles)), frameon=False, fontsize=8,
-                  borderaxespad=0.2, handlelength=1.4, columnspacing=0.9)
+    ax.legend(ncol=min(ncol, len(ax.handles)) or 1, right=right)
 
 
 def _mark(ax: Any, marks: list[dict[str, Any]], text: bool = True) -> None:
     """Findings (problems and warnings) at the step they were seen: a dashed line,
     labelled with the point."""
     for m in marks:
-        color = MARK_COLORS.get(m.get("severity", ""), "#555")
-        ax.axvline(m["step"], color=color, ls="--", lw=1.1)
+        color = MARK_COLORS.get(m.get("severity", ""), "#555555")
+        ax.axvline(m["step"], color, lw=1.1, dashes=DASHED)
         if text:
-            ax.text(m["step"], 0.97, f" {m['point']}", color=color, fontsize=8,
-                    va="top", transform=ax.get_xaxis_transform())
+            ax.text(m["step"], 0.97, f" {m['point']}", color=color, size=8, data_x=True,
+                    anchor="la")

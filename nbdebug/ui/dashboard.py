@@ -1,6 +1,6 @@
 """The live dashboard under a ``%%diagnose`` cell, and its hand-over to the static report.
 
-ipywidgets (header, plots as an Agg PNG in an ``Image``, checklist) updated from the
+ipywidgets (header, plots as a PNG in an ``Image``, checklist) updated from the
 capture's flush listeners: widget trait updates reach the browser while the cell is busy,
 where an ipympl figure created in the same cell would not redraw. Redraws are throttled by
 wall clock and by their own cost, so the dashboard never takes more than a small share of
@@ -23,8 +23,9 @@ from . import html, plots
 from .text import nothing_trained
 
 FIRST_REDRAW_SECONDS = 5.0  # the first plot after this much of the cell: a shorter cell
-                            # shows its final report only (a frame costs ~0.1 s: 2% of 5 s),
-                            # the header counts steps meanwhile
+                            # shows its final report only (a frame, its checklist included,
+                            # costs a few hundredths of a second), the header counts steps
+                            # meanwhile
 MIN_REDRAW_SECONDS = 0.5   # at most two redraws a second: smooth enough, cheap enough
 REDRAW_SHARE = 0.02        # a redraw waits until the view's redraws, it included, are at most
                            # 2% of the cell so far (the first one too, past its first 5 s)

@@ -1,17 +1,21 @@
 """The plots' per-parameter and per-layer panels: the gradient-norm heatmap, the spread of
-update/weight ratios, the last activation sample. Drawn by ``plots.render_png``; the
-helpers they share live there and in ``axes``."""
+update/weight ratios, the last activation sample, on a ``frame.Axes``. Drawn by
+``plots.render_png``; the helpers they share live there and in ``axes``."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import numpy as np
-from matplotlib.figure import Figure
+import functools
 
-from .axes import (MAX_ROWS, UPDATE_RATIO_GUIDE, _empty, _legend, _mark, _short, _thin,
-                   apply_scale, mark_outside, robust_limits)
+import numpy as np
+
+from .axes import (DOTTED, MAX_ROWS, UPDATE_RATIO_GUIDE, _empty, _legend, _mark, _short,
+                   _thin, apply_scale, mark_outside, robust_limits)
+from .frame import nice_ticks, number
+
+ZERO, BAD = (0, 0, 0), (229, 57, 53)        # a zero gradient black, NaN/Inf red
 
 
 def _matrix(s: dict[str, Any]) -> tuple[list[str], list[int], np.ndarray]:
@@ -28,13 +32,28 @@ def _f(v: Any) -> float:
         return math.nan
 
 
-def plot_grad_heatmap(ax: Any, fig: Figure, tl: dict[str, Any],
-                       marks: list[dict[str, Any]]) -> None:
-    """log10 of each parameter's gradient norm; exact zeros black, NaN/Inf red (never the
-    blank background of a masked cell)."""
+@functools.lru_cache(maxsize=1)
+def _viridis() -> np.ndarray:
+    """matplotlib's viridis as 256 RGB rows (uint8)."""
     import matplotlib
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-    ax.set_title("log10 gradient norm (black: 0, red: NaN)", loc="left")
+    return (matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255 + 0.5
+            ).astype(np.uint8)
+
+
+def _edges(steps: list[int]) -> np.ndarray:
+    """Each sampled step's column, from half way to the step before to half way to the
+    next (the first and last half a step wide outwards)."""
+    x = np.asarray(steps, dtype=float)
+    if len(x) < 2:
+        return np.array([x[0] - 0.5, x[0] + 0.5])
+    mids = (x[:-1] + x[1:]) / 2
+    return np.concatenate([[x[0] - 0.5], mids, [x[-1] + 0.5]])
+
+
+def plot_grad_heatmap(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
+    """log10 of each parameter's gradient norm, each sample at its step; exact zeros
+    black, NaN/Inf red (never the blank background)."""
+    ax.title = "log10 gradient norm (black: 0, red: NaN)"
     s = tl.get("grad_norm")
     if not (s and s["steps"] and s.get("columns")):
         _empty(ax, "no gradients seen yet")
@@ -47,25 +66,25 @@ def plot_grad_heatmap(ax: Any, fig: Figure, tl: dict[str, Any],
     np.log10(data, out=logv, where=np.isfinite(data) & (data > 0))
     vmin, vmax = ((float(np.log10(positive.min())), float(np.log10(positive.max())))
                   if positive.size else (-1.0, 1.0))
-    logv[data == 0] = vmin - 1.0                   # below the colour range: "under"
-    cmap = matplotlib.colormaps["viridis"].with_extremes(under="#000000", bad="#e53935")
-    extent = (steps[0] - 0.5, steps[-1] + 0.5, len(keep) - 0.5, -0.5)
-    img = ax.imshow(np.ma.masked_invalid(logv), aspect="auto", interpolation="nearest",
-                    cmap=cmap, extent=extent, vmin=vmin, vmax=max(vmax, vmin + 1e-6))
-    ax.set_yticks(range(len(keep)))
-    ax.set_yticklabels([_short(cols[i]) for i in keep], fontsize=7)
-    ax.set_xlabel("step")
+    vmax = max(vmax, vmin + 1e-6)
+    lut = _viridis()
+    idx = np.clip(np.nan_to_num((logv - vmin) / (vmax - vmin) * len(lut)), 0, len(lut) - 1)
+    colors = lut[idx.astype(int)]
+    colors[data == 0] = ZERO
+    colors[~np.isfinite(logv) & (data != 0)] = BAD
+    order = np.argsort(steps, kind="stable")
+    ax.image(colors[:, order], _edges([steps[i] for i in order]))
+    ax.set_yticks(range(len(keep)), [_short(cols[i]) for i in keep], size=7)
+    ax.xlabel = "step"
     # whole powers when the range spans three or more (a tick at -0.5 printed whole read
     # "-0", and -2.5 "-2" beside -2)
-    whole = vmax - vmin >= 3
-    fig.colorbar(img, ax=ax, fraction=0.04, pad=0.02,
-                 ticks=MaxNLocator(nbins=6, integer=whole),
-                 format=FuncFormatter(lambda v, pos: f"{v + 0.0:.{0 if whole else 1}f}"))
+    ticks, step = nice_ticks(vmin, vmax, 6, integer=vmax - vmin >= 3)
+    ax.colorbar(lut, vmin, vmax, [(float(v), number(v, step)) for v in ticks])
     _mark(ax, marks, text=False)
 
 
 def plot_activations(ax: Any, tl: dict[str, Any]) -> None:
-    ax.set_title("activations", loc="left")
+    ax.title = "activations"
     layers = [(k[4:], s) for k, s in tl.items() if k.startswith("act/") and s["values"]]
     if not layers:
         _empty(ax, "no activations sampled yet")
@@ -84,17 +103,16 @@ def plot_activations(ax: Any, tl: dict[str, Any]) -> None:
     ax.barh(y - h, arr[:, 0], h, color="#1565c0", label="mean")
     ax.barh(y, arr[:, 1], h, color="#2e7d32", label="std")
     ax.barh(y + h, arr[:, 2], h, color="#c62828", label="zeros")
-    ax.set_yticks(y)
-    ax.set_yticklabels(names, fontsize=7)
+    ax.set_yticks(y, names, size=7)
     ax.invert_yaxis()
-    ax.axvline(0, color="#999", lw=0.6)
-    ax.set_xlabel("last sample")
+    ax.axvline(0, "#999999", lw=0.6)
+    ax.xlabel = "last sample"
     _legend(ax, right=True)
 
 
 def plot_update_ratio(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None:
     """The spread of update/weight ratios over parameters: median and min..max."""
-    ax.set_ylabel("update / weight")
+    ax.ylabel = "update / weight"
     s = tl.get("update_ratio")
     if not (s and s["steps"] and s.get("columns")):
         _empty(ax, "no optimizer steps sampled yet")
@@ -109,15 +127,15 @@ def plot_update_ratio(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) 
     part = data[rows]
     low, mid, high = (np.nanmin(part, axis=1), np.nanmedian(part, axis=1),
                       np.nanmax(part, axis=1))
-    ax.fill_between(x, low, high, color="#90caf9", alpha=0.6, lw=0,
+    ax.fill_between(x, low, high, color="#90caf9", alpha=0.6,
                     label="min..max of parameters")
     ax.plot(x, mid, color="#1565c0", lw=1.4, label="median")
-    ax.axhline(UPDATE_RATIO_GUIDE, color="#757575", ls=":", lw=1, label="1e-3 guide")
+    ax.axhline(UPDATE_RATIO_GUIDE, "#757575", lw=1, dashes=DOTTED, label="1e-3 guide")
     values = np.concatenate([low, high, [UPDATE_RATIO_GUIDE]])
     apply_scale(ax, "log", values)
     limits = robust_limits(values, "log")
     if limits is not None:
         mark_outside(ax, x, high, limits)
-    ax.set_xlabel("step")
+    ax.xlabel = "step"
     _mark(ax, marks, text=False)
     _legend(ax)

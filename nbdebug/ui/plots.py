@@ -1,8 +1,9 @@
-"""The dashboard's plots: one matplotlib Agg figure rendered to PNG bytes.
+"""The dashboard's plots: panels drawn on one raster canvas, rendered to PNG bytes.
 
 Reads timelines in the report's form (``{name: {"steps", "values", "columns"}}``), so the
-same code draws the live view (from Observations) and the final static report. No pyplot
-(no global state, no GUI backend): a ``Figure`` with an Agg canvas is private to the caller.
+same code draws the live view (from Observations) and the final static report. Each panel
+is a ``frame.Axes`` on a ``canvas.Canvas``: matplotlib's Agg lines and its font, without
+its figure's objects (five panels take a few hundredths of a second, not a fifth).
 
 Made to be read at notebook width: two panels a row at 96 dpi (text >= 11 px), legends
 above the data, every time axis spanning the whole run and labelled, a log or symlog loss
@@ -14,28 +15,25 @@ in the notebook.
 
 from __future__ import annotations
 
-import io
 import math
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from .axes import (MAX_LABEL, MAX_LINES, MAX_ROWS, MARK_COLORS,  # noqa: F401
                    UPDATE_RATIO_GUIDE, _empty, _legend, _mark, _short, _thin,
                    apply_scale, mark_outside, robust_limits, scale_for)
+from .canvas import DPI, Canvas
+from .frame import LEGEND_ROW, Axes
 
 SMOOTHING = 0.9          # EMA weight of the past: smooths batch noise over ~10 steps
 WIDTH = 10.0             # inches: 960 px at DPI, the width of a notebook's output area
 ROW_HEIGHT = 2.7         # inches per row of two panels
-DPI = 96                 # 9 pt text is 12 px: the notebook's small font
 LR_LOG_RANGE = 10.0      # a schedule spanning more than 10x is drawn on a log scale
-PNG_LEVEL = 6            # zlib level of the palette PNG (small already: the level is cheap)
 LINE_POINTS = 800        # vertices of a drawn line (min and max of each bucket of steps)
-PALETTE = 256            # colours of the quantised PNG: lines and the heatmap stay smooth
+LEFT, RIGHT, WSPACE, HSPACE = 0.13, 0.97, 0.42, 0.62   # the panels' grid (figure fractions;
+                                                         # gaps: shares of a panel)
 
 
 def timelines_of(obs: Any) -> dict[str, dict[str, Any]]:
@@ -116,7 +114,7 @@ def _train_and_heldout(ax: Any, tl: dict[str, Any], title: str, key: str, eval_k
                        cap: float = math.inf) -> np.ndarray | None:
     """A training series (raw and smoothed) with each held-out loader's rounds on one axis;
     returns every value drawn (for the limits), or None when there was nothing."""
-    ax.set_ylabel(title)
+    ax.ylabel = title
     s = tl.get(key)
     evals = _evals(tl, eval_key)
     if not (s and s["steps"]) and not evals:
@@ -132,10 +130,10 @@ def _train_and_heldout(ax: Any, tl: dict[str, Any], title: str, key: str, eval_k
                 label="smoothed")
         drawn.append((steps, y))
     for name, eval_steps, y in evals:
-        ax.plot(eval_steps, y, "o-", ms=3.5, lw=1, color="#2e7d32",
+        ax.plot(eval_steps, y, color="#2e7d32", lw=1.0, marker="o", ms=3.5,
                 label=f"held-out {_short(name)}")
         drawn.append((np.asarray(eval_steps, dtype=float), y))
-    ax.set_xlabel("step")
+    ax.xlabel = "step"
     return np.concatenate([d[1] for d in drawn]) if drawn else None
 
 
@@ -155,7 +153,7 @@ def _plot_loss(ax: Any, tl: dict[str, Any], marks: list[dict[str, Any]]) -> None
     elif limits is None:
         _empty(ax, "the loss was never finite")
     if scale != "linear":
-        ax.set_ylabel(f"loss ({scale} scale)")
+        ax.ylabel = f"loss ({scale} scale)"
     _mark(ax, marks)
     _legend(ax)
 
@@ -202,16 +200,16 @@ def constant_facts(tl: dict[str, Any]) -> str:
 
 
 def _plot_lr(ax: Any, tl: dict[str, Any]) -> None:
-    ax.set_ylabel("learning rate")
+    ax.ylabel = "learning rate"
     low, high = math.inf, 0.0
     for name, g, steps, y in _lr_series(tl):
         pos = y[np.isfinite(y) & (y > 0)]
         if pos.size:
             low, high = min(low, float(pos.min())), max(high, float(pos.max()))
-        ax.plot(steps, y, lw=1.4, drawstyle="steps-post", label=f"opt {name} group {g}")
+        ax.plot(steps, y, lw=1.4, steps=True, label=f"opt {name} group {g}")
     if high > 0 and high / low > LR_LOG_RANGE:
         apply_scale(ax, "log", np.array([low, high]))
-    ax.set_xlabel("step")
+    ax.xlabel = "step"
     _legend(ax, ncol=2)
 
 
@@ -254,77 +252,65 @@ def render_png(timelines: dict[str, Any], findings: Iterable[Any] = (),
                only: Iterable[str] | None = None, small: bool = True) -> bytes:
     """The panels as one PNG (``only``: these panels, when the run has them; ``small``:
     palette-quantised, for what is stored; the live view skips it, its PNGs are not
-    kept); user strings are drawn as plain text (see ``_short``)."""
-    import matplotlib
+    kept); user strings are drawn as plain text."""
     marks = finding_marks(findings)
     names = panels(timelines)
     if only is not None:
         names = [n for n in names if n in set(only)] or names[:1]
     rows = math.ceil(len(names) / 2)
-    # a name in a script the font lacks (CJK layer names, emoji) makes matplotlib warn once
-    # per missing glyph: lines of noise under the user's cell at every redraw; the PNG
-    # shows boxes for them and the HTML report has the names as text
-    with warnings.catch_warnings(), np.errstate(all="ignore"), matplotlib.rc_context({
-            "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
-            "xtick.labelsize": 8.5, "ytick.labelsize": 8.5}):
-        warnings.simplefilter("ignore")
-        # a fixed layout: constrained layout measures every label and doubles the cost
-        fig = Figure(figsize=(WIDTH, ROW_HEIGHT * rows), dpi=DPI)
-        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.42 / rows ** 0.5 / 2.2,
-                            top=1 - 0.3 / (ROW_HEIGHT * rows), wspace=0.42,
-                            hspace=0.62)
-        FigureCanvasAgg(fig)
-        grid = fig.add_gridspec(rows, 2)      # (an odd panel's empty neighbour: not made)
-        axes = [fig.add_subplot(grid[i // 2, i % 2]) for i in range(len(names))]
-        last = _last_step(timelines)
-        from .panels import plot_activations, plot_grad_heatmap, plot_update_ratio
-        draw = {"loss": lambda ax: _plot_loss(ax, timelines, marks),
-                "accuracy": lambda ax: _plot_accuracy(ax, timelines, marks),
-                "grad_norm": lambda ax: plot_grad_heatmap(ax, fig, timelines, marks),
-                "update_ratio": lambda ax: plot_update_ratio(ax, timelines, marks),
-                "activations": lambda ax: plot_activations(ax, timelines),
-                "lr": lambda ax: _plot_lr(ax, timelines)}
-        for ax, name in zip(axes, names):
+    width, height = int(WIDTH * DPI), int(ROW_HEIGHT * rows * DPI)
+    last = _last_step(timelines)
+    from .panels import plot_activations, plot_grad_heatmap, plot_update_ratio
+    draw = {"loss": lambda ax: _plot_loss(ax, timelines, marks),
+            "accuracy": lambda ax: _plot_accuracy(ax, timelines, marks),
+            "grad_norm": lambda ax: plot_grad_heatmap(ax, timelines, marks),
+            "update_ratio": lambda ax: plot_update_ratio(ax, timelines, marks),
+            "activations": lambda ax: plot_activations(ax, timelines),
+            "lr": lambda ax: _plot_lr(ax, timelines)}
+    with np.errstate(all="ignore"):
+        axes = []
+        for rect, name in zip(_grid(width, height, rows), names):
+            ax = Axes(rect)
             draw[name](ax)
             if name != "activations" and last > 0 and ax.has_data():
                 ax.set_xlim(-0.5, last + 0.5)        # the whole run on every panel
-            # few ticks: each is a handful of matplotlib objects, made and laid out at
-            # every draw (a tenth of the figure's time went to the ones 6 bins add)
-            ax.locator_params(axis="x", nbins=4)
-        canvas: Any = fig.canvas
-        canvas.draw()
-        rgba = np.asarray(canvas.buffer_rgba())
-    return _png(rgba, small)
+            axes.append(ax)
+        # a legend of two rows or more above the first row: room for it at the top
+        extra = max([ax.legend_rows() - 1 for ax in axes[:2]] + [0]) * LEGEND_ROW
+        canvas = Canvas(width, height + int(math.ceil(extra)))
+        for ax in axes:
+            ax.shift(extra)
+            ax.draw(canvas)
+    return canvas.png(small)
+
+
+def _grid(width: int, height: int, rows: int) -> list[tuple[float, float, float, float]]:
+    """The panels' rectangles (left, top, right, bottom pixels), two a row, as
+    matplotlib's grid places them with these margins."""
+    bottom = 0.42 / rows ** 0.5 / 2.2
+    top = 1 - 0.3 / (ROW_HEIGHT * rows)
+    cell_w = (RIGHT - LEFT) * width / (2 + WSPACE)
+    cell_h = (top - bottom) * height / (rows + HSPACE * (rows - 1))
+    out = []
+    for i in range(2 * rows):
+        x0 = LEFT * width + (i % 2) * cell_w * (1 + WSPACE)
+        y0 = (1 - top) * height + (i // 2) * cell_h * (1 + HSPACE)
+        out.append((x0, y0, x0 + cell_w, y0 + cell_h))
+    return out
 
 
 _WARM: list[bool] = []
 
 
 def warm_up() -> None:
-    """Draw one tiny figure once per process, so that the first live frame does not pay
-    for loading fonts and the renderer (it would set a long first wait)."""
+    """Draw one tiny image once per process, so that the first live frame does not pay
+    for loading the fonts and the renderer (it would set a long first wait)."""
     if _WARM:
         return
     _WARM.append(True)
-    fig = Figure(figsize=(1, 1), dpi=DPI)
-    canvas = FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    ax, canvas = Axes((30, 20, 110, 60)), Canvas(120, 90)
     ax.plot([0, 1], [0, 1], label="x")
-    ax.set_xlabel("step")
+    ax.xlabel = "step"
     ax.legend()
-    canvas.draw()
-
-
-def _png(rgba: np.ndarray, small: bool = True) -> bytes:
-    """A palette PNG of the rendered figure (about a third of the RGB PNG's size), or,
-    not ``small``, a quickly compressed RGB one."""
-    from PIL import Image
-    image = Image.fromarray(np.ascontiguousarray(rgba[:, :, :3]), "RGB")
-    if small:
-        # an octree: a tenth of median cut's time (5 ms against 45 on the six panels),
-        # the same size, colours off by about 1 of 255
-        image = image.quantize(colors=PALETTE, method=Image.Quantize.FASTOCTREE,
-                               dither=Image.Dither.NONE)
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=False, compress_level=PNG_LEVEL if small else 1)
-    return buf.getvalue()
+    ax.draw(canvas)
+    canvas.png()
