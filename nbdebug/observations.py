@@ -147,6 +147,28 @@ class Series:
             self.values = self.values[::2]
             self.stride *= 2
 
+    def extend(self, steps: list[int], values: list[Any]) -> None:
+        """``add`` of each (step, value) in order, a slice at a time: the points ``add``
+        would keep, decimated where it would decimate."""
+        i, n = 0, len(steps)
+        while i < n:
+            first = i + (-self._seen) % self.stride     # the next point kept
+            if first >= n:
+                self._seen += n - i
+                return
+            room = self.limit - len(self.steps)         # points kept until it decimates
+            stop = min(n, first + room * self.stride)
+            self.steps.extend(steps[first:stop:self.stride])
+            self.values.extend(values[first:stop:self.stride])
+            if len(self.steps) < self.limit:
+                self._seen += n - i
+                return
+            last = first + (room - 1) * self.stride       # the point that filled it
+            self._seen += last + 1 - i
+            self.steps, self.values = self.steps[::2], self.values[::2]
+            self.stride *= 2
+            i = last + 1
+
     def __len__(self) -> int:
         return len(self.steps)
 

@@ -93,6 +93,24 @@ def test_the_caps_as_shipped():
     assert audits.FINGERPRINT_BATCHES == 512
 
 
+def test_a_run_of_points_added_at_once_is_thinned_as_one_at_a_time():
+    import random
+    rng = random.Random(0)
+    for trial in range(2000):
+        limit = rng.choice([2, 3, 4, 8, 16, 2048])
+        one, bulk = observations.Series(limit=limit), observations.Series(limit=limit)
+        step = 0
+        for _ in range(rng.randint(1, 12)):
+            n = rng.choice([0, 1, 2, 5, 17, 100, 400])
+            steps = list(range(step, step + n))
+            step += n
+            for s in steps:
+                one.add(s, -s)
+            bulk.extend(steps, [-s for s in steps])
+            assert (one.steps, one.values, one.stride) == (bulk.steps, bulk.values,
+                                                           bulk.stride), (trial, limit)
+
+
 def test_host_memory_is_flat_over_four_times_the_steps(low_caps):
     peak_n, after_n, report_n = _train(N)
     peak_4n, after_4n, report_4n = _train(4 * N)

@@ -8,6 +8,8 @@ value stays on its device and reaches the host through the ``Pending`` buffer.
 
 from __future__ import annotations
 
+import collections
+
 from typing import Any
 
 import numpy as np
@@ -63,15 +65,11 @@ class AuditRecorder:
         inputs of one shape fingerprinted at once (one stack of at most STACK_BYTES, one
         reduction); past the fingerprinted ones, only their batch sizes are counted."""
         limit = _limit(epoch_batches)
-        sizes = self.obs.train_batch_sizes
         run: list[torch.Tensor] = []
-        first = 0
-        for step, x in inputs:
-            if self._inputs >= limit and model == self._model and x.dim():
-                n = x.shape[0]
-                sizes[n] = sizes.get(n, 0) + 1
-                self._inputs += 1
-                continue
+        first = i = 0
+        while i < len(inputs) and not (self._inputs >= limit and model == self._model):
+            step, x = inputs[i]
+            i += 1
             v = self._counted(model, x, epoch_batches)
             if v is None:
                 continue
@@ -85,6 +83,12 @@ class AuditRecorder:
             run.append(v)
         if run:
             self._fingerprint(first, run)
+        if i < len(inputs):                     # past the fingerprints: batch sizes only
+            rest = [x.shape[0] for _, x in inputs[i:] if x.dim()]
+            sizes = self.obs.train_batch_sizes
+            for n, count in collections.Counter(rest).items():
+                sizes[n] = sizes.get(n, 0) + count
+            self._inputs += len(rest)
 
     def _counted(self, model: int, x: torch.Tensor,
                  epoch_batches: int | None) -> torch.Tensor | None:

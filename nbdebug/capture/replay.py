@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .structure import all_tensors
+from .structure import SpanInputs, all_tensors
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import Context, Guard
@@ -36,6 +36,9 @@ _PASSIVE = {"view", "_unsafe_view", "reshape", "t", "transpose", "permute", "clo
             "empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided",
             "resize_", "set_"}
 
+
+#: the keyword arguments of a forward called without any (shared: nothing writes them)
+_NO_KWARGS: dict[str, Any] = {}
 
 class _FirstNonFinite(TorchDispatchMode):
     """Records the first op whose floating inputs are finite and whose output is not."""
@@ -110,24 +113,24 @@ class Replay:
                 self._snapshot = None
         size = _size(args)
         self._inputs.append((self.ctx.step if step is None else step, args,
-                             dict(kwargs) if kwargs else {}, size))
+                             dict(kwargs) if kwargs else _NO_KWARGS, size))
         self._bytes += size
         self._bound()
 
     def remember_span(self, entry: ModelEntry, module: torch.nn.Module,
-                      items: list[tuple[int, tuple]]) -> None:
+                      items: SpanInputs) -> None:
         """``remember`` of a steady span's forwards, (step, args), at once."""
         if self.done or not items:
             return
+        sizes = items.sizes()
+        start = 0
         if self._want_snapshot and self.ctx.full:
             step, args = items[0]               # (its parameters' copy is taken with it)
             self.remember(entry, module, args, step=step)
-            items = items[1:]
-        inputs = self._inputs
-        for step, args in items:
-            size = _size(args)
-            inputs.append((step, args, {}, size))
-            self._bytes += size
+            start = 1
+        self._inputs.extend((step, args, _NO_KWARGS, size)
+                            for (step, args), size in zip(items[start:], sizes[start:]))
+        self._bytes += sum(sizes[start:])
         self._bound()
 
     def _bound(self) -> None:

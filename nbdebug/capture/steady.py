@@ -32,7 +32,7 @@ import torch
 from .context import Context, Guard
 from .cost import SpanClock
 from .patches import CopiedInert
-from .structure import all_tensors
+from .structure import SpanInputs, all_tensors
 from .steps import StepRecord
 
 #: the inputs a span keeps alive, in bytes at most (the NaN replay's window keeps as much)
@@ -365,8 +365,7 @@ class Span(CopiedInert):
             self.entry.info.training_forwards += len(inputs)
             ctx.assumed = self.assumed
             first = self.first + 1
-            self.emit("steady_inputs", self.entry, self.root,
-                      [(first + i, args) for i, args in enumerate(inputs)])
+            self.emit("steady_inputs", self.entry, self.root, SpanInputs(first, inputs))
         if ended:
             self.emit("steady_steps", ended)
             self.account(ended - self.accounted)

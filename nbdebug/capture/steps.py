@@ -156,10 +156,8 @@ class LossRun:
         self.obs, self.steps = obs, steps
 
     def __call__(self, step: int, arr: np.ndarray) -> None:
-        series = self.obs.series(keys.LOSS)
         values = arr.reshape(-1).tolist()
-        for s, v in zip(self.steps, values):
-            series.add(s, v)
+        self.obs.series(keys.LOSS).extend(self.steps, values)
         if not np.isfinite(arr).all():
             s, v = next((s, v) for s, v in zip(self.steps, values) if not math.isfinite(v))
             nan_candidate(self.obs, NanEvent(s, "loss", None, kind(v)))
@@ -193,11 +191,11 @@ class StepSink:
             finite = np.isfinite(block)
             ok = bool(finite.all())
             if part[0] == "loss":
-                series = obs.series(keys.LOSS)
-                for s, v in zip(steps, block[:, 0].tolist()):
-                    series.add(s, v)
-                    if not ok and not math.isfinite(v):
-                        nan_candidate(obs, NanEvent(s, "loss", None, kind(v)))
+                values = block[:, 0].tolist()
+                obs.series(keys.LOSS).extend(steps, values)
+                if not ok:
+                    s, v = next((s, v) for s, v in zip(steps, values) if not math.isfinite(v))
+                    nan_candidate(obs, NanEvent(s, "loss", None, kind(v)))
             elif part[0] == "guards":
                 if not ok:
                     i = int(np.flatnonzero(~finite.all(1))[0])
@@ -218,8 +216,7 @@ class StepSink:
         series = self.obs.series(key)
         full = np.full((len(steps), len(series.columns or ())), math.nan)
         full[:, idx] = block
-        for s, row in zip(steps, full.tolist()):
-            series.add(s, row)
+        series.extend(steps, full.tolist())
         if not ok and key == keys.GRAD_NORM:
             i = int(np.flatnonzero(~finite.all(1))[0])
             bad = [names[j] for j in np.flatnonzero(~finite[i])]

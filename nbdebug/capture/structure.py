@@ -163,6 +163,31 @@ def all_tensors(value: Any) -> list[torch.Tensor]:
     return []
 
 
+class SpanInputs(list):
+    """A steady span's training forwards handed over at once: (step, args) in order, and
+    what the probes read of each, made once for them all: its first tensor and its bytes
+    (a forward of one tensor, ``model(x)``, the usual one, without a call per forward)."""
+
+    def __init__(self, first: int, inputs: list[tuple[Any, ...]]) -> None:
+        super().__init__(zip(range(first, first + len(inputs)), inputs))
+        self._plain: list[torch.Tensor] | None = [
+            a[0] for a in inputs if len(a) == 1 and isinstance(a[0], torch.Tensor)]
+        if len(self._plain) != len(inputs):
+            self._plain = None
+
+    def tensors(self) -> list[tuple[int, torch.Tensor]]:
+        """(step, the first tensor of its args), for the forwards that have one."""
+        if self._plain is not None:
+            return list(zip((s for s, _ in self), self._plain))
+        return [(s, x) for s, a in self if (x := first_tensor(a)) is not None]
+
+    def sizes(self) -> list[int]:
+        """The bytes of each forward's tensor inputs."""
+        if self._plain is not None:
+            return [x.nbytes for x in self._plain]
+        return [sum(t.nbytes for t in all_tensors(a)) for _, a in self]
+
+
 def output_kind(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return "tensor"

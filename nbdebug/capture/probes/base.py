@@ -33,7 +33,8 @@ Events (all optional):
   unchanged by the update, in ``after_update``).
 - ``steady_inputs(entry, module, items)`` / ``steady_steps(count)``: the bulk twins of
   ``train_input`` and ``step_end`` for a span of steady steps (``capture.steady``): the
-  training forwards it took, as (step, args), and the count of steps it ended. A probe
+  training forwards it took, as (step, args) (a ``structure.SpanInputs``, which also gives
+  each one's first tensor and bytes, made once), and the count of steps it ended. A probe
   that declares ``train_input`` or ``step_end`` in ``STEADY`` defines the twin too
   (``steady_loss(t)``, the loss kept of a backward, for ``backward``).
 - ``step_closing()``: a training step is about to be handed to the buffer.

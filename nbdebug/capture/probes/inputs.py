@@ -86,11 +86,10 @@ class InputProbe(Probe):
                                else ctx.epoch_batches.get(id(loader)))
 
     def steady_inputs(self, entry: ModelEntry, module: nn.Module,
-                      items: list[tuple[int, tuple]]) -> None:
+                      items: structure.SpanInputs) -> None:
         loader = self.ctx.loader
         batches = None if loader is None else self.ctx.epoch_batches.get(id(loader))
-        xs = [(step, x) for step, args in items
-              if (x := structure.first_tensor(args)) is not None]
+        xs = items.tensors()
         acc = self._inputs.get(id(entry))
         if acc is None or acc.batches < INPUT_BATCHES:     # (later ones: nothing to add)
             for _, x in xs:

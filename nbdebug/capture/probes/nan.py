@@ -10,6 +10,7 @@ from torch import nn
 
 from ..models import ModelEntry
 from ..replay import Replay
+from ..structure import SpanInputs
 from .base import Probe
 
 
@@ -24,7 +25,7 @@ class NanProbe(Probe):
         self.replay.remember(entry, module, args)
 
     def steady_inputs(self, entry: ModelEntry, module: nn.Module,
-                      items: list[tuple[int, tuple]]) -> None:
+                      items: SpanInputs) -> None:
         self.replay.remember_span(entry, module, items)
 
     def flush(self) -> None:
