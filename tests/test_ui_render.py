@@ -354,7 +354,7 @@ def test_the_gradient_colour_bar_labels_are_distinct_and_never_minus_zero(low):
 def test_axis_ticks_are_round_values_inside_the_limits_with_distinct_labels():
     import numpy as np
 
-    from nbdebug.ui.frame import log_ticks, nice_ticks, number
+    from nbdebug.ui.ticks import log_ticks, nice_ticks, number
     rng = np.random.default_rng(3)
     for _ in range(300):
         low = float(rng.normal() * 10.0 ** rng.integers(-4, 5))

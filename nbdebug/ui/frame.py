@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .canvas import PT, Canvas, text_size
+from .ticks import log_ticks, nice_ticks, number, symlog_ticks
 
 MARGIN = 0.05            # of the data's range, around it, on an axis it sets
 TICK = 3.5 * PT          # tick length, and the gap from a tick to its label
@@ -28,50 +29,6 @@ TITLE_SIZE = 10.0
 SPINE = 0.8              # frame line width, points
 LEGEND_ROW = 1.5 * LEGEND_SIZE * PT     # pixels a row of the legend takes
 CYCLE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
-MINUS = "\u2212"
-
-
-def nice_ticks(low: float, high: float, bins: int, integer: bool = False
-               ) -> tuple[np.ndarray, float]:
-    """At most ``bins + 1`` round values in [low, high] (steps of 1, 2, 2.5 or 5 times a
-    power of ten), and the step."""
-    span = high - low
-    if not (math.isfinite(span) and span > 0):
-        return np.array([low]), 1.0
-    raw = span / bins
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-9))
-    if integer:
-        step = max(1.0, float(math.ceil(step)))
-    first = math.ceil(low / step - 1e-9)
-    last = math.floor(high / step + 1e-9)
-    ticks = np.arange(first, last + 1) * step
-    return np.where(np.abs(ticks) < step * 1e-9, 0.0, ticks), step
-
-
-def number(value: float, step: float) -> str:
-    """A tick's label: as many decimals as the step needs, a true minus sign."""
-    value += 0.0                         # (never "-0")
-    if abs(value) >= 1e5 or step < 1e-4:         # the digits that tell it from the next
-        digits = math.floor(math.log10(max(abs(value), step))) - math.floor(math.log10(step))
-        text = f"{value:.{max(1, digits + 2)}g}"
-    else:
-        decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-        if abs(round(step, decimals) - step) > step * 1e-6:     # 2.5 (0.25, ...): one more
-            decimals += 1
-        text = f"{value:.{decimals}f}"
-    return text.replace("-", MINUS)
-
-
-def log_ticks(low: float, high: float, most: int = 5) -> list[float]:
-    """Powers of ten in [low, high] (every k-th when there are many), or 1-2-5 steps
-    when fewer than two powers fall inside."""
-    lo, hi = math.ceil(math.log10(low) - 1e-9), math.floor(math.log10(high) + 1e-9)
-    if hi - lo + 1 >= 2:
-        stride = math.ceil((hi - lo + 1) / most)
-        return [10.0 ** k for k in range(hi, lo - 1, -stride)][::-1]
-    out = [m * 10.0 ** k for k in range(lo - 1, hi + 1) for m in (1, 2, 5)]
-    return [v for v in out if low <= v * (1 + 1e-9) and v <= high * (1 + 1e-9)]
 
 
 class Axes:
@@ -358,14 +315,7 @@ class Axes:
         if self.yscale == "log":
             return [(v, power_label(v)) for v in log_ticks(10 ** low, 10 ** high)]
         if self.yscale == "symlog":
-            inv = (lambda t: float(np.sign(t) * self.linthresh * (10 ** abs(t) - 1)))
-            top = max(abs(inv(low)), abs(inv(high)))
-            mags = [10.0 ** k for k in range(math.floor(math.log10(self.linthresh)),
-                                              math.floor(math.log10(top)) + 1)] if top else []
-            stride = max(1, math.ceil(len(mags) / 3))
-            vals = [0.0] + [s * m for m in mags[::-1][::stride] for s in (1, -1)]
-            return [(v, power_label(v)) for v in sorted(vals)
-                    if low <= self._t(np.array([v]))[0] <= high]
+            return [(v, power_label(v)) for v in symlog_ticks(low, high, self.linthresh)]
         # as many as fit, as matplotlib's: a label's height and as much again apart
         bins = (self.rect[3] - self.rect[1]) / (2 * TICK_SIZE * PT)
         ticks, step = nice_ticks(low, high, int(min(9, max(1, bins))))

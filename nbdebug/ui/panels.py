@@ -13,7 +13,7 @@ import numpy as np
 
 from .axes import (DOTTED, MAX_ROWS, UPDATE_RATIO_GUIDE, _empty, _legend, _mark, _short,
                    _thin, apply_scale, mark_outside, robust_limits)
-from .frame import nice_ticks, number
+from .ticks import nice_ticks, number
 
 ZERO, BAD = (0, 0, 0), (229, 57, 53)        # a zero gradient black, NaN/Inf red
 
