@@ -181,11 +181,14 @@ def test_png_is_an_image_and_changes_with_the_data():
     assert b[:8] == b"\x89PNG\r\n\x1a\n" and a != b
 
 
-@pytest.mark.parametrize("name", ["$x^2$ and $", "_hidden", "a" * 200, "\\frac"])
+@pytest.mark.parametrize("name", ["$x^2$ and $", "_hidden", "a" * 200, "\\frac",
+                                  "two\nlines\tand\rmore", "\x00\x1b[31mred", "lone \ud800 half"])
 def test_plots_draw_awkward_names_as_plain_text(name):
     tl = {"grad_norm": {"steps": [0, 1], "columns": [name], "values": [[1.0], [math.nan]]},
           f"act/{name}": {"steps": [0], "columns": ["mean", "std", "zero_frac"],
-                          "values": [[0.0, 1.0, 0.2]]}}
+                          "values": [[0.0, 1.0, 0.2]]},
+          "loss": {"steps": [0, 1], "values": [1.0, 0.5]},
+          f"eval/{name}": {"steps": [1], "values": [{"loss": 0.7, "acc": 0.5}]}}
     assert plots.render_png(tl)[:4] == b"\x89PNG"
 
 

@@ -40,11 +40,21 @@ def font(size: float) -> Any:
     return ImageFont.truetype(path, size * PT)
 
 
+_CONTROL = {i: " " if chr(i) in "\t\n\r\x0b\x0c" else "\ufffd"
+            for i in [*range(32), *range(0x7F, 0xA0)]}
+
+
+def plain(s: str) -> str:
+    """``s`` as one line the font can lay out: control characters as spaces (line breaks,
+    tabs) or U+FFFD, lone surrogates as "?" (a layer named "a\nb" is still drawn)."""
+    return str(s).translate(_CONTROL).encode("utf-8", "replace").decode("utf-8")
+
+
 def text_size(s: str, size: float) -> tuple[float, float]:
     """Width and height (ascent and descent) of ``s`` in pixels."""
     f = font(size)
     ascent, descent = f.getmetrics()
-    return f.getlength(s), ascent + descent
+    return f.getlength(plain(s)), ascent + descent
 
 
 _MARKERS: dict[str, Any] = {}
@@ -148,7 +158,7 @@ class Canvas:
         a/t/m/s/b/d); ``vertical``: turned a quarter left, and ``anchor`` places the turned
         text's box (l/m/r, then t/m/b: ``rm``, its right edge at x, centred on y)."""
         if s:
-            self._texts.append((x, y, s, size, color, anchor, vertical))
+            self._texts.append((x, y, plain(s), size, color, anchor, vertical))
 
     def _draw_texts(self, image: Any) -> None:
         from PIL import Image, ImageDraw

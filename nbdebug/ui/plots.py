@@ -250,9 +250,9 @@ LIVE_PANELS = ("loss", "grad_norm")
 
 def render_png(timelines: dict[str, Any], findings: Iterable[Any] = (),
                only: Iterable[str] | None = None, small: bool = True) -> bytes:
-    """The panels as one PNG (``only``: these panels, when the run has them; ``small``:
-    palette-quantised, for what is stored; the live view skips it, its PNGs are not
-    kept); user strings are drawn as plain text."""
+    """The panels as one palette PNG (``only``: these panels, when the run has them;
+    ``small``: compressed well, for what is stored; a live frame, not kept, is compressed
+    quickly); user strings are drawn as plain text, on one line."""
     marks = finding_marks(findings)
     names = panels(timelines)
     if only is not None:
