@@ -558,3 +558,16 @@ def test_input_moments_are_those_of_the_first_batches_and_leave_out_one_changed_
     (got,) = inputs.values()
     kept = torch.cat(seen[:2] + seen[3:INPUT_BATCHES + 1])   # (the next batch stands in)
     assert got["batches"] == INPUT_BATCHES and got["min"] == kept.min(0).values.tolist()
+
+
+def test_a_spans_inputs_give_their_first_tensors_and_bytes_sparse_and_nested_args_too():
+    from nbdebug.capture.structure import SpanInputs
+    dense, sparse = torch.ones(4, 3), torch.eye(5).to_sparse()
+    plain = SpanInputs(7, [(dense,), (sparse,)])
+    assert [s for s, _ in plain] == [7, 8]
+    assert plain.sizes() == [48, 100]            # a sparse tensor has no nbytes: as dense
+    assert [(s, x is t) for (s, x), t in zip(plain.tensors(), (dense, sparse))] == [
+        (7, True), (8, True)]
+    mixed = SpanInputs(0, [((dense, {"mask": sparse}),), ("no tensor",)])
+    assert mixed.sizes() == [148, 0]
+    assert [(s, x is dense) for s, x in mixed.tensors()] == [(0, True)]

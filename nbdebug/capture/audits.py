@@ -9,7 +9,6 @@ value stays on its device and reaches the host through the ``Pending`` buffer.
 from __future__ import annotations
 
 import collections
-
 from typing import Any
 
 import numpy as np

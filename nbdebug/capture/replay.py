@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .structure import SpanInputs, all_tensors
+from .structure import SpanInputs, all_tensors, input_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import Context, Guard
@@ -39,6 +39,7 @@ _PASSIVE = {"view", "_unsafe_view", "reshape", "t", "transpose", "permute", "clo
 
 #: the keyword arguments of a forward called without any (shared: nothing writes them)
 _NO_KWARGS: dict[str, Any] = {}
+
 
 class _FirstNonFinite(TorchDispatchMode):
     """Records the first op whose floating inputs are finite and whose output is not."""
@@ -111,7 +112,7 @@ class Replay:
                 self._entry = entry
             else:
                 self._snapshot = None
-        size = _size(args)
+        size = input_bytes(args)
         self._inputs.append((self.ctx.step if step is None else step, args,
                              dict(kwargs) if kwargs else _NO_KWARGS, size))
         self._bytes += size
@@ -215,9 +216,3 @@ class Replay:
                 h.remove()
         return out
 
-
-def _size(args: tuple) -> int:
-    """The bytes of a forward's tensor inputs."""
-    if len(args) == 1 and isinstance(args[0], torch.Tensor):
-        return args[0].numel() * args[0].element_size()
-    return sum(t.numel() * t.element_size() for t in all_tensors(args))

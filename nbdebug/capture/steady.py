@@ -32,7 +32,7 @@ import torch
 from .context import Context, Guard
 from .cost import SpanClock
 from .patches import CopiedInert
-from .structure import SpanInputs, all_tensors
+from .structure import SpanInputs, input_bytes
 from .steps import StepRecord
 
 #: the inputs a span keeps alive, in bytes at most (the NaN replay's window keeps as much)
@@ -232,7 +232,7 @@ class Span(CopiedInert):
         if (cur.forwards != 1 or cur.backwards or cur.losses or cur.guards or cur.rows
                 or not cur.unseen):
             return
-        size = sum(t.numel() * t.element_size() for t in all_tensors(args))
+        size = input_bytes(args)
         self._cap = max(1, SPAN_BYTES // max(size, 1))
         self._open(entry, module, assumed, self.ctx.step, stop_at, deadline, last, light_at)
         self.skip, self.bw = 0, 0

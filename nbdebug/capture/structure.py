@@ -163,6 +163,14 @@ def all_tensors(value: Any) -> list[torch.Tensor]:
     return []
 
 
+def input_bytes(args: tuple[Any, ...]) -> int:
+    """The bytes of a forward's tensor inputs (as dense tensors: a sparse one has no
+    ``nbytes``)."""
+    if len(args) == 1 and isinstance(args[0], torch.Tensor):
+        return args[0].numel() * args[0].element_size()
+    return sum(t.numel() * t.element_size() for t in all_tensors(args))
+
+
 class SpanInputs(list):
     """A steady span's training forwards handed over at once: (step, args) in order, and
     what the probes read of each, made once for them all: its first tensor and its bytes
@@ -184,8 +192,8 @@ class SpanInputs(list):
     def sizes(self) -> list[int]:
         """The bytes of each forward's tensor inputs."""
         if self._plain is not None:
-            return [x.nbytes for x in self._plain]
-        return [sum(t.nbytes for t in all_tensors(a)) for _, a in self]
+            return [x.numel() * x.element_size() for x in self._plain]
+        return [input_bytes(a) for _, a in self]
 
 
 def output_kind(value: Any) -> str:

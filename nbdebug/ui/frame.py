@@ -41,7 +41,6 @@ class Axes:
         self._xs: list[np.ndarray] = []     # the data's extent, for the limits
         self._ys: list[np.ndarray] = []
         self._sticky_x: list[float] = []    # limits no margin passes (an image's edges)
-        self._sticky_y: list[float] = []
         self.xlim: tuple[float, float] | None = None
         self.ylim: tuple[float, float] | None = None
         self.yscale, self.linthresh = "linear", 1.0
@@ -252,7 +251,7 @@ class Axes:
         if self.xlim is None:
             self.xlim = self._limits(self._xs, self._sticky_x, lambda v: v)
         if self.ylim is None:
-            self._tl = self._limits(self._ys, self._sticky_y, self._t)
+            self._tl = self._limits(self._ys, [], self._t)
         else:
             low, high = (float(v) for v in self._t(np.array(self.ylim, dtype=float)))
             self._tl = (low, high)
