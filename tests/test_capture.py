@@ -571,3 +571,51 @@ def test_a_spans_inputs_give_their_first_tensors_and_bytes_sparse_and_nested_arg
     mixed = SpanInputs(0, [((dense, {"mask": sparse}),), ("no tensor",)])
     assert mixed.sizes() == [148, 0]
     assert [(s, x is dense) for s, x in mixed.tensors()] == [(0, True)]
+
+
+def test_finite_rows_of_a_flush_are_laid_out_as_the_array_path_lays_them_out():
+    """A flush hands ``StepSink.batch`` many short runs of rows; rows without a NaN or an
+    Inf take a path of plain lists. It must fill the timelines exactly as the array path
+    (which rows with a NaN or an Inf still take) does: the loss, gradient-norm rows under
+    names met in any order, update ratios (zero norms included), Python floats."""
+    import numpy as np
+
+    from nbdebug import keys
+    from nbdebug.capture.steps import StepRows, StepSink
+    from nbdebug.observations import Observations
+    from nbdebug.stats import Pending
+
+    def array_path(sink, steps, rows):
+        for part, at, n in sink.parts:
+            block = rows[:, at:at + n]
+            finite = np.isfinite(block)
+            if part[0] == "loss":
+                sink.obs.series(keys.LOSS).extend(steps, block[:, 0].tolist())
+            elif part[0] != "guards":
+                sink._row(part, steps, block, finite, bool(finite.all()))
+
+    def same(x, y):
+        return type(x) is type(y) and (x == y or (x != x and y != y)) if not isinstance(
+            x, list) else len(x) == len(y) and all(map(same, x, y))
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        fast, slow = Observations(), Observations()
+        names = [tuple(f"p{i}" for i in rng.permutation(6)[:rng.integers(1, 6)])
+                 for _ in range(3)]
+        layout = [("loss",), ("guards", ("a", "b"), False),
+                  ("row", keys.GRAD_NORM, names[0]), ("ratio", keys.UPDATE_RATIO, names[1]),
+                  ("row", keys.GRAD_NORM, names[2])]
+        sinks = [StepSink(StepRows(obs, Pending()), layout) for obs in (fast, slow)]
+        width = sum(n for _, _, n in sinks[0].parts)
+        for k in range(3):
+            rows = rng.standard_normal((int(rng.integers(1, 8)), width)) * 10.0 ** k
+            rows[rng.random(rows.shape) < 0.2] = 0.0
+            steps = list(range(10 * k, 10 * k + len(rows)))
+            sinks[0].batch(steps, rows.copy())
+            array_path(sinks[1], steps, rows.copy())
+        assert fast.timelines.keys() == slow.timelines.keys()
+        for key, series in fast.timelines.items():
+            other = slow.timelines[key]
+            assert series.steps == other.steps and series.columns == other.columns
+            assert same(series.values, other.values), (trial, key)

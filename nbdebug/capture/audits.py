@@ -117,9 +117,9 @@ class AuditRecorder:
         k, n = per_sample.shape
 
         def sink(s: int, a: np.ndarray) -> None:
-            for row in a.reshape(k, n):
-                out.append([float(n), float(row.sum()), float(np.abs(row).sum()),
-                            float(row[0])])
+            a = a.reshape(k, n)
+            out.extend([float(n), *v] for v in zip(
+                a.sum(1).tolist(), np.abs(a).sum(1).tolist(), a[:, 0].tolist()))
         self.pending.put(step, per_sample.reshape(-1), sink)
 
     def binary_labels(self, input: torch.Tensor, target: Any, step: int) -> None:

@@ -185,6 +185,9 @@ class StepSink:
         self.batch([step], arr.reshape(1, -1))
 
     def batch(self, steps: list[int], rows: np.ndarray) -> None:
+        if np.isfinite(rows).all():
+            self._finite(steps, rows.tolist())
+            return
         obs = self.obs
         for part, at, n in self.parts:
             block = rows[:, at:at + n]
@@ -202,6 +205,29 @@ class StepSink:
                     self._guard_event(steps[i], part[1], part[2], block[i])
             else:
                 self._row(part, steps, block, finite, ok)
+
+    def _finite(self, steps: list[int], rows: list[list[float]]) -> None:
+        """``batch`` of rows with no NaN or Inf (the usual case): plain lists, no array
+        per part (a flush hands over dozens of short runs of rows)."""
+        obs = self.obs
+        for part, at, n in self.parts:
+            kind = part[0]
+            if kind == "loss":
+                obs.series(keys.LOSS).extend(steps, [r[at] for r in rows])
+            elif kind != "guards":
+                key, names = part[1], part[2]
+                if kind == "ratio":
+                    half = len(names)
+                    block = [[_ratio(a, b) for a, b in zip(r[at:at + half],
+                                                          r[at + half:at + n])] for r in rows]
+                else:
+                    block = [r[at:at + n] for r in rows]
+                idx = self.rows.columns(key, names)
+                series = obs.series(key)
+                width = len(series.columns or ())
+                if idx != list(range(width)):          # (other names have columns too)
+                    block = [_spread(r, idx, width) for r in block]
+                series.extend(steps, block)
 
     def _row(self, part: tuple[Any, ...], steps: list[int], block: np.ndarray,
              finite: np.ndarray, ok: bool) -> None:
@@ -234,3 +260,19 @@ class StepSink:
             detail["output_only"] = True         # a lean step guards the model's output
         nan_candidate(self.obs, NanEvent(s, phase, None if phase == "input" else names[i],
                                          kind(float(arr[i])), detail=detail))
+
+
+def _ratio(a: float, b: float) -> float:
+    """``a / (b + 1e-12)`` as numpy divides (a zero denominator gives an Inf or a NaN)."""
+    d = b + 1e-12
+    if d:
+        return a / d
+    return math.nan if a == 0 or a != a else math.copysign(math.inf, a) * math.copysign(1.0, d)
+
+
+def _spread(values: list[float], idx: list[int], width: int) -> list[float]:
+    """A row of ``width`` columns holding ``values`` at ``idx``, NaN elsewhere."""
+    row = [math.nan] * width
+    for i, v in zip(idx, values):
+        row[i] = v
+    return row
