@@ -118,7 +118,7 @@ class ForwardProbe(Probe):
         y = ctx.class_labels(out) if ctx.batch_fresh else None
         if y is None:               # (no labels, or those of a batch before this step's)
             return
-        correct = (out.detach().argmax(1) == y).sum()
+        correct = (out.argmax(1) == y).sum()      # (integer results: no graph to detach)
         n = int(y.shape[0])
         if self._acc is not None:
             correct, n = correct + self._acc[0], n + self._acc[1]

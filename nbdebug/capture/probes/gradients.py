@@ -145,8 +145,9 @@ class GradientProbe(Probe):
                 except RuntimeError:           # DTensors among tensors: this rank's parts
                     clones = local_parts(clones)
                     delta = torch._foreach_sub(local_parts(params), clones)
-                # the norms of the updates, then of the weights: divided on the host
-                norms = [*foreach_norm(delta), *foreach_norm(clones)]
+                # the norms of the updates, then of the weights (one fused operation):
+                # divided on the host
+                norms = foreach_norm([*delta, *clones])
             names = self.ctx.models.names_of(params, tuple(map(id, params)))
             rows = self.ctx.rows
             self.ctx.put(norms, rows.sink([("ratio", keys.UPDATE_RATIO, names)]))
