@@ -489,6 +489,49 @@ def test_a_light_sample_takes_the_updates_statistics_and_leaves_the_optimizer_as
     assert all(0 < v < 1 for v in row), row
 
 
+def test_an_update_skipped_at_a_light_sample_is_not_measured_at_a_later_step():
+    """GradScaler skips ``opt.step`` when the scaled gradients overflow. When that happens
+    at a light sample on a steady span, the wrapper that sees the update stays on the
+    optimizer until its next call: that call, a later step's, must only step (no update
+    ratio or gradient norm for a step nobody sampled), and the training is the bare one
+    with the same skips."""
+    def run(skipped):
+        torch.manual_seed(0)
+        X, y = _data(n=320)
+        loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+        model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        diagnose = skipped is None
+        skipped = [] if diagnose else skipped
+        step, seen = 0, []
+        with nbdebug.diagnose(quiet=True) if diagnose else contextlib.nullcontext():
+            for _ in range(30):
+                for xb, yb in loader:
+                    loss = nn.functional.cross_entropy(model(xb), yb)
+                    opt.zero_grad(); loss.backward()
+                    # (diagnosed: skip the update of each step a light sample watches, as
+                    # GradScaler skips one whose gradients overflowed)
+                    wrapper = vars(opt).get("step")
+                    if diagnose and wrapper is not None and not any(w is wrapper for w in seen):
+                        seen.append(wrapper)
+                        skipped.append(step)
+                    elif step not in skipped:
+                        opt.step()
+                    step += 1
+        assert "step" not in vars(opt)
+        return [p.detach().clone() for p in model.parameters()], skipped
+    watched, skipped = run(None)
+    report = nbdebug.last_report()
+    bare, _ = run(skipped)
+    assert all(torch.equal(a, b) for a, b in zip(bare, watched))
+    assert skipped and not report.errors, report.errors
+    sampled = (set(report.timelines["output"]["steps"])
+               | set(report.timelines["train_acc"]["steps"]))
+    ratios = set(report.timelines["update_ratio"]["steps"])
+    assert ratios <= sampled, sorted(ratios - sampled)
+    assert not {s + 1 for s in skipped} & ratios - sampled
+
+
 class _DictData(Dataset):
     def __init__(self, X, y):
         self.X, self.y = X, y

@@ -194,10 +194,13 @@ class Forwards:
 
     def _step_once(self, opt: Any) -> Any:
         """Shadow ``opt.step`` by a wrapper that calls it unchanged, the update's statistics
-        taken around it, and takes itself off at its call (or at the undo returned)."""
+        taken around it, and takes itself off at its call (or at the undo returned). Called
+        on a later step (GradScaler skipped this one's update) it only calls the step."""
         had, before = "step" in vars(opt), vars(opt).get("step")
         original = opt.step
-        guard = self.ctx.guard
+        ctx = self.ctx
+        guard = ctx.guard
+        armed = ctx.step
         update = guard.hook(lambda first: self._emit_all(
             "light_update", opt, opt_params(opt), first, True), "light update")
 
@@ -210,6 +213,8 @@ class Forwards:
 
         def step(*args: Any, **kwargs: Any) -> Any:
             restore()
+            if ctx.step != armed:
+                return original(*args, **kwargs)
             update(True)
             out = original(*args, **kwargs)
             update(False)

@@ -19,7 +19,8 @@ from .base import Probe, foreach_norm, local_parts
 class GradientProbe(Probe):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
-        self._clones: dict[int, list[torch.Tensor]] = {}
+        #: id(optimizer) -> the step and the copy of its weights before that step's update
+        self._clones: dict[int, tuple[int, list[torch.Tensor]]] = {}
         self._patches: Any = None
         #: raw-tensor training (no model): the leaves the loss reaches, and the norms of
         #: their gradients this step (taken as autograd accumulates each)
@@ -127,9 +128,10 @@ class GradientProbe(Probe):
         """A copy of the weights before an update (its ratios), and the learning rates."""
         with torch.no_grad():
             try:
-                self._clones[id(opt)] = list(torch._foreach_mul(params, 1.0))
+                clones = list(torch._foreach_mul(params, 1.0))
             except RuntimeError:               # (mixed devices, DTensors: one at a time)
-                self._clones[id(opt)] = [p.detach().clone() for p in params]
+                clones = [p.detach().clone() for p in params]
+        self._clones[id(opt)] = (self.ctx.step, clones)
         series = self.ctx.series(f"{keys.LR}{self.ctx.optimizers[id(opt)][1]}")
         lrs = [g.get("lr") for g in opt.param_groups]
         if all(isinstance(v, (int, float)) for v in lrs):
@@ -137,7 +139,9 @@ class GradientProbe(Probe):
 
     def _put_update(self, opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
         """The update's norm against the weights' of each parameter (``_hold`` before)."""
-        clones = self._clones.pop(id(opt), None)
+        held = self._clones.pop(id(opt), None)
+        # (a copy of another step's: that update raised before it ended, say)
+        clones = held[1] if held is not None and held[0] == self.ctx.step else None
         if clones:
             with torch.no_grad():
                 try:
