@@ -94,8 +94,8 @@ class RecordingComm:
         return [m["type"] for _, m in self.sent]
 
 
-@pytest.fixture
-def bridge():
+@pytest.fixture(params=[True])
+def bridge(request):
     comms: list[RecordingComm] = []
 
     def open_comm(data):
@@ -106,6 +106,12 @@ def bridge():
     b = Bridge(open_comm, "test", cell_of_request=lambda: ("cell-abc", 7))
     b.comms = comms
     b.announce()
+    if request.param:       # the sidebar answers the announcement: hello, naming its comm
+        control = RecordingComm()
+        b.control_opened(control, {"content": {"data": {
+            "type": "hello", "version": P.PROTOCOL_VERSION, "data_comm": comms[0].comm_id,
+            "control_comm": control.comm_id, "subshell": True}}})
+        assert control.sent == [] and comms[0].sent == [] and len(comms) == 1
     WATCHERS.append(b)
     yield b
     WATCHERS.remove(b)
@@ -160,6 +166,28 @@ def test_snapshots_are_throttled_and_small(ip, bridge):
     grads = snap["grad_norm"]
     assert 0 < len(grads["values"]) <= P.CHART_POINTS and grads["steps"][-1] > 300
     assert all(v is not None and v > 0 for v in grads["values"])
+
+
+@pytest.mark.parametrize("bridge", [False], indirect=True)
+def test_no_live_snapshots_until_a_sidebar_says_hello(ip, bridge):
+    """A front end without the sidebar (nbclient, VS Code, the classic notebook) never
+    answers the announcement: the run's live snapshots and checklists are not made for
+    it. Its start, final snapshot, findings and end are kept, and a sidebar that says
+    hello later gets them, then live snapshots of the next run."""
+    run_cell(ip, SMALL_MODEL)
+    diagnose_cell(ip, COUNTED_LOOP.format(steps=400))
+    data = bridge.comms[0]
+    assert data.types[0] == "start" and data.types[-1] == "done"
+    assert data.types.count("snapshot") == 1            # the end's, for the state kept
+    control = RecordingComm()
+    sent = len(data.sent)
+    bridge.control_opened(control, {"content": {"data": {
+        "type": "hello", "version": P.PROTOCOL_VERSION, "data_comm": data.comm_id,
+        "control_comm": control.comm_id, "subshell": True}}})
+    assert data.types[sent:] == data.types[:sent]       # the run replayed, as it was sent
+    before = len(data.sent)
+    diagnose_cell(ip, COUNTED_LOOP.format(steps=400))
+    assert data.types[before:].count("snapshot") >= 3
 
 
 def test_hello_replays_the_latest_run_on_a_new_data_comm(ip, bridge):

@@ -34,6 +34,10 @@ class Bridge:
         self._clock = clock
         self._lock = threading.RLock()
         self.data_comms: list[Any] = []
+        #: the data comms a sidebar has said hello for (its control comm named them, or
+        #: they were opened for it): live snapshots are made only while one is open (a
+        #: front end without the sidebar, nbclient or VS Code, never says hello)
+        self.heard: list[Any] = []
         #: why control messages were ignored (also logged); tests read it
         self.ignored: list[str] = []
         self.run = 0
@@ -63,6 +67,8 @@ class Bridge:
             self.data_comms.append(comm)
             while len(self.data_comms) > MAX_DATA_COMMS:
                 old = self.data_comms.pop(0)
+                if old in self.heard:
+                    self.heard.remove(old)
                 _quiet(old.close)
         return comm
 
@@ -70,6 +76,8 @@ class Bridge:
         with self._lock:
             if comm in self.data_comms:
                 self.data_comms.remove(comm)
+            if comm in self.heard:
+                self.heard.remove(comm)
 
     def _send(self, msg: dict, to: Any = None) -> None:
         with self._lock:
@@ -115,8 +123,8 @@ class Bridge:
                 return
             self._send_start()
         now = self._clock()
-        if now - self._last_snapshot_at < P.SNAPSHOT_SECONDS:
-            return
+        if not self.heard or now - self._last_snapshot_at < P.SNAPSHOT_SECONDS:
+            return              # (no sidebar listens: the end's state is kept for a hello)
         self._last_snapshot_at = now
         self._publish_snapshot(obs, now - self._t0)
 
@@ -223,6 +231,8 @@ class Bridge:
             if target is None:
                 return
         with self._lock:
+            if target not in self.heard and target in self.data_comms:
+                self.heard.append(target)
             state = list(self._state)
         for msg in state:
             self._send(msg, to=target)
@@ -230,6 +240,7 @@ class Bridge:
     def close(self) -> None:
         with self._lock:
             comms, self.data_comms = self.data_comms, []
+            self.heard = []
         for comm in comms:
             _quiet(comm.close)
 
