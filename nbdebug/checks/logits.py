@@ -9,6 +9,7 @@ import math
 from ..observations import Observations
 from ..report import Finding
 from .registry import NOT_APPLICABLE, NOT_CHECKED, check, finding
+from .shared import once
 from .timeline import classes, columns, finite, params
 
 #: |logit| above this saturates softmax (a gap of ~20 already gives p > 1 - 1e-9);
@@ -39,7 +40,7 @@ def _init_scale(obs: Observations) -> dict[str, float]:
 
 def saturated_softmax(obs: Observations) -> bool:
     """Point 1's condition holds (other checks defer to it: one root cause, one finding)."""
-    out = huge_logits(obs)
+    out = once(("huge_logits", id(obs)), lambda: huge_logits(obs))
     return isinstance(out, list) and bool(out)
 
 
