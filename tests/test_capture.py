@@ -451,17 +451,22 @@ def test_a_point_of_the_training_accuracy_covers_32_samples_on_small_batches():
     assert report.run["sampling"]["light_samples"] >= 7 * len(acc["steps"]) // 2
 
 
+def _sgd_run(activation):
+    """A small classifier's loader, model (``activation`` in the middle) and SGD, seeded."""
+    torch.manual_seed(0)
+    X, y = _data(n=320)
+    loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+    model = nn.Sequential(nn.Linear(5, 8), activation, nn.Linear(8, 3))
+    return loader, model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+
 def test_a_light_sample_takes_the_updates_statistics_and_leaves_the_optimizer_as_it_was():
     """Light samples on a steady span record the gradient norms and update ratios of their
     step (the stuck loss's causes are read from them in the last third of a run): the
     optimizer's step is wrapped for that step only. The training is the bare one, and the
     scheduler's own wrapper of ``opt.step`` is the same object afterwards."""
     def run(diagnose):
-        torch.manual_seed(0)
-        X, y = _data(n=320)
-        loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
-        model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        loader, model, opt = _sgd_run(nn.Tanh())
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)
         wrapper = vars(opt).get("step")
         ctx = nbdebug.diagnose(quiet=True) if diagnose else contextlib.nullcontext()
@@ -496,11 +501,7 @@ def test_an_update_skipped_at_a_light_sample_is_not_measured_at_a_later_step():
     ratio or gradient norm for a step nobody sampled), and the training is the bare one
     with the same skips."""
     def run(skipped):
-        torch.manual_seed(0)
-        X, y = _data(n=320)
-        loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
-        model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        loader, model, opt = _sgd_run(nn.ReLU())
         diagnose = skipped is None
         skipped = [] if diagnose else skipped
         step, seen = 0, []
