@@ -215,4 +215,3 @@ class Replay:
             for h in handles:
                 h.remove()
         return out
-
