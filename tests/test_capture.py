@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 
 import torch
 from torch import nn
@@ -663,3 +664,52 @@ def test_finite_rows_of_a_flush_are_laid_out_as_the_array_path_lays_them_out():
             other = slow.timelines[key]
             assert series.steps == other.steps and series.columns == other.columns
             assert same(series.values, other.values), (trial, key)
+
+
+
+class _FlakySGD(torch.optim.SGD):
+    """SGD whose step raises while ``fail`` is set, as an out-of-memory error would."""
+    fail = False
+
+    def step(self, closure=None):
+        if self.fail:
+            raise RuntimeError("out of memory (simulated)")
+        return super().step(closure)
+
+
+def test_a_raising_update_at_a_light_sample_lets_its_copy_of_the_weights_go():
+    """An optimizer step can raise (out of memory, say), and a training loop may catch it
+    and go on with the next batch. When that happens at a light sample on a steady span,
+    the copy of the weights taken for the update's ratio must go with the failed step:
+    held until the next sample, it would double the weights' memory meanwhile."""
+    torch.manual_seed(0)
+    X, y = _data(n=320)
+    loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+    model = nn.Sequential(nn.Linear(5, 37), nn.ReLU(), nn.Linear(37, 3))  # (a rare shape)
+    opt = _FlakySGD(model.parameters(), lr=0.05, momentum=0.9)
+    weight = model[0].weight
+
+    def copies():
+        """Tensors shaped like the weight, other than it, its gradient and its momentum
+        (the NaN replay keeps a copy of its own)."""
+        own = [weight, weight.grad, opt.state.get(weight, {}).get("momentum_buffer")]
+        gc.collect()                # (a caught error's frames hold theirs until collected)
+        return len([o for o in gc.get_objects() if isinstance(o, torch.Tensor)
+                    and o.shape == weight.shape and not any(o is t for t in own)])
+    counts = []
+    with nbdebug.diagnose(quiet=True):
+        for _ in range(20):
+            for xb, yb in loader:
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                opt.zero_grad(); loss.backward()
+                opt.fail = "step" in vars(opt)      # (a light sample's wrapper is on)
+                before = copies() if opt.fail else 0
+                try:
+                    opt.step()
+                except RuntimeError:
+                    pass                            # (this batch's update is skipped)
+                if opt.fail:
+                    counts.append((before, copies()))
+                opt.fail = False
+    assert counts and all(a == b for a, b in counts), counts
+    assert not nbdebug.last_report().errors

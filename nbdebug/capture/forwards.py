@@ -195,7 +195,8 @@ class Forwards:
     def _step_once(self, opt: Any) -> Any:
         """Shadow ``opt.step`` by a wrapper that calls it unchanged, the update's statistics
         taken around it, and takes itself off at its call (or at the undo returned). Called
-        on a later step (GradScaler skipped this one's update) it only calls the step."""
+        on a later step (GradScaler skipped this one's update) it only calls the step; a
+        step that raises lets go of what was held for it (``update_failed``)."""
         had, before = "step" in vars(opt), vars(opt).get("step")
         original = opt.step
         ctx = self.ctx
@@ -203,6 +204,7 @@ class Forwards:
         armed = ctx.step
         update = guard.hook(lambda first: self._emit_all(
             "light_update", opt, opt_params(opt), first, True), "light update")
+        failed = guard.hook(lambda: self._emit_all("update_failed", opt), "light update")
 
         def restore() -> None:
             if vars(opt).get("step") is step:
@@ -216,7 +218,11 @@ class Forwards:
             if ctx.step != armed:
                 return original(*args, **kwargs)
             update(True)
-            out = original(*args, **kwargs)
+            try:
+                out = original(*args, **kwargs)
+            except BaseException:
+                failed()        # (what was held for its statistics goes with it)
+                raise
             update(False)
             return out
         opt.step = step

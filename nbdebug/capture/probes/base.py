@@ -23,6 +23,8 @@ Events (all optional):
   and after its update (``on_span``: on a steady span, whose steps record no gradients
   otherwise): the update's statistics the checks read over time (gradient norms, update
   ratios).
+- ``update_failed(opt)``: a light sample's optimizer step raised (the loop may catch it and
+  go on): let go of what was held for its statistics.
 - ``eval_forward(entry, module, args, output)``: a model's forward outside training.
 - ``eval_loss(fn, input, target)``: a watched loss function called outside training.
 - ``train_loss(fn, input, target, kwargs, out)``: a training loss call before the first
@@ -54,10 +56,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..context import Context
 
 EVENTS = ("attach", "model_added", "first_forward", "train_input", "layer_input",
-          "layer_output", "light_arm", "light_output", "light_update", "eval_forward",
-          "backward",
-          "before_update", "after_update", "eval_loss", "train_loss", "step_closing",
-          "step_end", "steady_inputs", "steady_steps", "flush", "closing", "finish")
+          "layer_output", "light_arm", "light_output", "light_update", "update_failed",
+          "eval_forward", "backward", "before_update", "after_update", "eval_loss",
+          "train_loss", "step_closing", "step_end", "steady_inputs", "steady_steps",
+          "flush", "closing", "finish")
 
 
 class Probe:

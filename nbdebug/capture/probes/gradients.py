@@ -124,6 +124,9 @@ class GradientProbe(Probe):
                 self.ctx.put(norms, self.ctx.rows.sink([("row", keys.GRAD_NORM, names)]))
         self._hold(opt, params)
 
+    def update_failed(self, opt: torch.optim.Optimizer) -> None:
+        self._clones.pop(id(opt), None)
+
     def _hold(self, opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
         """A copy of the weights before an update (its ratios), and the learning rates."""
         with torch.no_grad():
