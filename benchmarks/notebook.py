@@ -1,10 +1,12 @@
 """Overhead of ``%%diagnose`` in a real notebook kernel, with the live dashboard on.
 
 One kernel (nbclient) runs the same training cell bare and under ``%%diagnose``,
-interleaved (bare, diagnosed, bare, ...). Each cell's time is the kernel's own busy time
-for it (from the ``busy`` to the ``idle`` status message), so the dashboard's redraws and
-the final report count. After each diagnosed cell, the overhead nbdebug itself reported
-(``report.run["overhead"]``) is read, to compare with the measured ratio.
+interleaved (bare, diagnosed, bare again, ...). Each cell's time is the kernel's own busy
+time for it (from the ``busy`` to the ``idle`` status message), so the dashboard's redraws
+and the final report count. After each diagnosed cell, the overhead nbdebug itself
+reported (``report.run["overhead"]``) is read, to compare with the measured ratio. The
+second bare cell of each round is a control: its ratio to the first shows how far a
+ratio moves when nothing differs.
 
     python benchmarks/notebook.py [--pairs 5] [--steps 6000]   (cells of about 3-5 s bare)
 """
@@ -69,21 +71,22 @@ def run(pairs: int, steps: int) -> dict:
     # its one look at the modules already loaded (a few tenths of a second, once)
     cells = [textwrap.dedent(SETUP).strip(), train, "%%diagnose\n" + train]
     for _ in range(pairs):
-        cells += [train, "%%diagnose\n" + train, READ_OVERHEAD.strip()]
+        cells += [train, "%%diagnose\n" + train, READ_OVERHEAD.strip(), train]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=True).execute()
-    ratios, reported = [], []
+    ratios, reported, control = [], [], []
     for i in range(pairs):
-        bare, diagnosed, read = nb.cells[3 + 3 * i: 6 + 3 * i]
+        bare, diagnosed, read, again = nb.cells[3 + 4 * i: 7 + 4 * i]
         ratios.append(_busy_seconds(diagnosed) / _busy_seconds(bare))
+        control.append(_busy_seconds(again) / _busy_seconds(bare))
         text = "".join(o.get("text", "") for o in read.outputs if o.output_type == "stream")
         value = json.loads(text.strip().splitlines()[-1])
         reported.append(value if value is not None else float("nan"))
-    return {"ratios": ratios, "reported": reported,
-            "bare_seconds": statistics.median(_busy_seconds(nb.cells[3 + 3 * i])
+    return {"ratios": ratios, "reported": reported, "control": control,
+            "bare_seconds": statistics.median(_busy_seconds(nb.cells[3 + 4 * i])
                                               for i in range(pairs))}
 
 
@@ -98,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n### In a notebook kernel (nbclient), MLP on digits, live dashboard on\n")
     print("| cell | bare cell | median ratio | min | max | nbdebug's own figure (median) |")
     print("|---|---|---|---|---|---|")
+    c = out["control"]
+    print(f"| {args.steps} steps, bare again (control) | {out['bare_seconds']:.2f} s "
+          f"| {statistics.median(c):.3f}x | {min(c):.3f}x | {max(c):.3f}x | |")
     print(f"| {args.steps} steps | {out['bare_seconds']:.2f} s | {statistics.median(r):.3f}x "
           f"| {min(r):.3f}x | {max(r):.3f}x | +{shown:.1%} |")
     return 0

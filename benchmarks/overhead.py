@@ -2,6 +2,8 @@
 
 Runs A (bare) and B (a configuration) interleaved, A B A B ..., so that drift of the
 machine hits both alike, and reports the median and min/max of the per-pair ratios B/A.
+The control row pairs the bare loop with itself: how far a ratio moves when nothing
+differs, on this machine, now.
 
     python benchmarks/overhead.py [--repeats 5] [--steps 600] [--models mlp,cnn,gru,transformer]
 
@@ -90,6 +92,13 @@ class Config:
 
     def backward(self, loss, step, model, opt, out, y) -> None:
         loss.backward()
+
+
+class Control(Config):
+    """The bare loop against itself: the spread of a ratio that measures nothing, to read
+    the other rows against (on a busy machine single pairs swing by 10% or more)."""
+
+    name = "bare again (control)"
 
 
 class Nbdebug(Config):
@@ -257,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="mlp,cnn,gru,transformer")
     ap.add_argument("--memory", action="store_true", help="also measure 1k vs 50k MLP steps")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--configs", default="default,every1,anomaly,item,cockpit",
+    ap.add_argument("--configs", default="control,default,every1,anomaly,item,cockpit",
                     help="which configurations beside the bare loop (comma-separated)")
     args = ap.parse_args(argv)
     global DEVICE
@@ -266,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.configs.split(","))
     cockpit, why = cockpit_config() if "cockpit" in wanted else (None, "")
     configs: list[Config] = [c for key, c in (
-        ("default", Nbdebug()), ("every1", Nbdebug(every=1)), ("anomaly", DetectAnomaly()),
+        ("control", Control()), ("default", Nbdebug()), ("every1", Nbdebug(every=1)),
+        ("anomaly", DetectAnomaly()),
         ("item", ItemLogger())) if key in wanted]
     if cockpit is not None:
         configs.append(cockpit)
@@ -290,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         train(name, 50, Nbdebug())
         runs = [(config, args.steps) for config in configs]
         if args.short:
-            runs.insert(1, (Nbdebug(), 100))
+            at = next((i + 1 for i, (c, _) in enumerate(runs) if c.name == Nbdebug().name),
+                      len(runs))
+            runs.insert(at, (Nbdebug(), 100))
         for config, steps in runs:
             if config.models is not None and name not in config.models:
                 print(f"| {name} | {config.name} | - | not supported by BackPACK | | |",
