@@ -666,7 +666,6 @@ def test_finite_rows_of_a_flush_are_laid_out_as_the_array_path_lays_them_out():
             assert same(series.values, other.values), (trial, key)
 
 
-
 class _FlakySGD(torch.optim.SGD):
     """SGD whose step raises while ``fail`` is set, as an out-of-memory error would."""
     fail = False
@@ -696,7 +695,7 @@ def test_a_raising_update_at_a_light_sample_lets_its_copy_of_the_weights_go():
         gc.collect()                # (a caught error's frames hold theirs until collected)
         return len([o for o in gc.get_objects() if isinstance(o, torch.Tensor)
                     and o.shape == weight.shape and not any(o is t for t in own)])
-    counts = []
+    counts, raised = [], 0
     with nbdebug.diagnose(quiet=True):
         for _ in range(20):
             for xb, yb in loader:
@@ -706,10 +705,11 @@ def test_a_raising_update_at_a_light_sample_lets_its_copy_of_the_weights_go():
                 before = copies() if opt.fail else 0
                 try:
                     opt.step()
-                except RuntimeError:
-                    pass                            # (this batch's update is skipped)
+                except RuntimeError:                # (the user's error, re-raised)
+                    raised += 1                     # (this batch's update is skipped)
                 if opt.fail:
                     counts.append((before, copies()))
                 opt.fail = False
     assert counts and all(a == b for a, b in counts), counts
+    assert raised == len(counts)
     assert not nbdebug.last_report().errors
