@@ -300,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         train(name, 50, Nbdebug())
         runs = [(config, args.steps) for config in configs]
         if args.short:
-            at = next((i + 1 for i, (c, _) in enumerate(runs) if c.name == Nbdebug().name),
-                      len(runs))
+            at = next((i + 1 for i, (c, _) in enumerate(runs)
+                       if isinstance(c, Nbdebug) and c.every is None), len(runs))
             runs.insert(at, (Nbdebug(), 100))
         for config, steps in runs:
             if config.models is not None and name not in config.models:

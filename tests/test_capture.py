@@ -452,13 +452,13 @@ def test_a_point_of_the_training_accuracy_covers_32_samples_on_small_batches():
     assert report.run["sampling"]["light_samples"] >= 7 * len(acc["steps"]) // 2
 
 
-def _sgd_run(activation):
+def _sgd_run(activation, hidden=8, sgd=torch.optim.SGD):
     """A small classifier's loader, model (``activation`` in the middle) and SGD, seeded."""
     torch.manual_seed(0)
     X, y = _data(n=320)
     loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
-    model = nn.Sequential(nn.Linear(5, 8), activation, nn.Linear(8, 3))
-    return loader, model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    model = nn.Sequential(nn.Linear(5, hidden), activation, nn.Linear(hidden, 3))
+    return loader, model, sgd(model.parameters(), lr=0.05, momentum=0.9)
 
 
 def test_a_light_sample_takes_the_updates_statistics_and_leaves_the_optimizer_as_it_was():
@@ -681,11 +681,7 @@ def test_a_raising_update_at_a_light_sample_lets_its_copy_of_the_weights_go():
     and go on with the next batch. When that happens at a light sample on a steady span,
     the copy of the weights taken for the update's ratio must go with the failed step:
     held until the next sample, it would double the weights' memory meanwhile."""
-    torch.manual_seed(0)
-    X, y = _data(n=320)
-    loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
-    model = nn.Sequential(nn.Linear(5, 37), nn.ReLU(), nn.Linear(37, 3))  # (a rare shape)
-    opt = _FlakySGD(model.parameters(), lr=0.05, momentum=0.9)
+    loader, model, opt = _sgd_run(nn.ReLU(), hidden=37, sgd=_FlakySGD)   # (a rare shape)
     weight = model[0].weight
 
     def copies():
