@@ -236,23 +236,19 @@ def test_no_broken_image_before_the_first_plot_and_a_current_step_between_plots(
 
 
 def test_the_live_plot_is_one_row_and_cheap_next_to_the_full_figure():
-    import time
+    """The live frame draws its two panels on one row: a fraction of the whole figure's
+    pixels, which is what quantizing and encoding cost. The time of a redraw is measured in
+    benchmarks/dashboard_overhead.py, not here: a timed test fails on a busy machine."""
+    import io
+
+    from PIL import Image
 
     from nbdebug.ui import plots
     session = _trained_session()
     tl = plots.timelines_of(session.capture.obs)
-
-    def cost(**kw):
-        best = 1e9
-        for _ in range(3):
-            t0 = time.perf_counter()
-            png = plots.render_png(tl, **kw)
-            best = min(best, time.perf_counter() - t0)
-        return best, png
-    live, live_png = cost(only=plots.LIVE_PANELS)
-    full, full_png = cost()
-    import io
-
-    from PIL import Image
-    assert Image.open(io.BytesIO(live_png)).size[1] < Image.open(io.BytesIO(full_png)).size[1]
-    assert live < full * 0.7, (live, full)
+    names = plots.panels(tl)
+    assert set(plots.LIVE_PANELS) <= set(names) and len(names) >= 3, names
+    live = Image.open(io.BytesIO(plots.render_png(tl, only=plots.LIVE_PANELS)))
+    full = Image.open(io.BytesIO(plots.render_png(tl)))
+    assert live.size[0] == full.size[0]
+    assert live.size[1] < full.size[1] * 0.6, (live.size, full.size)
