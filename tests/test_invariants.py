@@ -152,10 +152,11 @@ hooked, copies = [], []
 for i in range(40):
     opt.zero_grad(); nn.functional.cross_entropy(net(X), y).backward(); opt.step()
     if i in (5, 25):           # a lean step and a steady one: each hooks the model's root
-        hooked.append(len(net._forward_hooks) + len(net._forward_pre_hooks))
+        hooked.append(len(net._forward_hooks) + len(net._forward_pre_hooks)
+                      + (vars(net).get("_compiled_call_impl") is not None))
         best = copy.deepcopy(net)
         buf = io.BytesIO(); torch.save(net, buf); buf.seek(0)
-        copies += [best, torch.load(buf, weights_only=False)]
+        copies += [best, torch.load(buf, weights_only=False), copy.copy(net)]
 """
 
 
@@ -168,8 +169,11 @@ def test_copying_and_pickling_the_model_mid_training_work_as_without_nbdebug(ip)
     assert min(ns["hooked"]) >= 1                  # the case the test is about
     for copy_ in ns["copies"]:                     # the copies' hooks do nothing
         assert copy_(ns["X"]).shape == (64, 2)
-    assert ns["copies"][2](ns["X"]).equal(ns["copies"][3](ns["X"]))
+        assert vars(copy_).get("_compiled_call_impl") is None
+    assert ns["copies"][3](ns["X"]).equal(ns["copies"][4](ns["X"]))   # step 25's weights
+    assert not ns["copies"][3](ns["X"]).equal(ns["net"](ns["X"]))
     assert _nbdebug_leftovers() == [] and not ns["net"]._forward_hooks
+    assert "_compiled_call_impl" not in vars(ns["net"])
 
 
 def _train_with_loss(ip, loss: str) -> None:

@@ -55,7 +55,7 @@ class Counter(TorchFunctionMode):
                 f"from {os.path.basename(back.f_code.co_filename)}:{back.f_code.co_name}")
 
 
-def _train(model, loader, opt, epochs, counter, modes, spans=None):
+def _train(model, loader, opt, epochs, counter, modes, spans=None, hooked=None):
     step = 0
     with nbdebug.diagnose(quiet=True) as session:
         sys.setprofile(counter.profile)
@@ -67,6 +67,9 @@ def _train(model, loader, opt, epochs, counter, modes, spans=None):
                         modes[step] = session.capture.mode
                         if spans is not None:
                             spans[step] = session.capture.span.open
+                        if hooked is not None:      # torch's hooked call path taken
+                            hooked[step] = bool(model._forward_hooks
+                                                or model._forward_pre_hooks)
                         loss = nn.functional.cross_entropy(model(x), y)
                         opt.zero_grad()
                         loss.backward()
@@ -119,8 +122,8 @@ def _spy(monkeypatch, owner, name, note):
 
 def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
     loader, model, opt = _mlp(torch.optim.Adam)                  # 80 batches a epoch
-    counter, modes, spans = Counter(), {}, {}
-    session, steps = _train(model, loader, opt, 4, counter, modes, spans)
+    counter, modes, spans, hooked = Counter(), {}, {}, {}
+    session, steps = _train(model, loader, opt, 4, counter, modes, spans, hooked)
     report = nbdebug.last_report()
     assert steps == 320 and report.run["steps"] == 320 and not report.errors
     interval = report.run["sampling"]["interval"]
@@ -144,6 +147,7 @@ def test_a_steady_step_costs_two_interceptions_and_one_tensor_operation():
     for s in checked:
         assert len(counter.entries.get(s, [])) <= 2, (s, counter.entries[s])
         assert len(counter.ops.get(s, [])) <= 1, (s, counter.ops[s])
+        assert not hooked[s]        # the root's interception is a RootCall, not a hook
     # ... that stay on the span: the step before one takes a third interception (its next
     # batch's labels caught), the first a fourth (the ReLU's hook) and a fifth (its
     # optimizer's step, wrapped for that step only), and each a few operations (the

@@ -35,6 +35,8 @@ class Guard:
         #: calls of the hooks and of the wrappers (their cost outside the bodies' clocks)
         self.hook_calls = 0
         self.wrap_calls = 0
+        #: ... of which calls of a model's root through ``rootcall.RootCall`` (cheaper)
+        self.root_calls = 0
         self._inside: dict[str, list[bool]] = {}
         self._running = 0.0         # when the hook running now began (0: none runs)
 

@@ -103,7 +103,7 @@ class Capture(Forwards, Updates):
         self.span.general = self._steady_general
         self.span.account = self.sampler.account
         self._fast_path()
-        self.hooks = StepHooks(self.patches, self.models, {})
+        self.hooks = StepHooks(self.patches, self.models, {}, self.guard)
         self.depth = 0
         self.active: ModelEntry | None = None
         self.active_training = False
@@ -204,7 +204,8 @@ class Capture(Forwards, Updates):
     def attach(self) -> None:
         self._t0 = self._last_flush = self.ctx.started = time.perf_counter()
         try:
-            self.cost.per_hook, self.cost.per_wrap = calibrate(Guard, ModuleHook)
+            self.cost.per_hook, self.cost.per_root, self.cost.per_wrap = calibrate(
+                Guard, ModuleHook)
         except Exception:
             self.log.record("calibration")
         self.sampler.exclude(self._t0 - self.sampler.started)

@@ -21,7 +21,7 @@ from torch import nn
 CALLS = 10
 ROUNDS = 10
 #: one calibration per process: the first diagnosis pays its ~15 milliseconds
-_CALIBRATED: list[tuple[float, float]] = []
+_CALIBRATED: list[tuple[float, float, float]] = []
 
 
 class _Tiny(nn.Module):
@@ -37,17 +37,19 @@ class _Tiny(nn.Module):
         return torch.relu(x @ self.w)
 
 
-def calibrate(guard_type: Any, hook_type: Any) -> tuple[float, float]:
-    """Seconds one hooked module call and one wrapped ``Tensor.backward`` call add to a
-    training step, beyond their bodies (measured once per process)."""
+def calibrate(guard_type: Any, hook_type: Any) -> tuple[float, float, float]:
+    """Seconds one hooked module call, one module call through a ``rootcall.RootCall``
+    and one wrapped ``Tensor.backward`` call add to a training step, beyond their bodies
+    (measured once per process)."""
     if not _CALIBRATED:
         with torch.inference_mode(False), torch.enable_grad():
             _CALIBRATED.append(_measure(guard_type, hook_type))
     return _CALIBRATED[0]
 
 
-def _measure(guard_type: Any, hook_type: Any) -> tuple[float, float]:
+def _measure(guard_type: Any, hook_type: Any) -> tuple[float, float, float]:
     from ..errors import ErrorLog
+    from .rootcall import RootCall
     guard = guard_type(ErrorLog())
     module, x = _Tiny(), torch.ones(2, 4)
     backward = torch.Tensor.backward
@@ -69,12 +71,20 @@ def _measure(guard_type: Any, hook_type: Any) -> tuple[float, float]:
         finally:
             handle.remove()
 
+    def through_root() -> None:
+        handle = RootCall(module, hook, guard)
+        try:
+            bare_calls()
+        finally:
+            handle.remove()
+
     def through_wrapper() -> None:
         for _ in range(CALLS):
             wrapped(module(x).sum())
             module.w.grad = None
 
-    kinds = {"bare": bare_calls, "hooked": hooked, "wrapped": through_wrapper}
+    kinds = {"bare": bare_calls, "hooked": hooked, "root": through_root,
+             "wrapped": through_wrapper}
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
     body = dict.fromkeys(kinds, 0.0)              # what the bodies' clocks saw
     for _ in range(ROUNDS):                       # in turn: a slow spell hits all kinds
@@ -93,7 +103,7 @@ def _measure(guard_type: Any, hook_type: Any) -> tuple[float, float]:
         # at most a whole bare step (a machine busy through most rounds)
         diffs = sorted(t - b for t, b in zip(times[kind], times["bare"]))
         return min(step, max(0.0, diffs[len(diffs) // 2] / CALLS - body[kind] / calls))
-    return extra("hooked"), extra("wrapped")
+    return extra("hooked"), extra("root"), extra("wrapped")
 
 
 #: step periods timed on both sides before the hooked steps' time corrects nbdebug's clock
@@ -170,6 +180,7 @@ class Cost:
 
     def __init__(self) -> None:
         self.per_hook = 0.0
+        self.per_root = 0.0
         self.per_wrap = 0.0
         #: seconds spent starting (calibration included) and ending the diagnosis
         self.fixed = 0.0
@@ -185,8 +196,9 @@ class Cost:
     def seconds(self, guard: Any) -> float:
         plain = self.steady_own + self.flushes
         hooked = max(0.0, guard.own_seconds - plain)
-        return (hooked * self.scale + plain + guard.hook_calls * self.per_hook
-                + guard.wrap_calls * self.per_wrap + self.fixed)
+        return (hooked * self.scale + plain + guard.wrap_calls * self.per_wrap
+                + (guard.hook_calls - guard.root_calls) * self.per_hook
+                + guard.root_calls * self.per_root + self.fixed)
 
     def share(self, guard: Any, elapsed: float) -> float | None:
         own = self.seconds(guard)

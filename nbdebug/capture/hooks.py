@@ -8,6 +8,9 @@
   layer whose outputs the light statistics read (``probes.activations.LIGHT_TYPES``).
 - ``steady``: a forward hook on each model's root and ``Tensor.backward``: nothing else.
   The patches that only the other steps need are taken off (``Patches.set_steady``).
+
+A root's forward hook (lean and steady steps) is a ``rootcall.RootCall`` where the model
+allows it: the same call after the forward, without torch's hooked call path.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch.optim.optimizer import (register_optimizer_step_post_hook,
 
 from .models import Models
 from .patches import ModuleHook, Patches
+from .rootcall import root_hook
 from .probes.activations import LIGHT_TYPES
 
 MODES = ("full", "lean", "light", "steady")
@@ -28,8 +32,9 @@ MODES = ("full", "lean", "light", "steady")
 
 class StepHooks:
     def __init__(self, patches: Patches, models: Models,
-                 callbacks: dict[str, Callable[..., Any]]) -> None:
+                 callbacks: dict[str, Callable[..., Any]], guard: Any = None) -> None:
         self.patches = patches
+        self.guard = guard      # (counts the roots' calls through a RootCall)
         self.models = models
         self.on = callbacks     # pre, post, lean, light, steady, bn, opt_pre, opt_post
         self.mode: str | None = None
@@ -56,7 +61,8 @@ class StepHooks:
                 m = entry.module()
                 if m is None:
                     continue
-                hs.append(m.register_forward_hook(root))
+                hs.append(root_hook(m, root, [e.module() for e in self.models],
+                                     self.guard))
                 if mode != "steady":
                     for sub in m.modules():  # point 12 sees every batch a BatchNorm gets
                         if isinstance(sub, nn.modules.batchnorm._BatchNorm):

@@ -24,6 +24,7 @@ from torch import nn
 from ... import keys
 from .. import rerun
 from ..models import ModelEntry
+from ..rootcall import compiled
 from ..sampling import SAMPLED_BUDGET
 from .base import Probe
 
@@ -146,7 +147,7 @@ class DeterminismProbe(Probe):
     def _why_not(self, module: nn.Module, first: list[torch.Tensor]) -> str | None:
         if not first:
             return "no floating output"
-        if hasattr(module, "_orig_mod") or getattr(module, "_compiled_call_impl", None):
+        if compiled(module):
             return "a compiled model (a second forward could compile again)"
         if type(module).__module__.startswith(("torch.nn.parallel", "torch.distributed")) or (
                 torch.distributed.is_available() and torch.distributed.is_initialized()):
