@@ -95,9 +95,11 @@ def test_a_model_that_calls_another_way_keeps_torchs_forward_hook():
     lazy.compile()                     # (compiles on its first call, which never comes)
     wrapped_inner = nn.Linear(3, 2)
     wrapper = torch.compile(wrapped_inner)
+    replicated = nn.Linear(3, 2)       # (each replica would copy its __dict__, the seam too)
+    parallel = nn.DataParallel(replicated)
     scripted = torch.jit.script(nn.Linear(3, 2))
     cases = [(OwnCall(3, 2), []), (lazy, []), (wrapped_inner, [wrapper]), (wrapper, []),
-             (OwnState(), []), (OwnCopy(3, 2), [])]
+             (OwnState(), []), (OwnCopy(3, 2), []), (replicated, [parallel])]
     for m, models in cases:
         before = vars(m).get("_compiled_call_impl")
         h = root_hook(m, lambda *a: None, [m, *models], Counter())

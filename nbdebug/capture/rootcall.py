@@ -20,9 +20,9 @@ class RootCall:
     ``_call_impl`` when set): the module's call runs as without nbdebug (its own hooks
     included), then ``hook(module, args, output)``. Torch drops the seam when a module is
     copied or pickled (``root_hook`` takes no other module); a copy of the seam alone is
-    None, torch's default, so that no copy ever runs the original. While torch compiles a call, the hook stays out of the
-    graph. ``counter.root_calls`` counts the hook's calls. ``remove`` puts back what was
-    there."""
+    None, torch's default, so that no copy ever runs the original. While torch compiles a
+    call, the hook stays out of the graph. ``counter.root_calls`` counts the hook's calls.
+    ``remove`` puts back what was there."""
 
     def __init__(self, module: nn.Module, hook: Callable[..., Any], counter: Any) -> None:
         self.module, self.hook, self.counter = module, hook, counter
@@ -65,15 +65,17 @@ def root_hook(module: nn.Module, hook: Callable[..., Any], models: Iterable[Any]
     ``counter``) where the seam is free and safe, else torch's. Returns what removes it.
 
     Free: the class calls as ``nn.Module`` does, and nothing else uses the seam (a
-    compiled module, one that ``torch.compile`` wraps (one of ``models``), a scripted
-    one). Safe: the class copies and pickles through ``nn.Module.__getstate__``, which
-    drops the seam; a class with a copy or pickle protocol of its own could hand a copy
-    the original's seam (a shallow copy would then run the original)."""
+    compiled module, one that ``torch.compile`` wraps, a scripted one). Safe: the class
+    copies and pickles through ``nn.Module.__getstate__``, which drops the seam (a class
+    with a copy or pickle protocol of its own could hand a copy the original's seam: a
+    shallow copy would then run the original), and no other of ``models`` holds it (an
+    ``nn.DataParallel`` copies its module's ``__dict__`` into each replica)."""
     cls = type(module)
     if (_free(module, cls) and cls.__getstate__ is nn.Module.__getstate__
             and cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
             and not hasattr(cls, "__copy__") and not hasattr(cls, "__deepcopy__")
-            and not any(getattr(m, "_orig_mod", None) is module for m in models)):
+            and not any(m is not None and m is not module
+                        and any(sub is module for sub in m.modules()) for m in models)):
         return RootCall(module, hook, counter)
     return module.register_forward_hook(hook)
 
