@@ -32,6 +32,14 @@ class Scaled(nn.Module):
         return self.lin(x) * scale
 
 
+class OwnSetattr(Scaled):
+    """A ``__setattr__`` of its own that keeps nothing it does not know."""
+
+    def __setattr__(self, name, value):
+        if name != "_compiled_call_impl":
+            super().__setattr__(name, value)
+
+
 class OwnState(Scaled):
     """A ``__getstate__`` of its own that keeps the whole ``__dict__``: a shallow copy
     would share the seam's value."""
@@ -61,10 +69,13 @@ def test_the_module_runs_as_before_its_own_hooks_included_then_the_hook():
 def test_copies_made_under_the_seam_run_their_own_weights():
     torch.manual_seed(0)
     x = torch.randn(4, 3)
-    for m in (Scaled(), nn.Sequential(nn.Linear(3, 2))):
+    for m in (Scaled(), nn.Sequential(nn.Linear(3, 2)), OwnSetattr()):
         seen: list = []
         h = root_hook(m, lambda *a: seen.append(a[0]), [m], Counter())
         assert isinstance(h, RootCall)
+        m(x)
+        assert seen == [m]                      # (a class's own __setattr__ aside)
+        seen.clear()
         buf = io.BytesIO()
         torch.save(m, buf)
         buf.seek(0)
@@ -91,6 +102,10 @@ def test_a_model_that_calls_another_way_keeps_torchs_forward_hook():
         def __copy__(self):
             return self
 
+    class OwnLookup(nn.Linear):
+        def __getattribute__(self, name):
+            return super().__getattribute__(name)
+
     lazy = nn.Linear(3, 2)
     lazy.compile()                     # (compiles on its first call, which never comes)
     wrapped_inner = nn.Linear(3, 2)
@@ -99,7 +114,8 @@ def test_a_model_that_calls_another_way_keeps_torchs_forward_hook():
     parallel = nn.DataParallel(replicated)
     scripted = torch.jit.script(nn.Linear(3, 2))
     cases = [(OwnCall(3, 2), []), (lazy, []), (wrapped_inner, [wrapper]), (wrapper, []),
-             (OwnState(), []), (OwnCopy(3, 2), []), (replicated, [parallel])]
+             (OwnState(), []), (OwnCopy(3, 2), []), (OwnLookup(3, 2), []),
+             (replicated, [parallel])]
     for m, models in cases:
         before = vars(m).get("_compiled_call_impl")
         h = root_hook(m, lambda *a: None, [m, *models], Counter())

@@ -28,7 +28,7 @@ class RootCall:
         self.module, self.hook, self.counter = module, hook, counter
         self.impl = module._call_impl
         self.had = "_compiled_call_impl" in vars(module)
-        module._compiled_call_impl = self
+        vars(module)["_compiled_call_impl"] = self      # (past any __setattr__ of its class)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.impl(*args, **kwargs)
@@ -82,6 +82,7 @@ def root_hook(module: nn.Module, hook: Callable[..., Any], models: Iterable[Any]
 
 def _free(module: nn.Module, cls: Any) -> bool:
     return (cls.__call__ is nn.Module.__call__ is nn.Module._wrapped_call_impl
+            and cls.__getattribute__ is nn.Module.__getattribute__
             and cls._wrapped_call_impl is nn.Module._wrapped_call_impl
             and cls._call_impl is nn.Module._call_impl
             and vars(module).get("_compiled_call_impl") is None
