@@ -114,3 +114,31 @@ def test_the_calibration_draws_no_random_number_and_works_under_any_grad_mode(
     assert torch.Tensor.backward is backward
     # microseconds at most (how many is the benchmark's to say: a busy machine moves it)
     assert 0 <= per_hook < 1e-3 and 0 <= per_root < 1e-3 and 0 <= per_wrap < 1e-3
+
+
+def test_a_roots_calls_through_the_seam_are_priced_as_such():
+    """Each hook call costs what the calibration found for its path: a root's call through
+    the seam (``rootcall.RootCall``) its own, every other hook a torch hook's."""
+    import nbdebug
+    from nbdebug.capture.context import Guard
+    from nbdebug.capture.cost import Cost
+    from nbdebug.errors import ErrorLog
+    cost, guard = Cost(), Guard(ErrorLog())
+    cost.per_hook, cost.per_root, cost.per_wrap = 1e-5, 1e-6, 1e-7
+    guard.hook_calls, guard.root_calls, guard.wrap_calls = 10, 6, 3
+    assert cost.seconds(guard) == pytest.approx(4 * 1e-5 + 6 * 1e-6 + 3 * 1e-7)
+    torch.manual_seed(0)
+    X, y = torch.randn(512, 8), torch.randint(0, 2, (512,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=16,
+                                         shuffle=True)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    with nbdebug.diagnose(quiet=True) as ctx:
+        for _ in range(3):
+            for xb, yb in loader:
+                opt.zero_grad()
+                nn.functional.cross_entropy(net(xb), yb).backward()
+                opt.step()
+    guard = ctx.capture.guard
+    # the steady and lean steps' forwards (most of the 96) came through the seam
+    assert 60 <= guard.root_calls <= 96 and guard.root_calls < guard.hook_calls
