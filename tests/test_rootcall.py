@@ -122,6 +122,16 @@ def test_a_model_that_calls_another_way_keeps_torchs_forward_hook():
         assert isinstance(h, RemovableHandle), type(m)
         assert vars(m).get("_compiled_call_impl") is before
         h.remove()
+    import nbdebug.capture.rootcall as rootcall
+    assert rootcall.SEAM                # (this torch has it: 2.2 and later)
+    plain = nn.Linear(3, 2)
+    rootcall.SEAM = False               # an older torch: torch's hook, the seam untouched
+    try:
+        h = root_hook(plain, lambda *a: None, [plain], Counter())
+    finally:
+        rootcall.SEAM = True
+    assert isinstance(h, RemovableHandle) and "_compiled_call_impl" not in vars(plain)
+    h.remove()
     with pytest.raises(RuntimeError, match="not supported on ScriptModules"):
         root_hook(scripted, lambda *a: None, [scripted], Counter())     # as torch's own
     assert compiled(lazy) and compiled(wrapper) and not compiled(wrapped_inner)

@@ -32,7 +32,7 @@ MODES = ("full", "lean", "light", "steady")
 
 class StepHooks:
     def __init__(self, patches: Patches, models: Models,
-                 callbacks: dict[str, Callable[..., Any]], guard: Any = None) -> None:
+                 callbacks: dict[str, Callable[..., Any]], guard: Any) -> None:
         self.patches = patches
         self.guard = guard      # (counts the roots' calls through a RootCall)
         self.models = models

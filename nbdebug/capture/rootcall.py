@@ -56,7 +56,24 @@ def _none() -> None:
     return None
 
 
-_compiling = torch.compiler.is_compiling
+def _never() -> bool:
+    return False
+
+
+def _seam() -> bool:
+    """Whether this torch has the seam (2.2 and later): ``Module.__call__`` goes through
+    ``_compiled_call_impl``, and ``Module.__getstate__`` drops it from copies."""
+    if getattr(nn.Module, "_wrapped_call_impl", None) is not nn.Module.__call__:
+        return False
+    probe = nn.Module()
+    vars(probe)["_compiled_call_impl"] = _never
+    return "_compiled_call_impl" not in probe.__getstate__()
+
+
+#: (read once: the seam is used only where torch has it)
+SEAM = _seam()
+_compiling: Callable[[], bool] = getattr(
+    torch.compiler, "is_compiling", getattr(torch._dynamo, "is_compiling", _never))
 
 
 def root_hook(module: nn.Module, hook: Callable[..., Any], models: Iterable[Any],
@@ -64,14 +81,14 @@ def root_hook(module: nn.Module, hook: Callable[..., Any], models: Iterable[Any]
     """A forward hook on ``module``, a model's root: a ``RootCall`` (its calls counted on
     ``counter``) where the seam is free and safe, else torch's. Returns what removes it.
 
-    Free: the class calls as ``nn.Module`` does, and nothing else uses the seam (a
+    Free: this torch has the seam (``SEAM``), the class calls as ``nn.Module`` does, and nothing else uses the seam (a
     compiled module, one that ``torch.compile`` wraps, a scripted one). Safe: the class
     copies and pickles through ``nn.Module.__getstate__``, which drops the seam (a class
     with a copy or pickle protocol of its own could hand a copy the original's seam: a
     shallow copy would then run the original), and no other of ``models`` holds it (an
     ``nn.DataParallel`` copies its module's ``__dict__`` into each replica)."""
     cls = type(module)
-    if (_free(module, cls) and cls.__getstate__ is nn.Module.__getstate__
+    if (SEAM and _free(module, cls) and cls.__getstate__ is nn.Module.__getstate__
             and cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
             and not hasattr(cls, "__copy__") and not hasattr(cls, "__deepcopy__")
             and not any(m is not None and m is not module
